@@ -1,0 +1,51 @@
+"""Thread-safe, cached boto3 clients.
+
+Creating a client from boto3's default session is not thread-safe, and each
+creation costs milliseconds, so clients are made once per (service, region,
+endpoint) under a lock and shared (boto3 clients themselves are thread-safe).
+``AWS_ENDPOINT_URL`` (LocalStack, moto) is honoured.
+
+    sns = aws_client("sns")
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from . import settings
+
+DEFAULT_REGION = "us-east-2"
+
+_lock = threading.Lock()
+_session: Any = None
+_clients: dict[tuple[str, str, str | None], Any] = {}
+
+
+def aws_client(service: str, region: str | None = None) -> Any:
+    """The shared boto3 client for ``service`` in ``region`` (default: AWS_REGION, us-east-2)."""
+    region = region or settings.aws_region(DEFAULT_REGION)
+    endpoint = settings.aws_endpoint_url()
+    key = (service, region, endpoint)
+    client = _clients.get(key)
+    if client is not None:
+        return client
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            global _session
+            if _session is None:
+                import boto3.session
+
+                _session = boto3.session.Session()
+            client = _session.client(service, region_name=region, endpoint_url=endpoint)
+            _clients[key] = client
+        return client
+
+
+def reset_clients() -> None:
+    """Forget cached clients and the session (after credential or endpoint changes)."""
+    global _session
+    with _lock:
+        _clients.clear()
+        _session = None

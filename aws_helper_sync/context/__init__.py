@@ -1,0 +1,50 @@
+"""Constitution-state context: the ContextVar, validation, threads, logging.
+
+Only ``state`` is imported eagerly; the thread and logging helpers load on
+first use so that ``import aws_helper_sync`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .state import (
+    RESERVED_STATES,
+    InvalidStateError,
+    get_state,
+    set_allowed_states,
+    set_state,
+    state_scope,
+    validate_state,
+)
+
+_LAZY = {
+    "ContextThreadPoolExecutor": ".threads",
+    "run_in_unit_context": ".threads",
+    "submit_with_context": ".threads",
+    "StateLogFilter": ".log_filter",
+    "install_state_log_filter": ".log_filter",
+}
+
+__all__ = [
+    "RESERVED_STATES",
+    "ContextThreadPoolExecutor",
+    "InvalidStateError",
+    "StateLogFilter",
+    "get_state",
+    "install_state_log_filter",
+    "run_in_unit_context",
+    "set_allowed_states",
+    "set_state",
+    "state_scope",
+    "submit_with_context",
+    "validate_state",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

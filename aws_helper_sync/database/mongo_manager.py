@@ -1,0 +1,123 @@
+"""The process-wide PyMongo client.
+
+One ``MongoClient`` per process: created lazily on first use, exactly once even
+when many threads ask at the same moment, and created anew in a forked child
+(a MongoClient must never be shared across fork; gunicorn prefork and
+multiprocessing both fork).
+
+    db = MongoManager.get_database("connecticut")
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .. import settings
+from .uri import build_connection_string
+
+if TYPE_CHECKING:
+    from pymongo import MongoClient
+    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
+
+CONFIG_HELP = (
+    "MongoDB connection not configured: pass connection_string to "
+    "MongoManager.initialize(), or set MONGODB_URI, or MONGO_DB_URI, or "
+    "MONGO_DB_HOST (with MONGO_DB_USER, MONGO_DB_PASSWORD, MONGO_DB_NAME, MONGO_DB_OPTIONS)"
+)
+
+
+def resolve_connection_string(connection_string: str | None = None) -> str:
+    """The URI by precedence: argument, MONGODB_URI, MONGO_DB_URI, MONGO_DB_HOST parts."""
+    uri = connection_string or settings.env("MONGODB_URI") or settings.env("MONGO_DB_URI")
+    if uri:
+        return uri
+    host = settings.env("MONGO_DB_HOST")
+    if not host:
+        raise RuntimeError(CONFIG_HELP)
+    user, password = settings.mongo_credentials()
+    return build_connection_string(
+        host, user, password, settings.env("MONGO_DB_NAME"), settings.env("MONGO_DB_OPTIONS")
+    )
+
+
+class MongoManager:
+    """Lazy, thread-safe, fork-aware holder of the process's MongoClient."""
+
+    _client: MongoClient | None = None
+    _pid: int | None = None
+    _lock = threading.Lock()
+    _connection_string: str | None = None
+    _client_kwargs: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def initialize(cls, connection_string: str | None = None, **client_kwargs: Any) -> MongoClient:
+        """Create the client now (normally done on first use); later calls return it."""
+        client = cls._client
+        if client is not None and cls._pid == os.getpid():
+            return client
+        with cls._lock:
+            if cls._client is not None and cls._pid == os.getpid():
+                return cls._client
+            from pymongo import MongoClient
+
+            uri = resolve_connection_string(connection_string or cls._connection_string)
+            kwargs = {**cls._client_kwargs, **client_kwargs}
+            kwargs.setdefault("appname", "aws-helper-sync")
+            client = MongoClient(uri, **kwargs)
+            cls._connection_string = connection_string or cls._connection_string
+            cls._client_kwargs = kwargs
+            cls._pid = os.getpid()
+            cls._client = client
+            return client
+
+    @classmethod
+    def get_client(cls) -> MongoClient:
+        client = cls._client
+        if client is not None and cls._pid == os.getpid():
+            return client
+        return cls.initialize()
+
+    @classmethod
+    def get_database(cls, name: str) -> Database:
+        return cls.get_client()[name]
+
+    @classmethod
+    def is_initialized(cls) -> bool:
+        return cls._client is not None and cls._pid == os.getpid()
+
+    @classmethod
+    def ping(cls) -> bool:
+        """True when the server answers ``ping``; errors are logged, not raised."""
+        try:
+            cls.get_client().admin.command("ping")
+            return True
+        except Exception:
+            logger.exception("MongoDB ping failed")
+            return False
+
+    @classmethod
+    def close(cls) -> None:
+        """Close the client; the next use connects again (and may use new settings)."""
+        with cls._lock:
+            client, cls._client, cls._pid = cls._client, None, None
+            cls._connection_string = None
+            cls._client_kwargs = {}
+        if client is not None:
+            client.close()
+
+    @classmethod
+    def _after_fork_in_child(cls) -> None:
+        # The parent's client and lock belong to the parent: never close or use
+        # them here (a lock held by another parent thread would block forever).
+        cls._client = None
+        cls._pid = None
+        cls._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=MongoManager._after_fork_in_child)

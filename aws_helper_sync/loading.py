@@ -1,0 +1,138 @@
+"""The one convention-based class loader shared by every entry point.
+
+Each entry point maps a name to a file under the app root (``api/users/get.py``,
+``lambda/<name>/main.py``, ``consumer/<name>.py``, ``task/<name>/task.py``) and
+a class in it. This module imports that file once, picks the class, rejects
+``async def`` hooks, and caches the result for warm invocations, safely under
+concurrent threads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TypeVar
+
+from . import settings
+
+T = TypeVar("T", bound=type)
+
+SYNC_HOOKS = ("process", "validate", "execute", "process_record", "process_batch")
+
+_lock = threading.RLock()
+_cache: dict[tuple[str, type, str | None], type] = {}
+
+
+class EntryPointNotFoundError(LookupError):
+    """No file or no matching class for an entry-point name."""
+
+
+class AsyncHookError(TypeError):
+    """A user class defines ``async def`` hooks, but this library is synchronous."""
+
+
+def to_pascal_case(name: str) -> str:
+    """``land_records`` / ``land-records`` -> ``LandRecords``."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[_\-\s]+", name) if part)
+
+
+def to_snake_case(name: str) -> str:
+    """``LandRecords`` / ``land-records`` -> ``land_records``."""
+    name = re.sub(r"[\-\s]+", "_", name)
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def check_sync_hooks(cls: type, hooks: Iterable[str] = SYNC_HOOKS) -> None:
+    """Refuse classes whose hooks are coroutines: they would never be awaited here."""
+    for hook in hooks:
+        method = getattr(cls, hook, None)
+        if method is not None and (
+            inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)
+        ):
+            raise AsyncHookError(
+                f"{cls.__name__}.{hook} is defined with 'async def', but aws_helper_sync is "
+                f"synchronous: define it with plain 'def' and drop 'await' (PyMongo, not Motor)"
+            )
+
+
+def _module_name(path: Path) -> str:
+    root = settings.app_root().resolve()
+    try:
+        relative = path.relative_to(root).with_suffix("")
+        dotted = ".".join(re.sub(r"\W", "_", p) for p in relative.parts)
+    except ValueError:
+        dotted = re.sub(r"\W", "_", str(path.with_suffix("")))
+    return f"_aws_helper_sync_app.{dotted}"
+
+
+def _import_file(path: Path):
+    name = _module_name(path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise EntryPointNotFoundError(f"cannot import {path.name}")
+    module = importlib.util.module_from_spec(spec)
+    root = str(settings.app_root().resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)  # let app files import their siblings (as on Lambda)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def _select_class(module, base: type, class_name: str | None, where: str) -> type:
+    if class_name is not None:
+        cls = getattr(module, class_name, None)
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise EntryPointNotFoundError(
+                f"{where} must define class {class_name}({base.__name__})"
+            )
+        return cls
+    candidates = [
+        obj for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, base) and obj is not base
+        and obj.__module__ == module.__name__
+    ]
+    if len(candidates) != 1:
+        found = ", ".join(c.__name__ for c in candidates) or "none"
+        raise EntryPointNotFoundError(
+            f"{where} must define exactly one {base.__name__} subclass (found: {found})"
+        )
+    return candidates[0]
+
+
+def load_class(path: Path, base: T, class_name: str | None = None, where: str | None = None) -> T:
+    """Import ``path`` once and return its ``base`` subclass (named ``class_name`` if given).
+
+    ``where`` is how errors name the file (a path relative to the app root,
+    never an absolute one).
+    """
+    resolved = path.resolve()
+    key = (str(resolved), base, class_name)
+    cls = _cache.get(key)
+    if cls is not None:
+        return cls  # type: ignore[return-value]
+    where = where or path.name
+    with _lock:
+        cls = _cache.get(key)
+        if cls is None:
+            if not resolved.is_file():
+                raise EntryPointNotFoundError(f"{where} not found under the app root")
+            cls = _select_class(_import_file(resolved), base, class_name, where)
+            check_sync_hooks(cls)
+            _cache[key] = cls
+        return cls  # type: ignore[return-value]
+
+
+def clear_cache() -> None:
+    """Forget loaded classes (tests, or a development server reloading files)."""
+    with _lock:
+        _cache.clear()

@@ -1,0 +1,5 @@
+"""Repository base class."""
+
+from .base import Repository
+
+__all__ = ["Repository"]

@@ -1,0 +1,77 @@
+"""Every environment variable the library reads, in one place.
+
+Values are read at call time, not import time, so a process (or a test) that
+changes its environment sees the change, and importing the package stays free.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The variable's value with surrounding blanks removed; empty counts as unset."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    value = value.strip()
+    return value if value else default
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """A boolean variable; an unrecognised value is an error, not a silent default."""
+    value = env(name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{name}={value!r} is not a boolean; use true or false")
+
+
+def env_list(name: str) -> list[str]:
+    """A comma separated variable as a list without empty items."""
+    value = env(name)
+    if value is None:
+        return []
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def app_root() -> Path:
+    """Where entry-point files live: APP_ROOT, else LAMBDA_TASK_ROOT, else the cwd."""
+    from pathlib import Path
+
+    return Path(env("APP_ROOT") or env("LAMBDA_TASK_ROOT") or os.getcwd())
+
+
+def aws_region(default: str | None = None) -> str | None:
+    return env("AWS_REGION") or env("AWS_DEFAULT_REGION") or default
+
+
+def aws_endpoint_url() -> str | None:
+    return env("AWS_ENDPOINT_URL")
+
+
+def allowed_states() -> str | None:
+    return env("ALLOWED_STATES")
+
+
+def auto_create_indexes() -> bool:
+    return env_flag("AUTO_CREATE_INDEXES", True)
+
+
+def external_mongodb_connections() -> str | None:
+    return env("EXTERNAL_MONGODB_CONNECTIONS")
+
+
+def mongo_credentials() -> tuple[str | None, str | None]:
+    return env("MONGO_DB_USER"), env("MONGO_DB_PASSWORD")

@@ -1,0 +1,130 @@
+"""Session fixtures: real SecantusDB and moto servers, per-test isolation.
+
+SecantusDB starts once per session (or ``MONGODB_URI`` is used when already
+set); moto starts on first use. Every test that touches MongoDB gets the
+databases it created dropped afterwards; every AWS test gets a moto reset.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from aws_helper_sync import loading
+from aws_helper_sync.context import state as state_module
+from aws_helper_sync.database import ExternalMongoManager, MongoManager
+from tests.servers import MotoServer, SecantusServer
+
+TESTS_DIR = Path(__file__).parent
+SYSTEM_DATABASES = {"admin", "local", "config"}
+
+# Never talk to real AWS, whatever the developer's shell holds.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_REGION="us-east-2",
+    AWS_DEFAULT_REGION="us-east-2",
+)
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "ALLOWED_STATES", "APP_ROOT", "REQUIRE_AUTH"):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture(scope="session")
+def mongo_server():
+    """The SecantusDB server of the session, or None when MONGODB_URI points elsewhere."""
+    if os.environ.get("MONGODB_URI"):
+        yield None
+        return
+    server = SecantusServer().start()
+    try:
+        yield server
+    finally:
+        MongoManager.close()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(mongo_server) -> str:
+    uri = os.environ.get("MONGODB_URI") if mongo_server is None else mongo_server.uri
+    os.environ["MONGODB_URI"] = uri
+    return uri
+
+
+@pytest.fixture
+def mongo_client(mongo_uri):
+    """The library's process client; databases created by the test are dropped after it."""
+    client = MongoManager.initialize(mongo_uri)
+    before = set(client.list_database_names())
+    yield client
+    after = set(MongoManager.get_client().list_database_names())
+    for name in after - before - SYSTEM_DATABASES:
+        MongoManager.get_client().drop_database(name)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique tag for state and database names of one test."""
+    return "t" + uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def make_state(unique):
+    """``make_state("connecticut")`` -> a valid, test-unique state name."""
+    return lambda name: f"{unique}_{name}"
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    server = MotoServer().start()
+    os.environ["AWS_ENDPOINT_URL"] = server.endpoint_url
+    try:
+        yield server
+    finally:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_server):
+    """A clean moto for the test; yields the server (``endpoint_url``)."""
+    moto_server.reset()
+    os.environ["AWS_ENDPOINT_URL"] = moto_server.endpoint_url
+    yield moto_server
+    moto_server.reset()
+
+
+@pytest.fixture
+def boto_client(aws):
+    """Raw boto3 clients for arranging and checking, with retries off (see TESTING.md)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"total_max_attempts": 1})
+    return lambda service: boto3.client(
+        service, region_name="us-east-2", endpoint_url=aws.endpoint_url, config=config
+    )
+
+
+@pytest.fixture
+def app_root(monkeypatch):
+    """Point APP_ROOT at the sample app under tests/app and forget loaded classes."""
+    root = TESTS_DIR / "app"
+    monkeypatch.setenv("APP_ROOT", str(root))
+    loading.clear_cache()
+    yield root
+    loading.clear_cache()
+
+
+@pytest.fixture(autouse=True)
+def _isolation():
+    """No state, allow-list or external cluster config survives a test."""
+    state_module.set_allowed_states(None)
+    state_module.set_state(None)
+    yield
+    state_module.set_allowed_states(None)
+    state_module.set_state(None)
+    ExternalMongoManager.close()
