@@ -121,7 +121,6 @@ class ExternalMongoManager:
             if client is None:
                 from pymongo import MongoClient
 
-                client_kwargs.setdefault("appname", "aws-helper-sync")
                 client = MongoClient(connections[cluster_name], **client_kwargs)
                 cls._clients = {**cls._clients, cluster_name: client}
             return client

@@ -55,6 +55,16 @@ class MongoManager:
     _client_kwargs: ClassVar[dict[str, Any]] = {}
 
     @classmethod
+    def configure(cls, connection_string: str | None = None, **client_kwargs: Any) -> None:
+        """Set what the lazily created client will use (URI, pool size, listeners...).
+
+        Takes effect at the next creation: call it before first use, or after close().
+        """
+        with cls._lock:
+            cls._connection_string = connection_string
+            cls._client_kwargs = dict(client_kwargs)
+
+    @classmethod
     def initialize(cls, connection_string: str | None = None, **client_kwargs: Any) -> MongoClient:
         """Create the client now (normally done on first use); later calls return it."""
         client = cls._client
@@ -67,7 +77,6 @@ class MongoManager:
 
             uri = resolve_connection_string(connection_string or cls._connection_string)
             kwargs = {**cls._client_kwargs, **client_kwargs}
-            kwargs.setdefault("appname", "aws-helper-sync")
             client = MongoClient(uri, **kwargs)
             cls._connection_string = connection_string or cls._connection_string
             cls._client_kwargs = kwargs

@@ -2,7 +2,7 @@
 
     class LandRecordsRepository(Repository):
         collection_name = "land_records"
-        indexes = [{"key": [("parcel_id", 1)], "unique": True}]
+        indexes = ({"key": [("parcel_id", 1)], "unique": True},)
 
     repo = LandRecordsRepository()          # share it between threads freely
     with state_scope("connecticut"):
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import settings
@@ -38,7 +39,7 @@ class Repository:
     database_key: ClassVar[str | None] = None
     is_external: ClassVar[bool] = False
     cluster_name: ClassVar[str | None] = None
-    indexes: ClassVar[list[dict[str, Any]]] = []
+    indexes: ClassVar[Sequence[Mapping[str, Any]]] = ()
 
     # Per subclass (set in __init_subclass__): key -> (client, collection).
     _collections: ClassVar[dict[tuple[str, str], tuple[Any, Any]]] = {}

@@ -1,0 +1,228 @@
+"""Repository: state-scoped collections, the thread-safe cache, indexes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter
+
+import pytest
+from pymongo import monitoring
+
+from aws_helper_sync import Repository, state_scope
+from aws_helper_sync.context import ContextThreadPoolExecutor
+from aws_helper_sync.database import ExternalMongoManager, MongoManager
+
+
+class CommandCounter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.counts: Counter = Counter()
+        self._lock = threading.Lock()
+
+    def started(self, event):
+        if event.command_name == "createIndexes":
+            key = (event.database_name, event.command["createIndexes"])
+            with self._lock:
+                self.counts[key] += 1
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+@pytest.fixture
+def command_counter(mongo_client, mongo_uri):
+    """The library's client rebuilt with a listener counting createIndexes per namespace."""
+    counter = CommandCounter()
+    MongoManager.close()
+    MongoManager.configure(mongo_uri, event_listeners=[counter])
+    yield counter
+    MongoManager.close()
+    MongoManager.initialize(mongo_uri)
+
+
+class Parcels(Repository):
+    collection_name = "parcels"
+    indexes = (
+        {"key": [("parcel_id", 1)], "unique": True},
+        {"key": [("expires_at", 1)], "expireAfterSeconds": 3600},
+        {"key": [("town", 1), ("year", -1)], "name": "town_year"},
+    )
+
+
+class Towns(Repository):
+    collection_name = "towns"
+    database_key = None
+
+
+def test_missing_collection_name_is_a_clear_error():
+    class Nameless(Repository):
+        pass
+
+    with pytest.raises(TypeError, match="Nameless must define collection_name"):
+        Nameless()
+
+
+def test_no_state_and_no_database_key_names_the_repository(mongo_client):
+    with pytest.raises(ValueError, match="Towns"):
+        Towns().collection  # noqa: B018
+
+
+def test_database_follows_state_or_fixed_key(mongo_client, make_state):
+    fixed_db = make_state("core")
+
+    class Fixed(Repository):
+        collection_name = "settings"
+        database_key = fixed_db
+
+    ohio = make_state("ohio")
+    with state_scope(ohio):
+        assert Towns().collection.database.name == ohio
+        assert Fixed().collection.database.name == fixed_db
+    assert Fixed().collection.database.name == fixed_db
+
+
+def test_shared_instance_16_threads_20_states_no_leakage(mongo_client, make_state):
+    repo = Towns()
+    states = [make_state(f"s{i:02d}") for i in range(20)]
+    per_state = 10
+    barrier = threading.Barrier(16)
+    errors = []
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        try:
+            for n in range(per_state * 20 // 16 + 1):
+                slot = index * 1000 + n
+                state = states[slot % 20]
+                with state_scope(state):
+                    repo.collection.insert_one({"state": state, "slot": slot})
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    client = MongoManager.get_client()
+    total = 0
+    for state in states:
+        coll = client[state]["towns"]
+        total += coll.count_documents({})
+        assert coll.count_documents({"state": {"$ne": state}}) == 0, state
+    assert total == 16 * (per_state * 20 // 16 + 1)
+
+
+def test_same_instance_gives_each_thread_its_states_collection(mongo_client, make_state):
+    repo = Towns()
+    states = [make_state(f"c{i}") for i in range(8)]
+    with ContextThreadPoolExecutor(max_workers=8) as pool:
+
+        def lookup(state):
+            with state_scope(state):
+                return [repo.collection.database.name for _ in range(200)]
+
+        results = dict(zip(states, pool.map(lookup, states)))
+    for state, names in results.items():
+        assert set(names) == {state}
+
+
+def test_indexes_ensured_once_per_key_under_concurrent_first_access(command_counter, make_state):
+    repo = Parcels()
+    states = [make_state("a"), make_state("b")]
+    barrier = threading.Barrier(16)
+
+    def first_access(i: int) -> None:
+        barrier.wait()
+        with state_scope(states[i % 2]):
+            repo.collection.find_one({})
+
+    threads = [threading.Thread(target=first_access, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with state_scope(states[0]):
+        Parcels().collection  # noqa: B018 - a second instance of the class shares the cache
+    assert dict(command_counter.counts) == {(s, "parcels"): 1 for s in states}
+
+
+def test_unique_and_ttl_indexes_really_exist(mongo_client, make_state):
+    from pymongo.errors import DuplicateKeyError
+
+    with state_scope(make_state("idx")):
+        coll = Parcels().collection
+        info = coll.index_information()
+        coll.insert_one({"parcel_id": "p1"})
+        with pytest.raises(DuplicateKeyError):
+            coll.insert_one({"parcel_id": "p1"})
+    assert info["parcel_id_1"]["unique"] is True
+    assert info["expires_at_1"]["expireAfterSeconds"] == 3600
+    assert info["town_year"]["key"] == [("town", 1), ("year", -1)]
+
+
+def test_conflicting_index_is_logged_and_reads_writes_work(mongo_client, make_state, caplog):
+    state = make_state("conflict")
+    mongo_client[state]["parcels"].create_index([("parcel_id", 1)], name="parcel_id_1")  # not unique
+    with caplog.at_level(logging.ERROR), state_scope(state):
+        coll = Parcels().collection
+        coll.insert_one({"parcel_id": "p1", "town": "x", "year": 2020})
+        assert coll.count_documents({"parcel_id": "p1"}) == 1
+    assert any("parcel_id_1" in r.getMessage() and "conflicts" in r.getMessage() for r in caplog.records)
+    info = mongo_client[state]["parcels"].index_information()
+    assert "expires_at_1" in info and "town_year" in info  # the others were still created
+
+
+def test_auto_create_indexes_false_turns_it_off(command_counter, make_state, monkeypatch):
+    monkeypatch.setenv("AUTO_CREATE_INDEXES", "false")
+    state = make_state("noidx")
+    with state_scope(state):
+        repo = Parcels()
+        repo.collection.insert_one({"parcel_id": "p"})
+        assert command_counter.counts[(state, "parcels")] == 0
+        assert sorted(repo.ensure_indexes()) == ["expires_at_1", "parcel_id_1", "town_year"]
+    assert command_counter.counts[(state, "parcels")] == 1
+
+
+def test_cache_follows_a_new_client_after_close(mongo_client, mongo_uri, make_state):
+    repo = Towns()
+    with state_scope(make_state("re")):
+        before = repo.collection
+        MongoManager.close()
+        MongoManager.initialize(mongo_uri)
+        after = repo.collection
+        assert after.database.client is MongoManager.get_client()
+        assert before.database.client is not after.database.client
+        after.insert_one({"ok": True})
+
+
+def test_external_repository_uses_its_cluster(mongo_client, mongo_uri, make_state, monkeypatch):
+    monkeypatch.setenv("EXTERNAL_MONGODB_CONNECTIONS", json.dumps(
+        [{"name": "Dockets", "connection_string": mongo_uri}]))
+    ExternalMongoManager.close()
+    db_name = make_state("dockets")
+
+    class Cases(Repository):
+        collection_name = "cases"
+        database_key = db_name
+        is_external = True
+        cluster_name = "Dockets"
+
+    coll = Cases().collection
+    assert coll.database.client is ExternalMongoManager.get_client("Dockets")
+    coll.insert_one({"case": 1})
+    assert mongo_client[db_name]["cases"].count_documents({}) == 1
+
+
+def test_external_without_cluster_name_is_refused():
+    class Broken(Repository):
+        collection_name = "x"
+        is_external = True
+
+    with pytest.raises(TypeError, match="cluster_name"):
+        Broken()
