@@ -1,0 +1,78 @@
+"""Reading the state header, shared by the Flask extension and the WSGI middleware.
+
+One place decides what a missing or invalid header means and what the 400 body
+says, so both integrations answer identically:
+
+    state = read_state(environ.get(environ_key(header)), header=header, required=True)
+    # raises StateHeaderError -> error.status / error.to_json()
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ..context.state import InvalidStateError, validate_state
+
+DEFAULT_HEADER = "constitution-state"
+
+# A browser's CORS preflight never carries custom headers: requiring the state
+# on OPTIONS would break every cross-origin client.
+STATELESS_METHODS = frozenset({"OPTIONS"})
+
+# Letters, digits and hyphens only: servers drop or merge header names with
+# underscores (HTTP_X_Y is ambiguous), so such a name could never be read.
+_HEADER_NAME = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+class StateHeaderError(ValueError):
+    """A request whose state header is missing or invalid; answered with a JSON 400."""
+
+    status = 400
+    status_line = "400 Bad Request"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error": self.code, "message": self.message}
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict()).encode("utf-8")
+
+
+def check_header_name(header: str) -> str:
+    """Return ``header`` when it is a name every server passes through, else raise ValueError."""
+    if not isinstance(header, str) or not _HEADER_NAME.fullmatch(header):
+        raise ValueError(
+            f"state header name {header!r} must be letters, digits and hyphens "
+            "(for example 'constitution-state'); servers drop names with underscores"
+        )
+    return header
+
+
+def environ_key(header: str) -> str:
+    """The WSGI environ key of a request header: ``constitution-state`` -> ``HTTP_CONSTITUTION_STATE``."""
+    return "HTTP_" + check_header_name(header).upper().replace("-", "_")
+
+
+def read_state(value: str | None, *, header: str, required: bool) -> str | None:
+    """The validated state from a header value; None when absent and not required.
+
+    An empty value counts as absent. A present value is always validated, also
+    where it is optional, so no request can put a bad state in context.
+    """
+    if value is None or value == "":
+        if required:
+            raise StateHeaderError(
+                "missing_constitution_state", f"the {header} header is required"
+            )
+        return None
+    try:
+        return validate_state(value)
+    except InvalidStateError as exc:
+        raise StateHeaderError("invalid_constitution_state", f"{header} header: {exc}") from None
