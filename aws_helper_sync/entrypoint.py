@@ -8,12 +8,23 @@ handlers run each unit (request, record, state group, task) through
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Callable, TypeVar
 
+from . import settings
+from .context.state import InvalidStateError, validate_state
 from .context.threads import run_in_unit_context
 from .database.access import DatabaseAccess
+from .loading import load_class, to_pascal_case
 
 T = TypeVar("T")
+E = TypeVar("E", bound=type)
+
+_ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,127}")
+
+
+class MissingStateError(InvalidStateError):
+    """An entry point that needs a constitution-state received none."""
 
 
 class EntryPoint(DatabaseAccess):
@@ -31,3 +42,56 @@ class EntryPoint(DatabaseAccess):
 def run_unit(state: str | None, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run one unit of work in a fresh context with exactly ``state`` (validated) set."""
     return run_in_unit_context(state, fn, *args, **kwargs)
+
+
+def require_state(value: object, source: str) -> str:
+    """The state read from ``source`` (a header, an event key, a variable), validated.
+
+    Missing -> MissingStateError, bad -> InvalidStateError; both name ``source``
+    so the caller knows what to fix. Every entry point reads its state through this.
+    """
+    if value is None or value == "":
+        raise MissingStateError(f"{source} is required (a constitution-state such as 'connecticut')")
+    try:
+        return validate_state(value)
+    except InvalidStateError as exc:
+        raise InvalidStateError(f"{source}: {exc}") from None
+
+
+def run_lifecycle(entry: EntryPoint, state: str | None, step: str = "process") -> Any:
+    """The unit-of-work lifecycle shared by API, Lambda and FargateTask.
+
+    ``entry.validate()`` then ``entry.<step>()``, in a fresh context with exactly
+    ``state`` set; returns what the step returns. Exceptions propagate: each entry
+    point maps them to its own contract (HTTP status, result dict, exit code).
+    """
+
+    def unit() -> Any:
+        entry.validate()
+        return getattr(entry, step)()
+
+    return run_unit(state, unit)
+
+
+def check_entry_name(name: object, folder: str) -> str:
+    """``name`` when it is safe as a folder name under ``<app root>/<folder>/``, else ValueError."""
+    if not isinstance(name, str) or not _ENTRY_NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid {folder} name {name!r}: use letters, digits, '_' and '-' "
+            f"(it names the folder {folder}/<name>/ under the app root)"
+        )
+    return name
+
+
+def load_entry_class(base: E, folder: str, name: str, filename: str, suffix: str) -> E:
+    """Load ``<app root>/<folder>/<name>/<filename>``, class ``<PascalName><suffix>``.
+
+    The name becomes a path, so only letters, digits, ``_`` and ``-`` are accepted.
+    """
+    check_entry_name(name, folder)
+    return load_class(
+        settings.app_root() / folder / name / filename,
+        base,
+        class_name=to_pascal_case(name) + suffix,
+        where=f"{folder}/{name}/{filename}",
+    )

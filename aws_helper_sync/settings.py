@@ -75,3 +75,39 @@ def external_mongodb_connections() -> str | None:
 
 def mongo_credentials() -> tuple[str | None, str | None]:
     return env("MONGO_DB_USER"), env("MONGO_DB_PASSWORD")
+
+
+# --- REST API (SPEC §5) ---
+
+def require_auth() -> bool:
+    return env_flag("REQUIRE_AUTH", False)
+
+
+def auth_bypass_token() -> str | None:
+    return env("AUTH_BYPASS_TOKEN")
+
+
+def auth_db_name() -> str:
+    return env("AUTH_DB_NAME") or "core"
+
+
+def cors_allow_origin() -> str:
+    return env("CORS_ALLOW_ORIGIN") or "*"
+
+
+# --- Fargate (SPEC §9) ---
+
+def ecs_cluster() -> str | None:
+    return env("ECS_CLUSTER")
+
+
+def ecs_subnets() -> list[str]:
+    return env_list("ECS_SUBNETS")
+
+
+def ecs_security_groups() -> list[str]:
+    return env_list("ECS_SECURITY_GROUPS")
+
+
+def task_name() -> str | None:
+    return env("TASK_NAME")
