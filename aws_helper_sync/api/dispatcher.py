@@ -1,0 +1,160 @@
+"""One request, start to finish, in the order of SPEC §5.
+
+    parse event -> authenticate (REQUIRE_AUTH) -> resolve route
+    -> constitution-state header -> body -> validate() -> process() -> response
+
+Each step maps its errors itself, so that a ``ValueError`` raised by, say, a
+broken app file or a bad setting is a 500 (a server fault), while the same
+exception from ``validate()``/``process()`` is the client's 400. Error bodies
+carry a request id; 500s never carry exception text, which goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from .. import settings
+from ..context.state import InvalidStateError, set_state
+from ..entrypoint import require_state, run_lifecycle, run_unit
+from .auth import authenticate
+from .events import STATE_HEADER, ApiRequest, build_response, cors_headers, parse_event
+from .exceptions import HTTPError
+from .router import resolve_route
+
+logger = logging.getLogger("aws_helper_sync.api")
+
+INTERNAL_ERROR = "Internal server error"
+
+
+def request_id_of(event: Any, context: Any) -> str:
+    """The Lambda invocation id, else API Gateway's request id, else a fresh one."""
+    rid = getattr(context, "aws_request_id", None)
+    if isinstance(rid, str) and rid:
+        return rid
+    if isinstance(event, Mapping):
+        request_context = event.get("requestContext")
+        if isinstance(request_context, Mapping):
+            rid = request_context.get("requestId")
+            if isinstance(rid, str) and rid:
+                return rid
+    return uuid.uuid4().hex
+
+
+def dispatch(event: Any, context: Any = None) -> dict[str, Any]:
+    """Handle one API Gateway event in its own context (no state leaks in or out)."""
+    request_id = request_id_of(event, context)
+    try:
+        return run_unit(None, _Dispatch(event, context, request_id).run)
+    except Exception:  # last resort: the handler must always answer
+        logger.exception("unhandled error while dispatching request %s", request_id)
+        return build_response(
+            500, _error_body(INTERNAL_ERROR, request_id), {"X-Request-Id": request_id}
+        )
+
+
+def _error_body(message: str, request_id: str) -> dict[str, Any]:
+    return {"error": True, "message": message, "request_id": request_id}
+
+
+class _Dispatch:
+    """The steps of one request; an object only to share its few values between them."""
+
+    def __init__(self, event: Any, context: Any, request_id: str) -> None:
+        self.event = event
+        self.context = context
+        self.request_id = request_id
+        self.request: ApiRequest | None = None
+        self.base_headers: dict[str, str] = {"X-Request-Id": request_id}
+
+    def run(self) -> dict[str, Any]:
+        try:
+            allow_origin = settings.cors_allow_origin()
+            require_auth = settings.require_auth()
+        except Exception:
+            logger.exception("invalid API configuration (request %s)", self.request_id)
+            return self._server_error()
+        try:
+            self.request = request = parse_event(self.event)
+        except HTTPError as exc:
+            self.base_headers.update(cors_headers(allow_origin, None))
+            return self._http_error(exc)
+        self.base_headers.update(cors_headers(allow_origin, request.headers.get("origin")))
+        if request.method == "OPTIONS":  # CORS preflight: browsers send no credentials
+            return build_response(204, None, self.base_headers)
+
+        # authenticate -> route -> state -> body: only the expected refusals are 4xx
+        try:
+            auth = authenticate(request.headers) if require_auth else None
+            api_class, route = resolve_route(request.method, request.segments)
+        except HTTPError as exc:
+            return self._http_error(exc)
+        except Exception:
+            logger.exception("%s: authentication or route loading failed (request %s)",
+                             self._where(), self.request_id)
+            return self._server_error()
+        try:
+            state = require_state(request.headers.get(STATE_HEADER), f"{STATE_HEADER} header")
+            body = request.json_body()
+        except (HTTPError, InvalidStateError) as exc:
+            return self._client_error(getattr(exc, "status_code", 400), str(exc))
+        set_state(state)  # this unit's own context: the state never outlives the request
+
+        try:
+            api = api_class(
+                body=body,
+                headers=request.headers,
+                path_parameters=route.path_parameters,
+                query_parameters=request.query_parameters,
+                method=request.method,
+                path=request.path,
+                current_user=auth.user if auth else None,
+                auth_data=auth.data if auth else None,
+                request_id=self.request_id,
+                event=self.event,
+                context=self.context,
+            )
+        except Exception:
+            logger.exception("%s: %s() failed (request %s)",
+                             self._where(), api_class.__name__, self.request_id)
+            return self._server_error()
+        try:
+            api._take_result(run_lifecycle(api, state))
+        except HTTPError as exc:
+            return self._http_error(exc)
+        except ValueError as exc:
+            return self._client_error(400, str(exc) or "Bad request")
+        except Exception:
+            logger.exception("%s: %s failed (request %s)",
+                             self._where(), api_class.__name__, self.request_id)
+            return self._server_error()
+        try:
+            return build_response(
+                api.status_code, api.response_body, self.base_headers, api.response_headers
+            )
+        except Exception:
+            logger.exception("%s: the response of %s could not be serialized (request %s)",
+                             self._where(), api_class.__name__, self.request_id)
+            return self._server_error()
+
+    def _where(self) -> str:
+        if self.request is None:
+            return "(malformed event)"
+        return f"{self.request.method} {self.request.path}"
+
+    def _http_error(self, exc: HTTPError) -> dict[str, Any]:
+        if exc.status_code >= 500:  # a server fault, whoever raised it: details stay in the log
+            logger.error("%s: %s (request %s)", self._where(), exc.message, self.request_id,
+                         exc_info=exc)
+            return self._server_error()
+        return self._client_error(exc.status_code, exc.message)
+
+    def _client_error(self, status: int, message: str) -> dict[str, Any]:
+        logger.info("%s -> %d: %s (request %s)", self._where(), status, message, self.request_id)
+        return build_response(status, _error_body(message, self.request_id), self.base_headers)
+
+    def _server_error(self) -> dict[str, Any]:
+        """The generic 500; the caller has logged the exception (never sent to the client)."""
+        return build_response(500, _error_body(INTERNAL_ERROR, self.request_id), self.base_headers)
