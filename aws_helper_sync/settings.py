@@ -111,3 +111,22 @@ def ecs_security_groups() -> list[str]:
 
 def task_name() -> str | None:
     return env("TASK_NAME")
+
+
+# --- SQS queue naming (SPEC §7, SQSConsumer.get_queue_url) ---
+
+def aws_account_id() -> str | None:
+    return env("AWS_ACCOUNT_ID")
+
+
+def service_name() -> str | None:
+    return env("SERVICE_NAME")
+
+
+def queue_name() -> str | None:
+    return env("QUEUE_NAME")
+
+
+def deployment_env() -> str | None:
+    """``ENV``: the deployment stage (dev, staging, prod) in queue names."""
+    return env("ENV")

@@ -1,0 +1,254 @@
+"""SQS records: their state, their content, and the partial-batch response.
+
+Pure functions over plain dicts, shared by the Lambda handler and the worker.
+Records come in two shapes and both are understood: the Lambda event shape
+(``messageId``, ``body``, ``messageAttributes[...]["stringValue"]``) and the
+boto3 ``receive_message`` shape (``MessageId``, ``Body``, ``StringValue``).
+
+    state = extract_state(record)           # not validated yet: the caller does
+    content = extract_content(record)       # SNS envelope unwrapped
+    return batch_response(result)           # {"batchItemFailures": [...], counts}
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+STATE_ATTRIBUTE = "constitution-state"
+STATE_BODY_KEY = "constitution_state"
+
+
+def _field(record: dict[str, Any], lambda_key: str, boto_key: str, default: Any = None) -> Any:
+    value = record.get(lambda_key)
+    if value is None:
+        value = record.get(boto_key)
+    return default if value is None else value
+
+
+def message_id(record: Any) -> str | None:
+    """The record's message id (``messageId`` or ``MessageId``), or None."""
+    if not isinstance(record, dict):
+        return None
+    value = _field(record, "messageId", "MessageId")
+    return value if isinstance(value, str) and value else None
+
+
+def record_body(record: dict[str, Any]) -> Any:
+    return _field(record, "body", "Body")
+
+
+def message_attributes(record: dict[str, Any]) -> dict[str, Any]:
+    value = _field(record, "messageAttributes", "MessageAttributes", {})
+    return value if isinstance(value, dict) else {}
+
+
+def system_attributes(record: dict[str, Any]) -> dict[str, Any]:
+    value = _field(record, "attributes", "Attributes", {})
+    return value if isinstance(value, dict) else {}
+
+
+def _loads(text: Any) -> tuple[Any, bool]:
+    """``(parsed, True)`` for a JSON string (or an already-parsed value), else ``(text, False)``."""
+    if not isinstance(text, (str, bytes, bytearray)):
+        return text, text is not None
+    try:
+        return json.loads(text), True
+    except ValueError:
+        return text, False
+
+
+def sns_envelope(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The SNS notification envelope carried in the body (non-raw delivery), or None."""
+    parsed, ok = _loads(record_body(record))
+    if ok and isinstance(parsed, dict) and parsed.get("Type") == "Notification" \
+            and isinstance(parsed.get("Message"), str):
+        return parsed
+    return None
+
+
+def extract_content(record: dict[str, Any]) -> Any:
+    """The message content: the JSON body, an SNS envelope unwrapped to its ``Message``.
+
+    Text that is not JSON comes back as ``{"raw": text}`` (never an empty dict),
+    so a consumer can still see what arrived. A record without a body gives ``{}``.
+    """
+    body = record_body(record)
+    if body is None:
+        return {}
+    parsed, ok = _loads(body)
+    if not ok:
+        return {"raw": body}
+    if isinstance(parsed, dict) and parsed.get("Type") == "Notification" \
+            and isinstance(parsed.get("Message"), str):
+        message, ok = _loads(parsed["Message"])
+        return message if ok else {"raw": parsed["Message"]}
+    return parsed
+
+
+def _attribute_value(attribute: Any) -> Any:
+    if not isinstance(attribute, dict):
+        return attribute  # a hand-built event may give the plain value
+    for key in ("stringValue", "StringValue", "Value", "binaryValue", "BinaryValue"):
+        if key in attribute and attribute[key] is not None:
+            return attribute[key]
+    return None
+
+
+def extract_state(record: dict[str, Any]) -> Any:
+    """The record's constitution-state as found (unvalidated), or None when it has none.
+
+    First found wins: the SQS message attribute, the SNS envelope's
+    ``MessageAttributes``, the content's ``constitution_state``, then the
+    content's ``content.constitution_state``. A value that is found is returned
+    as is, even when it is not a valid state, so that the caller fails the
+    record instead of processing it under another state.
+    """
+    attributes = message_attributes(record)
+    if STATE_ATTRIBUTE in attributes:
+        value = _attribute_value(attributes[STATE_ATTRIBUTE])
+        if value is not None:
+            return value
+    envelope = sns_envelope(record)
+    if envelope is not None:
+        envelope_attributes = envelope.get("MessageAttributes")
+        if isinstance(envelope_attributes, dict) and STATE_ATTRIBUTE in envelope_attributes:
+            value = _attribute_value(envelope_attributes[STATE_ATTRIBUTE])
+            if value is not None:
+                return value
+    content = extract_content(record)
+    if isinstance(content, dict):
+        value = content.get(STATE_BODY_KEY)
+        if value is not None:
+            return value
+        inner = content.get("content")
+        if isinstance(inner, dict) and inner.get(STATE_BODY_KEY) is not None:
+            return inner[STATE_BODY_KEY]
+    return None
+
+
+def fifo_group(record: dict[str, Any]) -> str | None:
+    """The FIFO message group of the record, or None for a standard queue.
+
+    A record from a ``.fifo`` queue without ``MessageGroupId`` (a hand-built
+    event) counts as one group of its own queue: order is then kept for all.
+    """
+    group = system_attributes(record).get("MessageGroupId")
+    if isinstance(group, str) and group:
+        return group
+    source = _field(record, "eventSourceARN", "EventSourceARN")
+    if isinstance(source, str) and source.endswith(".fifo"):
+        return ""
+    return None
+
+
+# --- The partial batch response (built here and nowhere else) ---
+
+@dataclass
+class ProcessingResult:
+    """The outcome of one batch: every message id in input order and the failed ones.
+
+    ``failures`` maps a message id to the reason it was not acknowledged.
+    """
+
+    message_ids: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    def fail(self, message_id: str, reason: str) -> None:
+        self.failures.setdefault(message_id, reason)
+
+    @property
+    def succeeded(self) -> list[str]:
+        return [mid for mid in self.message_ids if mid not in self.failures]
+
+    @property
+    def failed(self) -> list[str]:
+        return [mid for mid in self.message_ids if mid in self.failures]
+
+    @classmethod
+    def all_failed(cls, message_ids: list[str], reason: str) -> ProcessingResult:
+        result = cls(message_ids=list(message_ids), error=reason)
+        for mid in message_ids:
+            result.fail(mid, reason)
+        return result
+
+
+def batch_response(result: ProcessingResult, unidentified: int = 0) -> dict[str, Any]:
+    """The Lambda ``ReportBatchItemFailures`` response for ``result``, plus counts.
+
+    ``batchItemFailures`` is always present (empty: the whole batch succeeded).
+    ``unidentified`` records (no message id) cannot be named, so an empty
+    ``itemIdentifier`` is added for them: Lambda treats that as a failure of
+    the whole batch, which is the only way not to acknowledge them.
+    """
+    failed = result.failed
+    failures = [{"itemIdentifier": mid} for mid in failed]
+    if unidentified:
+        failures.append({"itemIdentifier": ""})
+    response: dict[str, Any] = {
+        "batchItemFailures": failures,
+        "processed": len(result.message_ids) + unidentified,
+        "successful": len(result.message_ids) - len(failed),
+        "failed": len(failed) + unidentified,
+    }
+    if result.error is not None:
+        response["error"] = result.error
+    return response
+
+
+# --- boto3 messages -> Lambda-shape records (the worker's path) ---
+
+def queue_region(queue_url: str) -> str | None:
+    """The region in an AWS queue URL (``https://sqs.us-east-2.amazonaws.com/...``), or None."""
+    host = urlparse(queue_url).hostname or ""
+    parts = host.split(".")
+    if len(parts) >= 4 and parts[0] == "sqs" and parts[2] == "amazonaws":
+        return parts[1]
+    if len(parts) >= 4 and parts[1] == "queue" and parts[2] == "amazonaws":
+        return parts[0]  # legacy https://us-east-2.queue.amazonaws.com/...
+    return None
+
+
+def queue_arn(queue_url: str, region: str) -> str:
+    """The queue's ARN derived from its URL (``/<account>/<name>``), without an API call."""
+    path = [p for p in urlparse(queue_url).path.split("/") if p]
+    account, name = (path[-2], path[-1]) if len(path) >= 2 else ("000000000000", path[-1] if path else "")
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return f"arn:{partition}:sqs:{region}:{account}:{name}"
+
+
+def _lambda_attribute(attribute: dict[str, Any]) -> dict[str, Any]:
+    converted: dict[str, Any] = {"dataType": attribute.get("DataType", "String")}
+    if "StringValue" in attribute:
+        converted["stringValue"] = attribute["StringValue"]
+    if "BinaryValue" in attribute:
+        raw = attribute["BinaryValue"]
+        converted["binaryValue"] = base64.b64encode(raw).decode() if isinstance(raw, (bytes, bytearray)) else raw
+    converted["stringListValues"] = list(attribute.get("StringListValues", []))
+    converted["binaryListValues"] = list(attribute.get("BinaryListValues", []))
+    return converted
+
+
+def record_from_message(message: dict[str, Any], event_source_arn: str, region: str) -> dict[str, Any]:
+    """A boto3 ``receive_message`` message in the shape Lambda gives to consumers.
+
+    The worker converts every message, so one consumer class sees the same
+    record in Lambda and in a script or container.
+    """
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message.get("Body", ""),
+        "attributes": dict(message.get("Attributes", {})),
+        "messageAttributes": {
+            name: _lambda_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody"),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": event_source_arn,
+        "awsRegion": region,
+    }

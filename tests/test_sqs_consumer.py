@@ -1,0 +1,308 @@
+"""SQSConsumer through sqs_handler: single mode, batch fan-out, FIFO, state per unit.
+
+Consumers live in tests/app/consumer; events are Lambda-shape SQS events.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from aws_helper_sync import get_state, state_scope
+from aws_helper_sync.sqs.handler import load_consumer_class, sqs_handler
+from tests.sqs_support import FIFO_QUEUE_ARN, failed_ids, lambda_event, lambda_record
+
+# --- single mode ---
+
+
+def test_single_mode_record_without_state_does_not_inherit(app_root, make_state):
+    ct, other = make_state("connecticut"), make_state("other")
+    first = lambda_record({"set_state": other}, state=ct)
+    second = lambda_record({"n": 2})
+    third = lambda_record({"n": 3}, state=make_state("ohio"))
+
+    response = sqs_handler("state_recorder")(lambda_event(first, second, third), None)
+
+    seen = load_consumer_class("state_recorder").seen
+    assert response["batchItemFailures"] == []
+    assert [(mid, state) for mid, state, _ in seen] == [
+        (first["messageId"], ct), (second["messageId"], None), (third["messageId"], make_state("ohio")),
+    ]
+    assert get_state() is None
+
+
+def test_single_mode_runs_records_outside_the_callers_state(app_root, make_state):
+    caller = make_state("caller")
+    record = lambda_record({"n": 1})
+
+    with state_scope(caller):
+        sqs_handler("state_recorder")(lambda_event(record), None)
+        assert get_state() == caller
+
+    assert load_consumer_class("state_recorder").seen[0][1] is None
+
+
+def test_single_mode_exception_fails_only_that_record(app_root):
+    records = [lambda_record({"n": 1}), lambda_record({"fail": True}), lambda_record({"n": 3})]
+
+    response = sqs_handler("state_recorder")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {records[1]["messageId"]}
+    assert len(load_consumer_class("state_recorder").seen) == 3
+    assert (response["processed"], response["successful"], response["failed"]) == (3, 2, 1)
+
+
+def test_single_mode_add_message_failed_fails_the_record(app_root):
+    records = [lambda_record({"mark_failed": True}), lambda_record({"n": 2})]
+
+    response = sqs_handler("state_recorder")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {records[0]["messageId"]}
+
+
+@pytest.mark.parametrize("bad_state", ["Connecticut", "admin", "a-b", "x" * 64, ""])
+def test_invalid_state_fails_that_record_unprocessed(app_root, make_state, bad_state):
+    bad = lambda_record({"n": 1}, state=bad_state)
+    good = lambda_record({"n": 2}, state=make_state("ohio"))
+
+    response = sqs_handler("state_recorder")(lambda_event(bad, good), None)
+
+    assert failed_ids(response) == {bad["messageId"]}
+    assert [mid for mid, _, _ in load_consumer_class("state_recorder").seen] == [good["messageId"]]
+
+
+def test_state_outside_the_allow_list_fails_the_record(app_root, monkeypatch, make_state):
+    allowed, refused = make_state("connecticut"), make_state("texas")
+    monkeypatch.setenv("ALLOWED_STATES", f"{allowed},other")
+    records = [lambda_record({}, state=allowed), lambda_record({"constitution_state": refused})]
+
+    response = sqs_handler("state_recorder")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {records[1]["messageId"]}
+
+
+def test_add_message_failed_outside_processing_is_an_error(app_root):
+    consumer = load_consumer_class("state_recorder")()
+    with pytest.raises(RuntimeError, match="process_batch"):
+        consumer.add_message_failed("some-id", "nope")
+
+
+# --- batch mode ---
+
+
+def _batch_event(states: list[str], per_state: int = 3) -> tuple[dict, dict[str, list[str]]]:
+    records, ids = [], {s: [] for s in states}
+    for i in range(per_state):
+        for state in states:  # interleaved, as SQS delivers them
+            record = lambda_record({"i": i}, state=state)
+            records.append(record)
+            ids[state].append(record["messageId"])
+    return lambda_event(*records), ids
+
+
+def test_batch_mode_runs_state_groups_concurrently(app_root, make_state):
+    states = [make_state(f"s{i}") for i in range(4)]
+    consumer_class = load_consumer_class("batch_recorder")
+    consumer_class.max_workers = 4
+    consumer_class.barrier = threading.Barrier(4, timeout=10)  # breaks if groups run one by one
+    event, ids = _batch_event(states)
+
+    response = sqs_handler("batch_recorder")(event, None)
+
+    assert response["batchItemFailures"] == []
+    calls = {state: call_ids for state, call_ids, _ in consumer_class.calls}
+    assert calls == ids  # one call per state, with exactly that state's records, in order
+    assert len({thread for _, _, thread in consumer_class.calls}) == 4
+
+
+def test_batch_mode_default_workers_one_per_group(app_root, make_state):
+    states = [make_state(f"s{i}") for i in range(8)]
+    consumer_class = load_consumer_class("batch_recorder")
+    consumer_class.barrier = threading.Barrier(8, timeout=10)
+    event, _ = _batch_event(states, per_state=1)
+
+    response = sqs_handler("batch_recorder")(event, None)
+
+    assert response["batchItemFailures"] == []
+    assert len(consumer_class.calls) == 8
+
+
+@pytest.mark.parametrize(("max_workers", "groups", "expected"), [
+    (None, 1, 1), (None, 3, 3), (None, 8, 8), (None, 20, 8), (2, 5, 2), (16, 3, 3), (16, 20, 16),
+])
+def test_resolve_max_workers(app_root, max_workers, groups, expected):
+    consumer_class = load_consumer_class("batch_recorder")
+    consumer_class.max_workers = max_workers
+    assert consumer_class().resolve_max_workers(groups) == expected
+
+
+def test_batch_mode_bad_max_workers_fails_every_record(app_root, make_state):
+    consumer_class = load_consumer_class("batch_recorder")
+    consumer_class.max_workers = 0
+    event, _ = _batch_event([make_state("a"), make_state("b")], per_state=1)
+
+    response = sqs_handler("batch_recorder")(event, None)
+
+    assert response["failed"] == 2
+    assert "max_workers" in response["error"]
+    assert consumer_class.calls == []
+
+
+def test_batch_failures_of_concurrent_groups_stay_with_their_records(app_root, make_state):
+    states = [make_state(f"s{i}") for i in range(4)]
+    consumer_class = load_consumer_class("batch_recorder")
+    consumer_class.barrier = threading.Barrier(4, timeout=10)  # all groups mark failures at once
+    records, expected_failed = [], set()
+    for i in range(5):
+        for n, state in enumerate(states):
+            fail = (i + n) % 2 == 0
+            record = lambda_record({"i": i, "fail": fail}, state=state)
+            records.append(record)
+            if fail:
+                expected_failed.add(record["messageId"])
+
+    response = sqs_handler("batch_recorder")(lambda_event(*records), None)
+
+    assert failed_ids(response) == expected_failed
+
+
+def test_batch_exception_fails_exactly_that_group(app_root, make_state):
+    ok_state, bad_state, third = make_state("ok"), make_state("bad"), make_state("third")
+    records = [
+        lambda_record({"i": 0}, state=ok_state),
+        lambda_record({"i": 1}, state=bad_state),
+        lambda_record({"fail": True}, state=third),
+        lambda_record({"raise": True}, state=bad_state),
+        lambda_record({"i": 4}, state=third),
+    ]
+    consumer_class = load_consumer_class("batch_recorder")
+    consumer_class.barrier = threading.Barrier(3, timeout=10)
+
+    response = sqs_handler("batch_recorder")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {records[1]["messageId"], records[3]["messageId"], records[2]["messageId"]}
+
+
+def test_batch_marking_another_groups_record_fails_own_group_only(app_root, make_state):
+    a, b = make_state("a"), make_state("b")
+    record_a, record_b = lambda_record({}, state=a), lambda_record({}, state=b)
+
+    class Meddler(load_consumer_class("batch_recorder")):
+        def process_batch(self, records):
+            if get_state() == a:
+                self.add_message_failed(record_b["messageId"], "not mine")
+
+    result = Meddler().run_records([record_a, record_b])
+
+    assert set(result.failures) == {record_a["messageId"]}
+    assert "not one of the records" in result.failures[record_a["messageId"]]
+
+
+def test_batch_groups_write_to_their_state_databases(app_root, mongo_client, make_state):
+    states = [make_state(f"st{i}") for i in range(3)]
+    records = [lambda_record({"i": i, "state": s}, state=s) for i in range(4) for s in states]
+    records.append(lambda_record({"fail": True}, state=states[0]))
+
+    response = sqs_handler("land_records")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {records[-1]["messageId"]}
+    for state in states:
+        docs = list(mongo_client[state]["land_records"].find())
+        assert len(docs) == 4
+        assert {d["state"] for d in docs} == {state}
+        assert {d["content"]["state"] for d in docs} == {state}
+
+
+# --- FIFO ---
+
+
+def test_fifo_single_mode_failure_fails_later_records_of_its_group_unprocessed(app_root):
+    a = [lambda_record({"a": i, "fail": i == 1}, group="A", source_arn=FIFO_QUEUE_ARN) for i in range(4)]
+    b = [lambda_record({"b": i}, group="B", source_arn=FIFO_QUEUE_ARN) for i in range(3)]
+    records = [a[0], b[0], a[1], b[1], a[2], a[3], b[2]]
+
+    response = sqs_handler("state_recorder")(lambda_event(*records), None)
+
+    seen = [mid for mid, _, _ in load_consumer_class("state_recorder").seen]
+    assert failed_ids(response) == {a[1]["messageId"], a[2]["messageId"], a[3]["messageId"]}
+    assert seen == [a[0]["messageId"], b[0]["messageId"], a[1]["messageId"], b[1]["messageId"], b[2]["messageId"]]
+
+
+def test_fifo_invalid_state_mid_group_fails_the_rest_of_the_group(app_root, make_state):
+    s = make_state("ok")
+    a = [lambda_record({"a": 0}, state=s, group="A"),
+         lambda_record({"a": 1}, state="Bad", group="A"),
+         lambda_record({"a": 2}, state=s, group="A")]
+    b = lambda_record({"b": 0}, state=s, group="B")
+
+    response = sqs_handler("state_recorder")(lambda_event(a[0], a[1], b, a[2]), None)
+
+    seen = [mid for mid, _, _ in load_consumer_class("state_recorder").seen]
+    assert failed_ids(response) == {a[1]["messageId"], a[2]["messageId"]}
+    assert seen == [a[0]["messageId"], b["messageId"]]
+
+
+def test_fifo_queue_without_group_ids_keeps_order_for_all(app_root):
+    records = [lambda_record({"n": i, "fail": i == 1}, source_arn=FIFO_QUEUE_ARN) for i in range(3)]
+
+    response = sqs_handler("state_recorder")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {records[1]["messageId"], records[2]["messageId"]}
+    assert len(load_consumer_class("state_recorder").seen) == 2
+
+
+def test_fifo_batch_mode_failure_reports_later_records_of_the_group(app_root, make_state):
+    s1, s2 = make_state("one"), make_state("two")
+    a = [lambda_record({"a": i, "fail": i == 1}, state=s1, group="A") for i in range(3)]
+    b = [lambda_record({"b": i}, state=s2, group="B") for i in range(2)]
+
+    response = sqs_handler("batch_recorder")(lambda_event(a[0], b[0], a[1], b[1], a[2]), None)
+
+    assert failed_ids(response) == {a[1]["messageId"], a[2]["messageId"]}
+
+
+def test_fifo_batch_mode_group_spanning_states_keeps_order(app_root, make_state):
+    s1, s2 = make_state("one"), make_state("two")
+    a = [lambda_record({"a": 0}, state=s1, group="A"),
+         lambda_record({"a": 1, "fail": True}, state=s2, group="A"),
+         lambda_record({"a": 2}, state=s1, group="A")]
+
+    response = sqs_handler("batch_recorder")(lambda_event(*a), None)
+
+    calls = [(state, ids) for state, ids, _ in load_consumer_class("batch_recorder").calls]
+    assert calls == [(s1, [a[0]["messageId"]]), (s2, [a[1]["messageId"]])]  # a[2] never ran
+    assert failed_ids(response) == {a[1]["messageId"], a[2]["messageId"]}
+
+
+# --- thread safety: one handler, one loader cache, many threads ---
+
+
+def test_handler_and_loader_hammered_from_many_threads(app_root, make_state):
+    handler = sqs_handler("state_recorder")
+    errors: list[BaseException] = []
+    results: dict[str, tuple[dict, list[str]]] = {}
+    start = threading.Barrier(16)
+
+    def invoke(n: int) -> None:
+        try:
+            state = make_state(f"h{n}")
+            records = [lambda_record({"n": n, "fail": i == 0}, state=state) for i in range(5)]
+            start.wait()
+            results[state] = (handler(lambda_event(*records), None), [r["messageId"] for r in records])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=invoke, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    seen = load_consumer_class("state_recorder").seen
+    assert len(seen) == 80  # one class object: every thread recorded into the same list
+    state_of = {mid: state for mid, state, _ in seen}
+    for state, (response, ids) in results.items():
+        assert failed_ids(response) == {ids[0]}
+        assert {state_of[mid] for mid in ids} == {state}

@@ -1,0 +1,211 @@
+"""SQS records: state from each source, content unwrapping, the partial-batch response.
+
+Lambda-shape records are built as Lambda documents them; boto3-shape records
+and SNS envelopes come from real deliveries on the moto server.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aws_helper_sync.sqs import records as rec
+from tests.sqs_support import (
+    create_queue,
+    lambda_record,
+    receive_all,
+    send,
+    subscribe_queue,
+)
+
+# --- state extraction, one source at a time ---
+
+
+def test_state_from_lambda_message_attribute():
+    record = lambda_record({"parcel": 1}, state="connecticut")
+    assert rec.extract_state(record) == "connecticut"
+
+
+def test_state_from_boto3_message_attribute(boto_client, unique):
+    sqs = boto_client("sqs")
+    url = create_queue(sqs, f"{unique}-q")
+    send(sqs, url, {"parcel": 1}, state="ohio")
+
+    [message] = receive_all(sqs, url)
+
+    assert message["MessageAttributes"]["constitution-state"]["StringValue"] == "ohio"
+    assert rec.extract_state(message) == "ohio"
+
+
+def test_state_from_sns_envelope_attribute(boto_client, unique):
+    sns, sqs = boto_client("sns"), boto_client("sqs")
+    topic = sns.create_topic(Name=f"{unique}-topic")["TopicArn"]
+    url = create_queue(sqs, f"{unique}-q")
+    subscribe_queue(sns, sqs, topic, url, raw=False)
+    sns.publish(
+        TopicArn=topic, Message=json.dumps({"parcel": 7}),
+        MessageAttributes={"constitution-state": {"DataType": "String", "StringValue": "nevada"}},
+    )
+
+    [message] = receive_all(sqs, url)
+
+    envelope = json.loads(message["Body"])
+    assert envelope["Type"] == "Notification"
+    assert "constitution-state" not in message.get("MessageAttributes", {})
+    assert rec.extract_state(message) == "nevada"
+    assert rec.extract_content(message) == {"parcel": 7}
+
+
+def test_state_from_raw_sns_delivery_arrives_as_sqs_attribute(boto_client, unique):
+    sns, sqs = boto_client("sns"), boto_client("sqs")
+    topic = sns.create_topic(Name=f"{unique}-topic")["TopicArn"]
+    url = create_queue(sqs, f"{unique}-q")
+    subscribe_queue(sns, sqs, topic, url, raw=True)
+    sns.publish(
+        TopicArn=topic, Message=json.dumps({"parcel": 8}),
+        MessageAttributes={"constitution-state": {"DataType": "String", "StringValue": "utah"}},
+    )
+
+    [message] = receive_all(sqs, url)
+
+    assert json.loads(message["Body"]) == {"parcel": 8}
+    assert rec.extract_state(message) == "utah"
+
+
+def test_state_from_body():
+    assert rec.extract_state(lambda_record({"constitution_state": "texas", "x": 1})) == "texas"
+
+
+def test_state_from_body_content():
+    record = lambda_record({"content": {"constitution_state": "maine"}})
+    assert rec.extract_state(record) == "maine"
+
+
+def test_state_sources_first_found_wins():
+    body = {"constitution_state": "texas", "content": {"constitution_state": "maine"}}
+    assert rec.extract_state(lambda_record(body, state="iowa")) == "iowa"
+    assert rec.extract_state(lambda_record(body)) == "texas"
+    envelope = {
+        "Type": "Notification", "TopicArn": "arn:aws:sns:us-east-2:123456789012:t",
+        "Message": json.dumps(body),
+        "MessageAttributes": {"constitution-state": {"Type": "String", "Value": "idaho"}},
+    }
+    assert rec.extract_state(lambda_record(envelope)) == "idaho"
+    assert rec.extract_state(lambda_record(envelope, state="iowa")) == "iowa"
+
+
+def test_no_state_anywhere_is_none():
+    assert rec.extract_state(lambda_record({"x": 1})) is None
+    assert rec.extract_state(lambda_record("plain text")) is None
+
+
+def test_invalid_state_is_returned_as_found_not_dropped():
+    # The caller validates and fails the record; a silent None would run it stateless.
+    assert rec.extract_state(lambda_record({"x": 1}, state="Admin; drop")) == "Admin; drop"
+    assert rec.extract_state(lambda_record({"constitution_state": 42})) == 42
+
+
+# --- content ---
+
+
+def test_content_json_body():
+    assert rec.extract_content(lambda_record({"a": [1, 2]})) == {"a": [1, 2]}
+
+
+def test_content_non_json_body_is_raw():
+    assert rec.extract_content(lambda_record("not json {")) == {"raw": "not json {"}
+
+
+def test_content_envelope_with_non_json_message_is_raw():
+    envelope = {"Type": "Notification", "Message": "hello", "TopicArn": "arn:aws:sns:us-east-2:1:t"}
+    assert rec.extract_content(lambda_record(envelope)) == {"raw": "hello"}
+
+
+def test_content_json_that_only_looks_like_sns_is_kept():
+    body = {"Type": "Notification", "Message": {"not": "a string"}}
+    assert rec.extract_content(lambda_record(body)) == body
+
+
+# --- FIFO detection ---
+
+
+def test_fifo_group_from_attribute_or_fifo_arn():
+    assert rec.fifo_group(lambda_record({}, group="g1")) == "g1"
+    assert rec.fifo_group(lambda_record({}, source_arn="arn:aws:sqs:us-east-2:1:q.fifo")) == ""
+    assert rec.fifo_group(lambda_record({})) is None
+
+
+# --- the response, built in one place ---
+
+
+def test_batch_response_lists_failures_in_input_order_with_counts():
+    result = rec.ProcessingResult(message_ids=["a", "b", "c", "d"])
+    result.fail("c", "boom")
+    result.fail("a", "bad")
+    result.fail("a", "second reason is ignored")
+
+    response = rec.batch_response(result)
+
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "c"}],
+        "processed": 4, "successful": 2, "failed": 2,
+    }
+    assert result.failures["a"] == "bad"
+
+
+def test_batch_response_all_succeeded_has_empty_failures():
+    response = rec.batch_response(rec.ProcessingResult(message_ids=["a"]))
+    assert response["batchItemFailures"] == []
+    assert response["successful"] == 1
+
+
+def test_batch_response_unidentified_records_fail_the_whole_batch():
+    # Lambda treats an empty itemIdentifier as a failure of the entire batch.
+    response = rec.batch_response(rec.ProcessingResult.all_failed(["a"], "bad event"), unidentified=1)
+    assert response["batchItemFailures"] == [{"itemIdentifier": "a"}, {"itemIdentifier": ""}]
+    assert response["failed"] == 2
+    assert response["error"] == "bad event"
+
+
+# --- boto3 message -> Lambda record (the worker's path) ---
+
+
+def test_record_from_real_message_has_the_lambda_shape(boto_client, unique):
+    sqs = boto_client("sqs")
+    url = create_queue(sqs, f"{unique}-q.fifo", ContentBasedDeduplication="true")
+    send(sqs, url, {"n": 1}, MessageGroupId="g7",
+         MessageAttributes={
+             "constitution-state": {"DataType": "String", "StringValue": "ohio"},
+             "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+         })
+    [message] = receive_all(sqs, url)
+
+    record = rec.record_from_message(message, rec.queue_arn(url, "us-east-2"), "us-east-2")
+
+    assert record["messageId"] == message["MessageId"]
+    assert record["receiptHandle"] == message["ReceiptHandle"]
+    assert json.loads(record["body"]) == {"n": 1}
+    assert record["messageAttributes"]["constitution-state"]["stringValue"] == "ohio"
+    assert record["messageAttributes"]["blob"]["binaryValue"] == "AAE="
+    assert record["attributes"]["MessageGroupId"] == "g7"
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert record["eventSourceARN"].endswith(f":{unique}-q.fifo")
+    assert rec.extract_state(record) == "ohio"
+    assert rec.fifo_group(record) == "g7"
+
+
+@pytest.mark.parametrize(("url", "region"), [
+    ("https://sqs.eu-west-1.amazonaws.com/123456789012/q", "eu-west-1"),
+    ("https://us-west-2.queue.amazonaws.com/123456789012/q", "us-west-2"),
+    ("http://127.0.0.1:5000/123456789012/q", None),
+])
+def test_queue_region_from_url(url, region):
+    assert rec.queue_region(url) == region
+
+
+def test_queue_arn_from_url():
+    assert rec.queue_arn("https://sqs.cn-north-1.amazonaws.com.cn/123/q.fifo", "cn-north-1") == \
+        "arn:aws-cn:sqs:cn-north-1:123:q.fifo"
+    assert rec.queue_arn("http://127.0.0.1:5000/123456789012/jobs", "us-east-2") == \
+        "arn:aws:sqs:us-east-2:123456789012:jobs"
