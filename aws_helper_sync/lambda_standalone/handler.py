@@ -1,0 +1,73 @@
+"""``lambda_handler(name)``: the Lambda entry point of a standalone Lambda.
+
+    # lambda/land_records/main.py defines LandRecordsLambda
+    handler = lambda_handler("land_records")       # module level, in the deployed file
+
+    boto3.client("lambda").invoke(FunctionName=..., Payload=json.dumps(
+        {"constitution-state": "connecticut", "data": {"parcel_id": 7}}))
+    # -> {"success": true, "data": {...}}  or  {"success": false, "error": ..., "error_type": ...}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, Callable
+
+from ..entrypoint import (
+    check_entry_name,
+    load_entry_class,
+    require_state,
+    run_lifecycle,
+    run_unit,
+)
+from ..utils.serializer import serialize_mongo_types
+from .base import Lambda
+
+logger = logging.getLogger("aws_helper_sync.lambda")
+
+STATE_KEYS = ("constitution-state", "constitution_state")
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    return {"success": False, "error": str(exc) or type(exc).__name__, "error_type": type(exc).__name__}
+
+
+def _invoke(name: str, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    raw_state = next((event[key] for key in STATE_KEYS if key in event), None)
+    state = require_state(raw_state, "constitution-state in the event")
+    lambda_class = load_entry_class(Lambda, "lambda", name, "main.py", "Lambda")
+    instance = run_unit(state, lambda_class, event, context)
+    data = serialize_mongo_types(run_lifecycle(instance, state))
+    json.dumps(data)  # fail here, with the type named, rather than in the Lambda runtime
+    return {"success": True, "data": data}
+
+
+def lambda_handler(name: str) -> Callable[[Any, Any], dict[str, Any]]:
+    """The handler for ``<app root>/lambda/<name>/main.py``, class ``<PascalName>Lambda``.
+
+    The handler never raises: every failure (missing or invalid state, missing
+    class, an exception in ``validate()``/``process()``) is returned as
+    ``success: false`` with the error message and type, and logged. A name that
+    cannot name a folder is refused here, at deployment, with a ValueError.
+    """
+    check_entry_name(name, "lambda")
+
+    def handler(event: Any, context: Any = None) -> dict[str, Any]:
+        if not isinstance(event, Mapping):
+            refusal = TypeError(f"event must be a JSON object, got {type(event).__name__}")
+            logger.warning("lambda %r refused the invocation: %s", name, refusal)
+            return _failure(refusal)
+        try:
+            return run_unit(None, _invoke, name, event, context)
+        except ValueError as exc:
+            logger.warning("lambda %r refused the invocation: %s", name, exc)
+            return _failure(exc)
+        except Exception as exc:
+            logger.exception("lambda %r failed", name)
+            return _failure(exc)
+
+    handler.__name__ = f"lambda_handler_{name}"
+    handler.__qualname__ = handler.__name__
+    return handler
