@@ -87,12 +87,15 @@ def send(sqs, url: str, body: Any, state: str | None = None, **extra: Any) -> st
     return sqs.send_message(**params)["MessageId"]
 
 
-def receive_all(sqs, url: str, *, attempts: int = 5) -> list[dict[str, Any]]:
-    """Every visible message (boto3 shape, all attributes), receiving until a receive comes back empty."""
+def receive_all(sqs, url: str) -> list[dict[str, Any]]:
+    """Every visible message (boto3 shape, all attributes), receiving until a receive comes back empty.
+
+    Received messages stay invisible for 30 s, so none is counted twice.
+    """
     messages: list[dict[str, Any]] = []
-    for _ in range(attempts * 10):
+    for _ in range(100):
         batch = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=30,
             MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"],
         ).get("Messages", [])
         if not batch:

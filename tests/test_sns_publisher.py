@@ -1,0 +1,372 @@
+"""SNSPublisher against moto: single and batch publish, chunking, retries, checks before sending.
+
+Partial failures are injected with botocore event hooks on the library's own
+cached client: the chosen entries are taken out of the request (so moto never
+publishes them) and reported back as ``Failed`` in the response, as SNS does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from aws_helper_sync import SNSPublisher as TopLevelPublisher
+from aws_helper_sync import aws, state_scope
+from aws_helper_sync.sns import PublishBatchError, SNSPublisher
+from tests.sqs_support import create_queue, receive_all, subscribe_queue
+
+
+class _Http:
+    status_code = 200
+    headers: dict[str, str] = {}  # noqa: RUF012 - a stand-in, never mutated
+    content = b""
+
+
+class SnsProbe:
+    """Counts SNS calls of the shared client and injects per-entry failures into PublishBatch."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.calls: Counter[str] = Counter()
+        self.batch_sizes: list[int] = []
+        self.failures: dict[int, tuple[int, bool, bool]] = {}  # index -> (times left, sender fault, silent)
+        self.uid = uuid.uuid4().hex
+        self._hooks = [
+            ("provide-client-params.sns.PublishBatch", self._params),
+            ("before-call.sns", self._before_call),
+            ("after-call.sns.PublishBatch", self._after_call),
+        ]
+        for event, hook in self._hooks:
+            client.meta.events.register(event, hook, unique_id=f"{self.uid}-{event}")
+
+    def fail(self, indexes: set[int], times: int = 1, sender_fault: bool = False, silent: bool = False) -> None:
+        """Fail these input indexes ``times`` times (-1: always); ``silent``: leave them out of the response."""
+        for index in indexes:
+            self.failures[index] = (times, sender_fault, silent)
+
+    def close(self) -> None:
+        for event, hook in self._hooks:
+            self.client.meta.events.unregister(event, hook, unique_id=f"{self.uid}-{event}")
+
+    def _params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> dict[str, Any]:
+        entries = params["PublishBatchRequestEntries"]
+        self.batch_sizes.append(len(entries))
+        kept, injected = [], []
+        for entry in entries:
+            index = int(entry["Id"])
+            times, sender_fault, silent = self.failures.get(index, (0, False, False))
+            if times == 0:
+                kept.append(entry)
+                continue
+            self.failures[index] = (times - 1 if times > 0 else times, sender_fault, silent)
+            if not silent:
+                injected.append({"Id": entry["Id"], "Code": "InternalError" if not sender_fault else "InvalidParameter",
+                                 "Message": "injected failure", "SenderFault": sender_fault})
+        context["injected"] = injected
+        context["nothing_left"] = not kept
+        return {**params, "PublishBatchRequestEntries": kept or entries}
+
+    def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> Any:
+        self.calls[model.name] += 1
+        if model.name == "PublishBatch" and context.get("nothing_left"):
+            return _Http(), {"Successful": [], "Failed": list(context["injected"])}
+        return None
+
+    def _after_call(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if not context.get("nothing_left"):
+            parsed.setdefault("Failed", []).extend(context.get("injected", []))
+
+
+@pytest.fixture
+def topic(boto_client, unique):
+    return boto_client("sns").create_topic(Name=f"{unique}-topic")["TopicArn"]
+
+
+@pytest.fixture
+def envelope_queue(boto_client, topic, unique):
+    """A queue subscribed to the topic without raw delivery (bodies are SNS envelopes)."""
+    sqs = boto_client("sqs")
+    url = create_queue(sqs, f"{unique}-envelopes")
+    subscribe_queue(boto_client("sns"), sqs, topic, url, raw=False)
+    return url
+
+
+@pytest.fixture
+def probe(aws):
+    probe = SnsProbe(aws_client_for_sns())
+    yield probe
+    probe.close()
+
+
+def aws_client_for_sns():
+    return aws.aws_client("sns", "us-east-2")
+
+
+def envelopes(boto_client, url: str) -> list[dict[str, Any]]:
+    return [json.loads(m["Body"]) for m in receive_all(boto_client("sqs"), url)]
+
+
+def fast(topic: str, **kw: Any) -> SNSPublisher:
+    return SNSPublisher(topic, backoff_seconds=0.01, **kw)
+
+
+# --- construction ---
+
+
+def test_top_level_name():
+    assert TopLevelPublisher is SNSPublisher
+
+
+@pytest.mark.parametrize("arn", ["", None])
+def test_empty_topic_arn_is_refused(arn):
+    with pytest.raises(ValueError, match="topic_arn"):
+        SNSPublisher(arn)
+
+
+def test_region_from_argument_then_environment_then_default(monkeypatch):
+    arn = "arn:aws:sns:us-east-2:123456789012:t"
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    assert SNSPublisher(arn, region="ap-south-1").region == "ap-south-1"
+    assert SNSPublisher(arn).region == "eu-west-1"
+    monkeypatch.delenv("AWS_REGION")
+    assert SNSPublisher(arn).region == "eu-central-1"
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert SNSPublisher(arn).region == "us-east-2"
+
+
+# --- single publish ---
+
+
+def test_publish_dict_sends_one_message_with_the_current_state(boto_client, topic, envelope_queue, probe, make_state):
+    state = make_state("connecticut")
+    oid = ObjectId()
+    content = {"_id": oid, "at": datetime(2024, 5, 1, tzinfo=timezone.utc), "name": "Café"}
+
+    with state_scope(state):
+        message_id = SNSPublisher(topic).publish(
+            {"content": content, "attributes": {"kind": "title", "n": 5}, "subject": "new title"}
+        )
+
+    [envelope] = envelopes(boto_client, envelope_queue)
+    assert probe.calls == {"Publish": 1}
+    assert envelope["MessageId"] == message_id
+    assert json.loads(envelope["Message"]) == {"_id": str(oid), "at": "2024-05-01T00:00:00+00:00", "name": "Café"}
+    assert envelope["Subject"] == "new title"
+    attributes = {name: a["Value"] for name, a in envelope["MessageAttributes"].items()}
+    assert attributes == {"constitution-state": state, "kind": "title", "n": "5"}
+
+
+def test_message_state_attribute_wins_over_the_current_state(boto_client, topic, envelope_queue, make_state):
+    with state_scope(make_state("ohio")):
+        SNSPublisher(topic).publish({"content": {"x": 1}, "attributes": {"constitution-state": "texas"}})
+
+    [envelope] = envelopes(boto_client, envelope_queue)
+    assert envelope["MessageAttributes"]["constitution-state"]["Value"] == "texas"
+
+
+def test_no_state_no_state_attribute(boto_client, topic, envelope_queue):
+    SNSPublisher(topic).publish({"content": {"x": 1}})
+
+    [envelope] = envelopes(boto_client, envelope_queue)
+    assert "constitution-state" not in envelope.get("MessageAttributes", {})
+
+
+# --- checks before sending ---
+
+
+@pytest.mark.parametrize(("message", "error"), [
+    ({"content": None}, ValueError),
+    ({"attributes": {"a": "b"}}, ValueError),
+    ({"content": {}, "atributes": {"a": "b"}}, ValueError),
+    ({"content": {"x": object()}}, ValueError),
+    ({"content": {}, "attributes": {"a": None}}, ValueError),
+    ({"content": {}, "attributes": {"a": ""}}, ValueError),
+    ({"content": {}, "attributes": ["a"]}, TypeError),
+])
+def test_malformed_message_is_refused_before_sending(topic, probe, message, error):
+    with pytest.raises(error):
+        SNSPublisher(topic).publish(message)
+    assert probe.calls == {}
+
+
+def test_eleven_attributes_are_refused_before_sending(topic, probe):
+    attributes = {f"a{i}": str(i) for i in range(11)}
+
+    with pytest.raises(ValueError, match="11 attributes"):
+        SNSPublisher(topic).publish({"content": {"x": 1}, "attributes": attributes})
+
+    assert probe.calls == {}
+
+
+def test_ten_attributes_plus_the_state_are_refused_and_say_why(topic, probe, make_state):
+    attributes = {f"a{i}": str(i) for i in range(10)}
+    publisher = SNSPublisher(topic)
+
+    assert publisher.publish({"content": {"x": 1}, "attributes": attributes})  # ten is fine
+    with state_scope(make_state("ohio")), pytest.raises(ValueError, match="constitution-state"):
+        publisher.publish({"content": {"x": 1}, "attributes": attributes})
+
+    assert probe.calls == {"Publish": 1}
+
+
+def test_one_bad_message_in_a_list_sends_nothing(topic, probe):
+    messages = [{"content": {"i": i}} for i in range(12)]
+    messages[11]["attributes"] = {f"a{i}": "v" for i in range(11)}
+
+    with pytest.raises(ValueError, match="message 11"):
+        SNSPublisher(topic).publish(messages)
+
+    assert probe.calls == {}
+
+
+def test_oversized_message_is_refused_before_sending(topic, probe):
+    with pytest.raises(ValueError, match="256 KiB"):
+        SNSPublisher(topic).publish([{"content": {"blob": "x" * (256 * 1024)}}])
+    assert probe.calls == {}
+
+
+# --- batch publish ---
+
+
+def test_25_messages_go_in_3_batches_and_ids_come_back_in_input_order(boto_client, topic, envelope_queue, probe):
+    messages = [{"content": {"i": i}} for i in range(25)]
+
+    ids = SNSPublisher(topic).publish(messages)
+
+    assert probe.calls == {"PublishBatch": 3}
+    assert probe.batch_sizes == [10, 10, 5]
+    assert len(ids) == 25
+    index_of = {e["MessageId"]: json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)}
+    assert [index_of[message_id] for message_id in ids] == list(range(25))
+
+
+def test_batches_also_respect_256_kib(topic, probe):
+    messages = [{"content": {"blob": "x" * (100 * 1024)}} for _ in range(5)]
+
+    ids = SNSPublisher(topic).publish(messages)
+
+    assert len(ids) == 5
+    assert probe.batch_sizes == [2, 2, 1]
+
+
+def test_empty_list_publishes_nothing(topic, probe):
+    assert SNSPublisher(topic).publish([]) == []
+    assert probe.calls == {}
+
+
+def test_failed_entries_are_retried_and_every_message_published_once(boto_client, topic, envelope_queue, probe):
+    probe.fail({3, 12, 13, 24}, times=1)
+    messages = [{"content": {"i": i}} for i in range(25)]
+
+    ids = fast(topic).publish(messages)
+
+    assert probe.calls == {"PublishBatch": 4}  # 3 chunks, then one retry of the 4 failed entries
+    assert probe.batch_sizes == [10, 10, 5, 4]
+    index_of = {e["MessageId"]: json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)}
+    assert sorted(index_of.values()) == list(range(25))  # no duplicate, none missing
+    assert [index_of[message_id] for message_id in ids] == list(range(25))
+
+
+def test_entries_failing_for_good_are_raised_with_indexes_and_successful_ids(
+    boto_client, topic, envelope_queue, probe
+):
+    probe.fail({3, 12}, times=-1)
+    messages = [{"content": {"i": i}} for i in range(25)]
+
+    with pytest.raises(PublishBatchError) as caught:
+        fast(topic, max_attempts=3).publish(messages)
+
+    error = caught.value
+    assert set(error.failed) == {3, 12}
+    assert all("InternalError" in reason for reason in error.failed.values())
+    assert set(error.message_ids) == set(range(25)) - {3, 12}
+    assert "2 of 25 messages were not published" in str(error)
+    assert probe.calls == {"PublishBatch": 5}  # 3 chunks, then 2 retries of the 2 failing entries
+    assert probe.batch_sizes == [10, 10, 5, 2, 2]
+    delivered = {e["MessageId"]: json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)}
+    assert delivered == {mid: i for i, mid in error.message_ids.items()}
+
+
+def test_sender_fault_is_not_retried(topic, probe):
+    probe.fail({5}, times=-1, sender_fault=True)
+
+    with pytest.raises(PublishBatchError) as caught:
+        fast(topic).publish([{"content": {"i": i}} for i in range(8)])
+
+    assert list(caught.value.failed) == [5]
+    assert "InvalidParameter" in caught.value.failed[5]
+    assert probe.calls == {"PublishBatch": 1}
+
+
+def test_entry_missing_from_the_response_is_not_taken_as_sent(topic, probe):
+    probe.fail({1}, times=-1, silent=True)  # neither Successful nor Failed, as moto does for some errors
+
+    with pytest.raises(PublishBatchError) as caught:
+        fast(topic, max_attempts=2).publish([{"content": {"i": i}} for i in range(3)])
+
+    assert "no result" in caught.value.failed[1]
+    assert set(caught.value.message_ids) == {0, 2}
+
+
+# --- FIFO topics ---
+
+
+def test_fifo_topic_passes_group_and_deduplication_ids(boto_client, unique):
+    sns, sqs = boto_client("sns"), boto_client("sqs")
+    topic = sns.create_topic(Name=f"{unique}-t.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+    url = create_queue(sqs, f"{unique}-q.fifo")
+    subscribe_queue(sns, sqs, topic, url, raw=True)
+    publisher = SNSPublisher(topic)
+
+    with pytest.raises(ValueError, match="group_id"):
+        publisher.publish([{"content": {"i": 0}, "deduplication_id": "d0"}])
+    publisher.publish([
+        {"content": {"i": i}, "group_id": f"g{i % 2}", "deduplication_id": f"d{i}"} for i in range(4)
+    ])
+
+    received = receive_all(sqs, url)
+    groups = {json.loads(m["Body"])["i"]: m["Attributes"]["MessageGroupId"] for m in received}
+    assert groups == {0: "g0", 1: "g1", 2: "g0", 3: "g1"}
+
+
+# --- threads ---
+
+
+def test_publishers_in_many_threads_share_one_client_and_keep_their_states(
+    boto_client, topic, envelope_queue, make_state
+):
+    aws.reset_clients()
+    start = threading.Barrier(12)
+    clients, errors = [], []
+
+    def publish(n: int) -> None:
+        try:
+            publisher = SNSPublisher(topic)
+            start.wait()
+            with state_scope(make_state(f"p{n}")):
+                clients.append(publisher.sns_client)
+                publisher.publish([{"content": {"n": n, "k": k}} for k in range(2)])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=publish, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    assert len({id(c) for c in clients}) == 1
+    received = envelopes(boto_client, envelope_queue)
+    assert len(received) == 24
+    for envelope in received:
+        n = json.loads(envelope["Message"])["n"]
+        assert envelope["MessageAttributes"]["constitution-state"]["Value"] == make_state(f"p{n}")
