@@ -67,13 +67,14 @@ class StateProbe:
 
     It runs in the same thread and context as the request, after the response
     body was iterated and closed, so a state the request failed to give back
-    shows up in ``after``.
+    shows up in ``after``. That happens just after the client has its response:
+    read the records through ``wait``.
     """
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
-        self.records: list[tuple[str, str | None, str | None]] = []
-        self._lock = threading.Lock()
+        self._records: list[tuple[str, str | None, str | None]] = []
+        self._changed = threading.Condition()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
         before = get_state()
@@ -86,8 +87,15 @@ class StateProbe:
                 if close is not None:
                     close()
         finally:
-            with self._lock:
-                self.records.append((environ["PATH_INFO"], before, get_state()))
+            with self._changed:
+                self._records.append((environ["PATH_INFO"], before, get_state()))
+                self._changed.notify_all()
+
+    def wait(self, count: int) -> list[tuple[str, str | None, str | None]]:
+        """The ``(path, state_before, state_after)`` records once ``count`` requests finished."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._records) >= count, timeout=30)
+            return list(self._records)
 
 
 def run_load(

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 
-from ..context.state import InvalidStateError, validate_state
+from ..context.state import InvalidStateError
+from ..entrypoint import MissingStateError, require_state
 
 DEFAULT_HEADER = "constitution-state"
 
@@ -66,13 +67,12 @@ def read_state(value: str | None, *, header: str, required: bool) -> str | None:
     An empty value counts as absent. A present value is always validated, also
     where it is optional, so no request can put a bad state in context.
     """
-    if value is None or value == "":
-        if required:
-            raise StateHeaderError(
-                "missing_constitution_state", f"the {header} header is required"
-            )
+    if not required and (value is None or value == ""):
         return None
+    # The same reading (and wording) as api_handler's header, Lambda events and tasks.
     try:
-        return validate_state(value)
+        return require_state(value, f"{header} header")
+    except MissingStateError as exc:
+        raise StateHeaderError("missing_constitution_state", str(exc)) from None
     except InvalidStateError as exc:
-        raise StateHeaderError("invalid_constitution_state", f"{header} header: {exc}") from None
+        raise StateHeaderError("invalid_constitution_state", str(exc)) from None
