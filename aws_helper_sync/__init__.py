@@ -43,6 +43,9 @@ _LAZY = {
     "StateLogFilter": "aws_helper_sync.context.log_filter",
     "set_allowed_states": "aws_helper_sync.context.state",
     "validate_state": "aws_helper_sync.context.state",
+    "for_each_state": "aws_helper_sync.scripts",
+    "StateRunResults": "aws_helper_sync.scripts",
+    "StateRunError": "aws_helper_sync.scripts",
 }
 
 __all__ = [
@@ -64,9 +67,12 @@ __all__ = [
     "SNSPublisher",
     "SQSConsumer",
     "StateLogFilter",
+    "StateRunError",
+    "StateRunResults",
     "UnauthorizedError",
     "api_handler",
     "fargate_handler",
+    "for_each_state",
     "get_state",
     "lambda_handler",
     "mongo_json_dumps",
