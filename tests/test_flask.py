@@ -228,6 +228,8 @@ def test_exemptions_by_argument_config_and_endpoint_name():
     for path in ("/whoami", "/ping", "/version", "/health"):
         assert client.get(path).status_code == 200, path
     assert client.get("/private").status_code == 400
+    app.config[EXEMPT_CONFIG_KEY] = "pingpong"  # a single name, never matched as a substring
+    assert client.get("/ping").status_code == 400
     assert client.options("/private").status_code == 200  # CORS preflight carries no custom header
 
 

@@ -6,8 +6,8 @@ state's database, and the previous value comes back when the request ends, so a
 worker thread that serves many requests never carries one request's state into
 the next.
 
-    state_routing = StateRouting(app)           # or StateRouting().init_app(app)
-    app.get("/health")(state_routing.exempt(health))
+    state_routing = StateRouting(app)    # or StateRouting().init_app(app) in a factory
+    state_routing.exempt("health")       # or @state_routing.exempt under @app.get(...)
 """
 
 from __future__ import annotations
@@ -94,9 +94,10 @@ class StateRouting:
         """Whether requests to ``endpoint`` may come without the state header."""
         if endpoint is None:
             return False
-        if endpoint in self._exempt_endpoints or endpoint in current_app.config.get(
-            EXEMPT_CONFIG_KEY, ()
-        ):
+        configured = current_app.config.get(EXEMPT_CONFIG_KEY) or ()
+        if isinstance(configured, str):
+            configured = (configured,)  # one name, not its substrings
+        if endpoint in self._exempt_endpoints or endpoint in configured:
             return True
         view = current_app.view_functions.get(endpoint)
         return view is not None and view in self._exempt_views
