@@ -7,7 +7,7 @@ import logging
 import pytest
 from bson import ObjectId
 
-from aws_helper_sync import api_handler, get_state, state_scope
+from aws_helper_sync import StateLogFilter, api_handler, get_state, state_scope
 from tests.api_events import EVENT_BUILDERS, json_body, v1_event, v2_event
 from tests.test_context import INVALID_STATES
 
@@ -128,6 +128,7 @@ def test_route_check_comes_before_state_check(app_root):
 @pytest.mark.parametrize("kind", ["runtime", "key", "server"])
 def test_unexpected_exception_is_500_with_request_id_only(app_root, state, kind, caplog):
     caplog.set_level(logging.ERROR)
+    caplog.handler.addFilter(StateLogFilter())
     event = v1_event("GET", f"/failures/{kind}", headers={"constitution-state": state})
     response = api_handler(event, LambdaContext())
     assert response["statusCode"] == 500
@@ -136,6 +137,7 @@ def test_unexpected_exception_is_500_with_request_id_only(app_root, state, kind,
     assert response["headers"]["X-Request-Id"] == "lambda-request-0001"
     assert "hunter2" not in response["body"] and "Traceback" not in response["body"]
     assert "hunter2" in caplog.text and "lambda-request-0001" in caplog.text  # logged, not sent
+    assert [r.constitution_state for r in caplog.records] == [state]
 
 
 def test_500_without_lambda_context_still_has_a_request_id(app_root, state):

@@ -6,7 +6,13 @@ import logging
 
 import pytest
 
-from aws_helper_sync import Lambda, get_state, lambda_handler, state_scope
+from aws_helper_sync import (
+    Lambda,
+    StateLogFilter,
+    get_state,
+    lambda_handler,
+    state_scope,
+)
 from tests.test_context import INVALID_STATES
 
 
@@ -68,11 +74,15 @@ def test_validate_failure_is_reported_and_process_does_not_run(app_root, mongo_c
     assert state not in mongo_client.list_database_names()
 
 
-def test_exception_in_process_is_reported_and_logged(app_root, make_state, caplog):
+def test_exception_in_process_is_reported_and_logged_with_the_state(app_root, make_state, caplog):
     caplog.set_level(logging.ERROR)
-    result = lambda_handler("failing")({"constitution-state": make_state("ohio")}, None)
+    caplog.handler.addFilter(StateLogFilter())
+    state = make_state("ohio")
+    result = lambda_handler("failing")({"constitution-state": state}, None)
     assert result == {"success": False, "error": "recorder offline", "error_type": "RuntimeError"}
-    assert "recorder offline" in caplog.text
+    (record,) = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert record.exc_info[1].args == ("recorder offline",)
+    assert record.constitution_state == state
 
 
 def test_unknown_lambda_is_a_failure_naming_the_file_relative_to_the_app_root(app_root, make_state):

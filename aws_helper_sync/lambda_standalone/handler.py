@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Callable
 
+from ..context.state import set_state
 from ..entrypoint import (
     check_entry_name,
     load_entry_class,
@@ -35,12 +36,19 @@ def _failure(exc: BaseException) -> dict[str, Any]:
 
 
 def _invoke(name: str, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    raw_state = next((event[key] for key in STATE_KEYS if key in event), None)
-    state = require_state(raw_state, "constitution-state in the event")
-    lambda_class = load_entry_class(Lambda, "lambda", name, "main.py", "Lambda")
-    instance = run_unit(state, lambda_class, event, context)
-    data = serialize_mongo_types(run_lifecycle(instance, state))
-    json.dumps(data)  # fail here, with the type named, rather than in the Lambda runtime
+    try:
+        raw_state = next((event[key] for key in STATE_KEYS if key in event), None)
+        state = require_state(raw_state, "constitution-state in the event")
+        set_state(state)  # this unit's own context: its log lines carry the state
+        lambda_class = load_entry_class(Lambda, "lambda", name, "main.py", "Lambda")
+        data = serialize_mongo_types(run_lifecycle(lambda_class(event, context), state))
+        json.dumps(data)  # fail here, with the type named, rather than in the Lambda runtime
+    except ValueError as exc:
+        logger.warning("lambda %r refused the invocation: %s", name, exc)
+        return _failure(exc)
+    except Exception as exc:
+        logger.exception("lambda %r failed", name)
+        return _failure(exc)
     return {"success": True, "data": data}
 
 
@@ -59,14 +67,7 @@ def lambda_handler(name: str) -> Callable[[Any, Any], dict[str, Any]]:
             refusal = TypeError(f"event must be a JSON object, got {type(event).__name__}")
             logger.warning("lambda %r refused the invocation: %s", name, refusal)
             return _failure(refusal)
-        try:
-            return run_unit(None, _invoke, name, event, context)
-        except ValueError as exc:
-            logger.warning("lambda %r refused the invocation: %s", name, exc)
-            return _failure(exc)
-        except Exception as exc:
-            logger.exception("lambda %r failed", name)
-            return _failure(exc)
+        return run_unit(None, _invoke, name, event, context)
 
     handler.__name__ = f"lambda_handler_{name}"
     handler.__qualname__ = handler.__name__

@@ -1,0 +1,232 @@
+"""``FargateExecutor``: launch ECS Fargate tasks that carry the constitution-state.
+
+    executor = FargateExecutor()                        # ECS_CLUSTER, ECS_SUBNETS, AWS_REGION
+    with state_scope("connecticut"):
+        arn = executor.run_task("reindex", {"collection": "land_records"})
+    # the container sees CONSTITUTION_STATE=connecticut, TASK_NAME=reindex, COLLECTION=land_records
+
+The task definition family and its container are both named after the task
+unless told otherwise; the container runs ``fargate_handler`` (or
+``python -m aws_helper_sync.fargate``), which picks the class from TASK_NAME.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .. import settings
+from ..aws import aws_client
+from ..context.state import get_state, validate_state
+from ..context.threads import ContextThreadPoolExecutor
+from ..utils.serializer import serialize_mongo_types
+
+logger = logging.getLogger(__name__)
+
+ECS_OVERRIDES_LIMIT = 8192  # characters of the JSON overrides, per ECS RunTask
+ECS_MAX_COUNT = 10  # tasks per RunTask call
+STATE_ENV = "CONSTITUTION_STATE"
+TASK_NAME_ENV = "TASK_NAME"
+
+
+class TaskLaunchError(RuntimeError):
+    """ECS started no task; ``failures`` holds ECS's own reasons."""
+
+    def __init__(self, message: str, failures: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.failures = list(failures or [])
+
+
+def _as_list(value: str | Iterable[str]) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [item.strip() for item in items if isinstance(item, str) and item.strip()]
+
+
+def _env_value(value: Any) -> str:
+    """A container environment value: text as is, booleans lower-case, the rest JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    converted = serialize_mongo_types(value)
+    return converted if isinstance(converted, str) else json.dumps(converted)
+
+
+def build_environment(task_name: str, envs: Mapping[str, Any] | None) -> dict[str, str]:
+    """The container environment: names upper-cased, values as text, state and task name added.
+
+    ``None`` values are left out. ``CONSTITUTION_STATE`` comes from ``envs`` when
+    given, else from the current state; with neither the task could not run, so
+    that is an error here rather than in the container minutes later.
+    """
+    environment: dict[str, str] = {}
+    for key, value in (envs or {}).items():
+        if not isinstance(key, str) or not key.strip() or "=" in key or "\x00" in key:
+            raise ValueError(f"invalid environment variable name {key!r} for task {task_name!r}")
+        if value is not None:
+            environment[key.strip().upper()] = _env_value(value)
+    if STATE_ENV in environment:
+        validate_state(environment[STATE_ENV])
+    else:
+        state = get_state()
+        if state is None:
+            raise ValueError(
+                f"no constitution-state for task {task_name!r}: run inside state_scope(...) "
+                f"or pass {STATE_ENV} in envs"
+            )
+        environment[STATE_ENV] = state
+    environment.setdefault(TASK_NAME_ENV, task_name)
+    return environment
+
+
+class FargateExecutor:
+    """Starts ECS tasks on Fargate in one cluster and network; safe to share between threads."""
+
+    def __init__(
+        self,
+        cluster: str | None = None,
+        subnets: str | Iterable[str] | None = None,
+        region: str | None = None,
+        security_groups: str | Iterable[str] | None = None,
+    ) -> None:
+        self.cluster = cluster or settings.ecs_cluster()
+        if not self.cluster:
+            raise ValueError("no ECS cluster: pass cluster= or set ECS_CLUSTER")
+        self.subnets = _as_list(subnets) if subnets is not None else settings.ecs_subnets()
+        if not self.subnets:
+            raise ValueError("no subnets: pass subnets= or set ECS_SUBNETS (comma separated)")
+        self.region = region or settings.aws_region()
+        if not self.region:
+            raise ValueError("no AWS region: pass region= or set AWS_REGION")
+        self.security_groups = (
+            _as_list(security_groups) if security_groups is not None else settings.ecs_security_groups()
+        )
+
+    @property
+    def client(self) -> Any:
+        return aws_client("ecs", self.region)
+
+    def build_overrides(
+        self, task_name: str, envs: Mapping[str, Any] | None = None, container_name: str | None = None
+    ) -> dict[str, Any]:
+        """The ``overrides`` of RunTask; refused when over ECS's 8192-character limit."""
+        environment = build_environment(task_name, envs)
+        overrides = {
+            "containerOverrides": [{
+                "name": container_name or task_name,
+                "environment": [{"name": k, "value": v} for k, v in environment.items()],
+            }]
+        }
+        size = len(json.dumps(overrides, separators=(",", ":")))
+        if size > ECS_OVERRIDES_LIMIT:
+            raise ValueError(
+                f"overrides for task {task_name!r} are {size} characters; ECS accepts at most "
+                f"{ECS_OVERRIDES_LIMIT}: store large inputs (MongoDB, S3) and pass their key instead"
+            )
+        return overrides
+
+    def run_task(
+        self,
+        task_name: str,
+        envs: Mapping[str, Any] | None = None,
+        container_name: str | None = None,
+        task_definition_revision: int | str | None = None,
+        count: int = 1,
+        launch_type: str | None = "FARGATE",
+        assign_public_ip: str = "ENABLED",
+    ) -> str:
+        """Start ``count`` tasks of the definition ``task_name`` and return the first task's ARN.
+
+        Raises TaskLaunchError (with ECS's ``failures``) when ECS starts none.
+        """
+        if not isinstance(task_name, str) or not task_name.strip():
+            raise ValueError("task_name must be a non-empty string (the task definition family)")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= ECS_MAX_COUNT:
+            raise ValueError(f"count must be an int from 1 to {ECS_MAX_COUNT}, got {count!r}")
+        definition = task_name if task_definition_revision is None else f"{task_name}:{task_definition_revision}"
+        network: dict[str, Any] = {"subnets": list(self.subnets), "assignPublicIp": assign_public_ip}
+        if self.security_groups:
+            network["securityGroups"] = list(self.security_groups)
+        params: dict[str, Any] = {
+            "cluster": self.cluster,
+            "taskDefinition": definition,
+            "count": count,
+            "overrides": self.build_overrides(task_name, envs, container_name),
+            "networkConfiguration": {"awsvpcConfiguration": network},
+        }
+        if launch_type:
+            params["launchType"] = launch_type
+        response = self.client.run_task(**params)
+        tasks = response.get("tasks") or []
+        failures = response.get("failures") or []
+        if not tasks:
+            reasons = "; ".join(
+                f"{f.get('arn', definition)}: {f.get('reason', 'unknown')}"
+                + (f" ({f['detail']})" if f.get("detail") else "")
+                for f in failures
+            ) or "no reason given"
+            raise TaskLaunchError(f"ECS started no task for {definition}: {reasons}", failures)
+        if failures:
+            logger.warning("ECS started %d of %d tasks for %s; failures: %s",
+                           len(tasks), count, definition, failures)
+        arn = tasks[0]["taskArn"]
+        logger.info("started task %s (%s)", arn, definition)
+        return arn
+
+    def run_task_batch(
+        self,
+        task_name: str,
+        envs_list: Iterable[Mapping[str, Any] | None],
+        max_workers: int | None = None,
+        **kwargs: Any,
+    ) -> list[str | None]:
+        """Start one task per ``envs`` concurrently; ARNs in input order, None where it failed.
+
+        Each launch runs in a copy of the caller's context, so every task gets the
+        caller's state unless its envs name another. Failures are logged, not raised.
+        """
+        batch = list(envs_list)
+        if not batch:
+            return []
+        workers = max_workers or min(len(batch), 10)
+        with ContextThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(self.run_task, task_name, envs, **kwargs) for envs in batch]
+        results: list[str | None] = []
+        for index, future in enumerate(futures):
+            try:
+                results.append(future.result())
+            except Exception:
+                logger.exception("task %d of %d for %s was not started", index + 1, len(batch), task_name)
+                results.append(None)
+        return results
+
+    def get_task_status(self, task_arn: str) -> dict[str, Any] | None:
+        """The task's status (``last_status``, ``desired_status``, stop reason, containers); None if unknown."""
+        response = self.client.describe_tasks(cluster=self.cluster, tasks=[task_arn])
+        tasks = response.get("tasks") or []
+        if not tasks:
+            return None
+        task = tasks[0]
+        return {
+            "task_arn": task.get("taskArn"),
+            "last_status": task.get("lastStatus"),
+            "desired_status": task.get("desiredStatus"),
+            "stop_code": task.get("stopCode"),
+            "stopped_reason": task.get("stoppedReason"),
+            "created_at": task.get("createdAt"),
+            "started_at": task.get("startedAt"),
+            "stopped_at": task.get("stoppedAt"),
+            "containers": [
+                {
+                    "name": c.get("name"),
+                    "last_status": c.get("lastStatus"),
+                    "exit_code": c.get("exitCode"),
+                    "reason": c.get("reason"),
+                }
+                for c in task.get("containers") or []
+            ],
+        }
