@@ -654,7 +654,11 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    report = run(args, log)
+    try:
+        report = run(args, log)
+    except envs.AnchorEnvError as exc:
+        log(f"error: {exc}")
+        return 2
     print(text_table(report))
     print()
     for line in verdict(report) + errors_text(report):

@@ -35,6 +35,10 @@ POWERTOOLS = "powertools"
 MARKER = "anchor-env.json"
 
 
+class AnchorEnvError(RuntimeError):
+    """A venv could not be built (usually: no access to PyPI on the first run)."""
+
+
 @dataclass(frozen=True)
 class AnchorEnv:
     """A ready venv: its python and the versions installed in it."""
@@ -120,7 +124,7 @@ def _build(name: str, venv: Path, reqs: list[str], log) -> None:
     if result.returncode != 0:
         shutil.rmtree(venv, ignore_errors=True)
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise RuntimeError(
+        raise AnchorEnvError(
             f"could not create the {name} benchmark venv: pip install {' '.join(reqs)} failed "
             f"(exit {result.returncode}). The anchors need network access to PyPI once; "
             f"after that the venvs under {venv.parent} are reused.\n{tail}"
