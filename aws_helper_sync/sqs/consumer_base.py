@@ -186,6 +186,7 @@ class SQSConsumer(EntryPoint):
         """Resolve each record's state; a record with an invalid state fails (and, FIFO, its followers)."""
         items: list[_Item] = []
         broken_groups: dict[str, str] = {}
+        valid: dict[str, str] = {}  # a batch carries few distinct states: validate each once
         for record in records:
             mid = rec.message_id(record) or ""
             group = rec.fifo_group(record)
@@ -194,7 +195,12 @@ class SQSConsumer(EntryPoint):
                 continue
             try:
                 found = self.extract_state(record)
-                state = None if found is None else validate_state(found)
+                if found is None:
+                    state = None
+                elif isinstance(found, str) and found in valid:
+                    state = valid[found]
+                else:
+                    state = valid[found] = validate_state(found)
             except InvalidStateError as exc:
                 self._fail(result, mid, f"invalid constitution-state: {exc}", processed=False)
                 if group is not None:
