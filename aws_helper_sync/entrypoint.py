@@ -58,19 +58,21 @@ def require_state(value: object, source: str) -> str:
         raise InvalidStateError(f"{source}: {exc}") from None
 
 
-def run_lifecycle(entry: EntryPoint, state: str | None, step: str = "process") -> Any:
+def lifecycle(entry: EntryPoint, step: str = "process") -> Any:
     """The unit-of-work lifecycle shared by API, Lambda and FargateTask.
 
-    ``entry.validate()`` then ``entry.<step>()``, in a fresh context with exactly
-    ``state`` set; returns what the step returns. Exceptions propagate: each entry
-    point maps them to its own contract (HTTP status, result dict, exit code).
+    ``entry.validate()`` then ``entry.<step>()``; returns what the step returns.
+    Call it inside the unit's own context (``run_unit``), or use
+    ``run_lifecycle``. Exceptions propagate: each entry point maps them to its
+    own contract (HTTP status, result dict, exit code).
     """
+    entry.validate()
+    return getattr(entry, step)()
 
-    def unit() -> Any:
-        entry.validate()
-        return getattr(entry, step)()
 
-    return run_unit(state, unit)
+def run_lifecycle(entry: EntryPoint, state: str | None, step: str = "process") -> Any:
+    """``lifecycle(entry, step)`` in a fresh context with exactly ``state`` set."""
+    return run_unit(state, lifecycle, entry, step)
 
 
 def check_entry_name(name: object, folder: str) -> str:

@@ -50,7 +50,12 @@ def app_root() -> Path:
     """Where entry-point files live: APP_ROOT, else LAMBDA_TASK_ROOT, else the cwd."""
     from pathlib import Path
 
-    return Path(env("APP_ROOT") or env("LAMBDA_TASK_ROOT") or os.getcwd())
+    return Path(app_root_text())
+
+
+def app_root_text() -> str:
+    """``app_root()`` as text, for per-request cache keys (no Path object to build)."""
+    return env("APP_ROOT") or env("LAMBDA_TASK_ROOT") or os.getcwd()
 
 
 def aws_region(default: str | None = None) -> str | None:

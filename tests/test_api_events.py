@@ -46,7 +46,7 @@ def test_v2_cookies_become_a_cookie_header():
     assert parse_event(event).headers["Cookie"] == "a=1; b=2"
 
 
-def test_v1_multi_value_headers_fill_in_missing_single_values():
+def test_v1_multi_value_headers_are_used_when_single_values_are_absent():
     event = v1_event("GET", "/users")
     event["headers"] = None
     event["multiValueHeaders"] = {"Constitution-State": ["ohio"]}

@@ -14,15 +14,18 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import settings
-from ..context.state import InvalidStateError, set_state
-from ..entrypoint import require_state, run_lifecycle, run_unit
-from .auth import authenticate
+from ..context.state import InvalidStateError
+from ..entrypoint import lifecycle, require_state, run_unit
+from .auth import AuthResult, authenticate
 from .events import STATE_HEADER, ApiRequest, build_response, cors_headers, parse_event
 from .exceptions import HTTPError
-from .router import resolve_route
+from .router import Route, resolve_route
+
+if TYPE_CHECKING:
+    from .base import API
 
 logger = logging.getLogger("aws_helper_sync.api")
 
@@ -100,8 +103,14 @@ class _Dispatch:
             body = request.json_body()
         except (HTTPError, InvalidStateError) as exc:
             return self._client_error(getattr(exc, "status_code", 400), str(exc))
-        set_state(state)  # this unit's own context: the state never outlives the request
+        return run_unit(state, self._serve, api_class, route, body, auth)
 
+    def _serve(self, api_class: type[API], route: Route, body: dict[str, Any],
+               auth: AuthResult | None) -> dict[str, Any]:
+        """validate() -> process() -> response, in the request's own context with its state set
+        (so every log line of the request, errors included, carries the state)."""
+        request = self.request
+        assert request is not None
         try:
             api = api_class(
                 body=body,
@@ -121,7 +130,7 @@ class _Dispatch:
                              self._where(), api_class.__name__, self.request_id)
             return self._server_error()
         try:
-            api._take_result(run_lifecycle(api, state))
+            api._take_result(lifecycle(api))
         except HTTPError as exc:
             return self._http_error(exc)
         except ValueError as exc:

@@ -19,13 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from ..utils.json_encoder import mongo_json_dumps
+from ..utils.json_encoder import MongoJSONEncoder
 from .exceptions import BadRequestError
 
 STATE_HEADER = "constitution-state"
 JSON_CONTENT_TYPE = "application/json"
 CORS_ALLOW_HEADERS = "Content-Type, Authorization, Constitution-State, X-Request-Id"
 CORS_ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+
+# One encoder for all responses: encode() keeps no state between calls, so it is
+# thread-safe, and reusing it saves building an encoder per response.
+_ENCODER = MongoJSONEncoder()
 
 
 class Headers(Mapping):
@@ -122,9 +126,13 @@ def _mapping(event: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 
 def _string_map(event: Mapping[str, Any], key: str, multi_key: str | None = None) -> dict[str, str]:
-    """A str->str map from ``key``, filled in from the 1.0 multi-value twin (last value wins)."""
+    """A str->str map from ``key``, else from its 1.0 multi-value twin (last value wins).
+
+    API Gateway fills both maps; the multi-value one alone comes from hand-made
+    events and test tools.
+    """
     result: dict[str, str] = {}
-    if multi_key is not None:
+    if multi_key is not None and not event.get(key):
         for name, values in _mapping(event, multi_key).items():
             if not isinstance(name, str) or not isinstance(values, list) or not values:
                 raise BadRequestError(f"malformed event: '{multi_key}' must map names to lists")
@@ -253,5 +261,5 @@ def build_response(
     elif not _is_json(content_type) and isinstance(body, (bytes, bytearray)):
         text, encoded = base64.b64encode(bytes(body)).decode("ascii"), True
     else:
-        text = mongo_json_dumps(body)
+        text = _ENCODER.encode(body)
     return {"statusCode": status_code, "headers": merged, "body": text, "isBase64Encoded": encoded}

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import settings
+from .. import loading, settings
 from ..loading import load_class
 from .exceptions import RouteNotFoundError
 
@@ -77,6 +78,13 @@ def match_route(method: str, segments: tuple[str, ...] | list[str]) -> Route:
     return Route(file="/".join(resources) + f"/{action}.py", path_parameters=tuple(ids))
 
 
+# Warm requests skip the file-system checks (stat, resolve: most of the routing
+# cost): (app root, route file) -> (the loader's cache key, class). An entry is
+# used only while the loader still holds that key, so loading.clear_cache()
+# (tests, a reloading dev server) also resets routing.
+_warm: dict[tuple[str, str], tuple[tuple[str, type, None], type]] = {}
+
+
 def resolve_route(method: str, segments: tuple[str, ...] | list[str]) -> tuple[type[API], Route]:
     """The API class and route for a request; RouteNotFoundError when no file exists.
 
@@ -86,7 +94,13 @@ def resolve_route(method: str, segments: tuple[str, ...] | list[str]) -> tuple[t
     from .base import API
 
     route = match_route(method, segments)
-    path = settings.app_root() / "api" / route.file
+    key = (settings.app_root_text(), route.file)
+    warm = _warm.get(key)
+    if warm is not None and loading._cache.get(warm[0]) is warm[1]:
+        return warm[1], route  # type: ignore[return-value]
+    path = Path(key[0], "api", route.file)
     if not path.is_file():
         raise RouteNotFoundError(f"No route for {_shown(method.upper(), segments)}")
-    return load_class(path, API, where=f"api/{route.file}"), route
+    cls = load_class(path, API, where=f"api/{route.file}")
+    _warm[key] = ((str(path.resolve()), API, None), cls)
+    return cls, route

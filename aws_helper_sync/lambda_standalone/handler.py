@@ -18,9 +18,9 @@ from typing import Any, Callable
 from ..context.state import set_state
 from ..entrypoint import (
     check_entry_name,
+    lifecycle,
     load_entry_class,
     require_state,
-    run_lifecycle,
     run_unit,
 )
 from ..utils.serializer import serialize_mongo_types
@@ -41,7 +41,7 @@ def _invoke(name: str, event: Mapping[str, Any], context: Any) -> dict[str, Any]
         state = require_state(raw_state, "constitution-state in the event")
         set_state(state)  # this unit's own context: its log lines carry the state
         lambda_class = load_entry_class(Lambda, "lambda", name, "main.py", "Lambda")
-        data = serialize_mongo_types(run_lifecycle(lambda_class(event, context), state))
+        data = serialize_mongo_types(lifecycle(lambda_class(event, context)))
         json.dumps(data)  # fail here, with the type named, rather than in the Lambda runtime
     except ValueError as exc:
         logger.warning("lambda %r refused the invocation: %s", name, exc)
