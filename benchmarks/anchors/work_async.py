@@ -104,10 +104,26 @@ def sns(messages: int, topic_arn: str, state: str, chunk: int | None = 10) -> di
     return {"value": messages / elapsed, "elapsed": elapsed}
 
 
+def sns_one(topic_arn: str, state: str) -> dict:
+    """``publish(dict)``: the single-message path, probed once for the notes."""
+    from aws_python_helper.context.state import set_state
+    from aws_python_helper.sns.publisher import SNSPublisher
+
+    async def publish_one() -> str:
+        set_state(state)
+        return await SNSPublisher(topic_arn).publish({"content": {"probe": True}})
+
+    loop = asyncio.new_event_loop()
+    try:
+        return {"value": 1, "message_id": loop.run_until_complete(publish_one())}
+    finally:
+        loop.close()
+
+
 if __name__ == "__main__":
     if "--cold" in sys.argv:
         cold()
     else:
         from common import serve
 
-        serve({"api": api, "sqs": sqs, "sns": sns})
+        serve({"api": api, "sqs": sqs, "sns": sns, "sns_one": sns_one})
