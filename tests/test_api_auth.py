@@ -131,6 +131,7 @@ def test_refusals_are_401(auth, state, authorization):
     response = me(state, authorization)
     assert response["statusCode"] == 401, response["body"]
     assert "user" not in json_body(response)
+    assert response["headers"]["WWW-Authenticate"].startswith("Bearer")
 
 
 @pytest.mark.parametrize(("authorization", "message"), [

@@ -201,3 +201,20 @@ def test_a_file_that_fails_to_import_is_retried_on_the_next_call(app):
     path.write_text("from aws_helper_sync import Lambda\n\n\nclass FlakyLambda(Lambda):\n"
                     "    def process(self):\n        return 'ok'\n")
     assert lambda_handler("flaky")({"constitution-state": "ohio"}, None) == {"success": True, "data": "ok"}
+
+
+def test_entry_point_modules_import_without_boto3_or_pymongo():
+    """Lambda cold starts pay for every import: handlers load boto3/pymongo on first use only."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from aws_helper_sync.api.handler import api_handler\n"
+        "from aws_helper_sync.lambda_standalone.handler import lambda_handler\n"
+        "from aws_helper_sync.fargate.handler import fargate_handler\n"
+        "from aws_helper_sync.fargate.executor import FargateExecutor\n"
+        "print(sorted(m for m in ('boto3', 'botocore', 'pymongo', 'bson') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -103,14 +103,12 @@ class _Dispatch:
             body = request.json_body()
         except (HTTPError, InvalidStateError) as exc:
             return self._client_error(getattr(exc, "status_code", 400), str(exc))
-        return run_unit(state, self._serve, api_class, route, body, auth)
+        return run_unit(state, self._serve, request, api_class, route, body, auth)
 
-    def _serve(self, api_class: type[API], route: Route, body: dict[str, Any],
-               auth: AuthResult | None) -> dict[str, Any]:
+    def _serve(self, request: ApiRequest, api_class: type[API], route: Route,
+               body: dict[str, Any], auth: AuthResult | None) -> dict[str, Any]:
         """validate() -> process() -> response, in the request's own context with its state set
         (so every log line of the request, errors included, carries the state)."""
-        request = self.request
-        assert request is not None
         try:
             api = api_class(
                 body=body,
@@ -162,7 +160,10 @@ class _Dispatch:
 
     def _client_error(self, status: int, message: str) -> dict[str, Any]:
         logger.info("%s -> %d: %s (request %s)", self._where(), status, message, self.request_id)
-        return build_response(status, _error_body(message, self.request_id), self.base_headers)
+        headers = self.base_headers
+        if status == 401:  # RFC 7235: say which scheme would be accepted
+            headers = {**headers, "WWW-Authenticate": 'Bearer realm="api"'}
+        return build_response(status, _error_body(message, self.request_id), headers)
 
     def _server_error(self) -> dict[str, Any]:
         """The generic 500; the caller has logged the exception (never sent to the client)."""
