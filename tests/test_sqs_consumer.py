@@ -306,3 +306,34 @@ def test_handler_and_loader_hammered_from_many_threads(app_root, make_state):
     for state, (response, ids) in results.items():
         assert failed_ids(response) == {ids[0]}
         assert {state_of[mid] for mid in ids} == {state}
+
+
+def test_add_message_failed_from_threads_started_by_process_batch(app_root, make_state):
+    from aws_helper_sync import ContextThreadPoolExecutor
+
+    state = make_state("pool")
+    records = [lambda_record({"n": n}, state=state) for n in range(6)]
+
+    class Fanning(load_consumer_class("batch_recorder")):
+        def process_batch(self, records):
+            with ContextThreadPoolExecutor(3) as pool:
+                list(pool.map(lambda r: self.add_message_failed(r["messageId"], "odd")
+                              if self.parse_body(r)["n"] % 2 else None, records))
+
+    result = Fanning().run_records(records)
+
+    assert set(result.failures) == {r["messageId"] for r in records[1::2]}
+
+
+def test_failure_logs_carry_the_records_state(app_root, make_state, caplog):
+    from aws_helper_sync import StateLogFilter
+
+    state = make_state("logged")
+    record = lambda_record({"fail": True}, state=state)
+    caplog.handler.addFilter(StateLogFilter())
+
+    sqs_handler("state_recorder")(lambda_event(record), None)
+
+    [failure] = [r for r in caplog.records if record["messageId"] in r.getMessage() and r.levelname == "ERROR"]
+    assert failure.constitution_state == state
+    assert "asked to fail" in failure.exc_text
