@@ -51,7 +51,10 @@ class SecantusServer:
         self.port = port
         self.cache_size = cache_size
         self.process: subprocess.Popen | None = None
-        self._log_path = os.path.join(self.data_dir, "..", f"{os.path.basename(self.data_dir)}.log")
+        # Next to the data dir, not in it; built without "<dir>/.." so that a data
+        # dir that does not exist yet (secantusd-py creates it) is fine too.
+        data_dir_path = os.path.normpath(os.path.abspath(self.data_dir))
+        self._log_path = f"{data_dir_path}.log"
 
     @property
     def uri(self) -> str:
