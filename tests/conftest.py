@@ -19,6 +19,7 @@ from aws_helper_sync.database import ExternalMongoManager, MongoManager
 from tests.servers import MotoServer, SecantusServer
 
 TESTS_DIR = Path(__file__).parent
+EXAMPLE_ROOT = TESTS_DIR.parent / "examples" / "land_records"
 SYSTEM_DATABASES = {"admin", "local", "config"}
 
 # Never talk to real AWS, whatever the developer's shell holds.
@@ -116,6 +117,16 @@ def app_root(monkeypatch):
     monkeypatch.setenv("APP_ROOT", str(root))
     loading.clear_cache()
     yield root
+    loading.clear_cache()
+
+
+@pytest.fixture
+def example_app(monkeypatch):
+    """Point APP_ROOT at examples/land_records (its modules importable) and forget loaded classes."""
+    monkeypatch.setenv("APP_ROOT", str(EXAMPLE_ROOT))
+    monkeypatch.syspath_prepend(str(EXAMPLE_ROOT))
+    loading.clear_cache()
+    yield EXAMPLE_ROOT
     loading.clear_cache()
 
 

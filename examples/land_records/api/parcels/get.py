@@ -1,0 +1,17 @@
+"""GET /parcels/<parcel_id>: one parcel of the caller's state, or 404."""
+
+from __future__ import annotations
+
+from repositories import ParcelRepository
+
+from aws_helper_sync import API
+from aws_helper_sync.api.exceptions import NotFoundError
+
+
+class ParcelsGet(API):
+    def process(self):
+        parcel_id = self.path_parameters[0]
+        parcel = ParcelRepository().get(parcel_id)
+        if parcel is None:
+            raise NotFoundError(f"parcel {parcel_id} not found")
+        return parcel
