@@ -1,0 +1,306 @@
+"""A local HTTP server for the file-routed API (development only).
+
+Each HTTP request becomes an API Gateway HTTP API (payload 2.0) event, goes
+through ``api_handler`` exactly as on Lambda, and the proxy response comes back
+as the HTTP response (status, headers, cookies, base64 bodies decoded). Nothing
+is routed differently from production: the same dispatcher answers.
+
+    server = serve_api("examples/land_records", port=0).start()   # background thread
+    urllib.request.urlopen(server.url + "/parcels")                # ...
+    server.stop()
+
+It binds 127.0.0.1 by default and is a ``ThreadingHTTPServer``: fine for a
+developer and for tests, not a production server (use API Gateway, or a WSGI
+server with ``integrations.wsgi``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+_TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded", "application/xml",
+               "application/javascript")
+
+ApiHandler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
+
+
+class PayloadTooLargeError(ValueError):
+    """The request body is over API Gateway's 10 MB limit."""
+
+
+def _is_text(content_type: str | None) -> bool:
+    """Would API Gateway pass this body as text? (Binary media types arrive base64-encoded.)"""
+    if not content_type:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media.startswith("text/") or media in _TEXT_TYPES or media.endswith(("+json", "+xml"))
+
+
+def build_http_event(
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    *,
+    source_ip: str = "127.0.0.1",
+    protocol: str = "HTTP/1.1",
+) -> dict[str, Any]:
+    """The API Gateway HTTP API (2.0) event for one HTTP request.
+
+    ``target`` is the request line's path with its query string, as received.
+    As API Gateway does: header names are lower-cased and repeated headers joined
+    with commas, cookies move to ``cookies``, repeated query parameters are
+    joined with commas, and a body that is not text is base64-encoded.
+    """
+    split = urlsplit(target)
+    raw_path = split.path or "/"
+    joined: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            continue
+        joined[lowered] = f"{joined[lowered]},{value}" if lowered in joined else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(split.query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": raw_path,
+        "rawQueryString": split.query,
+        "headers": joined,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": joined.get("host", "localhost"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method.upper(),
+                "path": unquote(raw_path),
+                "protocol": protocol,
+                "sourceIp": source_ip,
+                "userAgent": joined.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if body:
+        text = None
+        if _is_text(joined.get("content-type")):
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+        if text is None:
+            event["body"] = base64.b64encode(body).decode("ascii")
+            event["isBase64Encoded"] = True
+        else:
+            event["body"] = text
+    return event
+
+
+def http_response_parts(response: Mapping[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and body bytes from a proxy response (2.0 or 1.0 shape).
+
+    A 2.0 response without ``statusCode`` is, as API Gateway reads it, a 200
+    whose JSON body is the whole returned value. Raises ValueError or TypeError when
+    the response is malformed (API Gateway would answer 500 then).
+    """
+    if not isinstance(response, Mapping):
+        raise TypeError(f"the handler returned {type(response).__name__}, not a response object")
+    if "statusCode" not in response:
+        return 200, [("Content-Type", "application/json")], json.dumps(response).encode("utf-8")
+    status = response["statusCode"]
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError(f"invalid statusCode {status!r}")
+    headers: list[tuple[str, str]] = []
+    single = response.get("headers") or {}
+    multi = response.get("multiValueHeaders") or {}
+    for name, value in single.items():
+        if name not in multi:
+            headers.append((str(name), str(value)))
+    for name, values in multi.items():
+        headers.extend((str(name), str(value)) for value in values)
+    headers.extend(("Set-Cookie", str(cookie)) for cookie in response.get("cookies") or [])
+    body = response.get("body")
+    if body is None:
+        data = b""
+    elif not isinstance(body, str):
+        raise ValueError(f"body must be a string, got {type(body).__name__}")
+    elif response.get("isBase64Encoded"):
+        data = base64.b64decode(body)
+    else:
+        data = body.encode("utf-8")
+    return status, headers, data
+
+
+class _ApiRequestHandler(BaseHTTPRequestHandler):
+    """Turns one HTTP request into an event and the handler's answer into the HTTP response."""
+
+    server: LocalApiServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as browsers and API clients expect
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            size = 0
+            while True:
+                length = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if length == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                size += length
+                if size > MAX_BODY_BYTES:
+                    raise PayloadTooLargeError
+                chunks.append(self.rfile.read(length))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise PayloadTooLargeError
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _answer(self) -> None:
+        try:
+            body = self._read_body()
+        except PayloadTooLargeError:
+            self.close_connection = True  # the unread body would be parsed as the next request
+            self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Request Entity Too Large"})
+            return
+        except ValueError:
+            self.close_connection = True
+            self._send_json(HTTPStatus.BAD_REQUEST, {"message": "Bad Request: unreadable body"})
+            return
+        event = build_http_event(
+            self.command, self.path, list(self.headers.items()), body,
+            source_ip=self.client_address[0], protocol=self.request_version,
+        )
+        try:
+            status, headers, data = http_response_parts(self.server.handler(event, None))
+        except Exception:
+            logger.exception("%s %s: the handler failed or gave a malformed response", self.command, self.path)
+            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": "Internal Server Error"})
+            return
+        self._send(status, headers, data)
+
+    def _send_json(self, status: int, body: dict[str, Any]) -> None:
+        self._send(status, [("Content-Type", "application/json")], json.dumps(body).encode("utf-8"))
+
+    def _send(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD" and status not in (204, 304):
+            self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.info("%s %s", self.address_string(), format % args)
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    """A threaded HTTP server that answers every request with ``handler`` (``api_handler``)."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = 0, handler: ApiHandler | None = None) -> None:
+        if handler is None:
+            from .handler import api_handler
+
+            handler = api_handler
+        self.handler = handler
+        self._thread: threading.Thread | None = None
+        super().__init__((host, port), _ApiRequestHandler)
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:8000``."""
+        host = self.server_address[0]
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    def start(self) -> LocalApiServer:
+        """Serve in a background thread (tests, the demo); returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name="local-api-server", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the socket and wait for the background thread."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_api(
+    app_root: str | os.PathLike[str] | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = 0,
+    handler: ApiHandler | None = None,
+) -> LocalApiServer:
+    """A ``LocalApiServer`` for the app at ``app_root``, bound but not yet serving.
+
+    ``app_root`` sets ``APP_ROOT`` for this process (routes are files under
+    ``<app root>/api/``); None keeps the current one. ``port=0`` picks a free
+    port (see ``.url``). Call ``.start()`` for a background thread or
+    ``.serve_forever()`` to block.
+    """
+    if app_root is not None:
+        root = Path(app_root).resolve()
+        if not (root / "api").is_dir():
+            raise FileNotFoundError(f"{root} has no api/ folder: it is not an app root")
+        os.environ["APP_ROOT"] = str(root)
+    return LocalApiServer(host, port, handler)
