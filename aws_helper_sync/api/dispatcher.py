@@ -7,11 +7,14 @@ Each step maps its errors itself, so that a ``ValueError`` raised by, say, a
 broken app file or a bad setting is a 500 (a server fault), while the same
 exception from ``validate()``/``process()`` is the client's 400. Error bodies
 carry a request id; 500s never carry exception text, which goes to the log.
+MongoDB being unreachable (pymongo's ``ConnectionFailure``: server selection
+timeout, lost connection) is a 503 "Database unavailable", also without details.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("aws_helper_sync.api")
 
 INTERNAL_ERROR = "Internal server error"
+DATABASE_UNAVAILABLE = "Database unavailable"
 
 
 def request_id_of(event: Any, context: Any) -> str:
@@ -94,10 +98,10 @@ class _Dispatch:
             api_class, route = resolve_route(request.method, request.segments)
         except HTTPError as exc:
             return self._http_error(exc)
-        except Exception:
+        except Exception as exc:
             logger.exception("%s: authentication or route loading failed (request %s)",
                              self._where(), self.request_id)
-            return self._server_error()
+            return self._server_error(exc)
         try:
             state = require_state(request.headers.get(STATE_HEADER), f"{STATE_HEADER} header")
             body = request.json_body()
@@ -133,10 +137,10 @@ class _Dispatch:
             return self._http_error(exc)
         except ValueError as exc:
             return self._client_error(400, str(exc) or "Bad request")
-        except Exception:
+        except Exception as exc:
             logger.exception("%s: %s failed (request %s)",
                              self._where(), api_class.__name__, self.request_id)
-            return self._server_error()
+            return self._server_error(exc)
         try:
             return build_response(
                 api.status_code, api.response_body, self.base_headers, api.response_headers
@@ -165,6 +169,20 @@ class _Dispatch:
             headers = {**headers, "WWW-Authenticate": 'Bearer realm="api"'}
         return build_response(status, _error_body(message, self.request_id), headers)
 
-    def _server_error(self) -> dict[str, Any]:
-        """The generic 500; the caller has logged the exception (never sent to the client)."""
+    def _server_error(self, exc: BaseException | None = None) -> dict[str, Any]:
+        """The generic 500, or 503 when MongoDB could not be reached; the caller has logged
+        the exception (never sent to the client)."""
+        if database_unavailable(exc):  # the request may succeed later: say so, not "bug"
+            return build_response(503, _error_body(DATABASE_UNAVAILABLE, self.request_id), self.base_headers)
         return build_response(500, _error_body(INTERNAL_ERROR, self.request_id), self.base_headers)
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """True for PyMongo's "no server to talk to" errors (``ConnectionFailure``: server
+    selection timeout, AutoReconnect, network timeout, pool wait-queue timeout).
+
+    Looked up in ``sys.modules`` so the API never imports pymongo just to ask: an
+    exception cannot be a PyMongo error before pymongo has been imported.
+    """
+    errors = sys.modules.get("pymongo.errors")
+    return errors is not None and isinstance(exc, errors.ConnectionFailure)
