@@ -1,0 +1,203 @@
+"""No message is lost and none is processed twice: SNS -> SQS -> worker -> MongoDB.
+
+1,000 messages with unique ids are published with ``SNSPublisher`` (in four
+states) to four topics, each with one subscribed queue (two with raw delivery,
+two with the SNS envelope), a redrive policy (maxReceiveCount 2) and a dead-
+letter queue. One ``SQSWorker`` per queue drains it with the batch consumer
+``consumer/ledger.py``, which fails 10% of the messages on their first
+delivery only and 1% on every delivery. Messages go out in waves while the
+workers drain, so no moto queue ever gets deep (TESTING.md).
+
+The accounting at the end: every message is either written exactly once in
+its own state's database or sits in the dead-letter queue, never both, never
+neither; the source queues are empty; and every delete the worker made
+belongs to a record that the consumer processed successfully.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from aws_helper_sync import SNSPublisher, state_scope
+from aws_helper_sync.aws import aws_client
+from aws_helper_sync.sqs.handler import load_consumer_class
+from aws_helper_sync.sqs.worker import SQSWorker
+from tests.reliability_support import report, use_reliability_app, wait_for
+from tests.sqs_support import (
+    create_queue,
+    queue_arn,
+    queue_depth,
+    receive_all,
+    subscribe_queue,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+MESSAGES = 1000
+SHARDS = 4
+WAVE = 50  # messages per shard per wave
+MAX_VISIBLE_BEFORE_NEXT_WAVE = 20
+MAX_RECEIVE_COUNT = 2
+
+
+def fault_of(index: int) -> str | None:
+    """1% permanent, 10% transient (disjoint), the rest clean."""
+    if index % 100 == 7:
+        return "permanent"
+    if index % 10 == 3:
+        return "transient"
+    return None
+
+
+class DeleteLedger:
+    """Observes (never alters) every DeleteMessageBatch the library's SQS client sends."""
+
+    event = "before-parameter-build.sqs.DeleteMessageBatch"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.receipts: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        with self._lock:
+            self.receipts.extend(entry["ReceiptHandle"] for entry in params["Entries"])
+
+    def __enter__(self) -> Self:
+        self.client.meta.events.register(self.event, self, unique_id="reliability-delete-ledger")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.meta.events.unregister(self.event, self, unique_id="reliability-delete-ledger")
+
+
+@pytest.fixture
+def reliability_app(monkeypatch):
+    yield from use_reliability_app(monkeypatch)
+
+
+def uid_of(message: dict[str, Any]) -> str:
+    body = json.loads(message["Body"])
+    if body.get("Type") == "Notification":
+        body = json.loads(body["Message"])
+    return body["uid"]
+
+
+def test_a_thousand_messages_with_faults_are_each_written_once_or_dead_lettered(
+    reliability_app, mongo_client, boto_client, unique, make_state
+):
+    sns, sqs = boto_client("sns"), boto_client("sqs")
+    states = [make_state(name) for name in ("connecticut", "ohio", "utah", "iowa")]
+    shards = []
+    for shard in range(SHARDS):
+        dlq = create_queue(sqs, f"{unique}-dlq-{shard}")
+        url = create_queue(sqs, f"{unique}-src-{shard}", RedrivePolicy=json.dumps(
+            {"deadLetterTargetArn": queue_arn(sqs, dlq), "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+        ))
+        topic = sns.create_topic(Name=f"{unique}-topic-{shard}")["TopicArn"]
+        subscribe_queue(sns, sqs, topic, url, raw=shard % 2 == 0)
+        shards.append({"url": url, "dlq": dlq, "publisher": SNSPublisher(topic)})
+
+    messages = [
+        {"uid": f"{unique}-{index:04d}", "fault": fault_of(index),
+         "state": states[index % len(states)], "shard": index % SHARDS}
+        for index in range(MESSAGES)
+    ]
+    consumer = load_consumer_class("ledger")()  # one instance shared by the four workers
+    workers = [SQSWorker(consumer, shard["url"], wait_time_seconds=1, handle_signals=False) for shard in shards]
+    threads = [threading.Thread(target=worker.run, name=f"worker-{n}") for n, worker in enumerate(workers)]
+    started = time.monotonic()
+
+    with DeleteLedger(aws_client("sqs", workers[0].region)) as deletes:
+        for thread in threads:
+            thread.start()
+        try:
+            for wave_start in range(0, MESSAGES // SHARDS, WAVE):
+                for number, shard in enumerate(shards):
+                    wave = [m for m in messages if m["shard"] == number][wave_start:wave_start + WAVE]
+                    for state in states:
+                        batch = [{"content": {"uid": m["uid"], "fault": m["fault"]}}
+                                 for m in wave if m["state"] == state]
+                        with state_scope(state):
+                            shard["publisher"].publish(batch)
+                for shard in shards:  # backpressure: keep every queue shallow
+                    wait_for(lambda s=shard: queue_depth(sqs, s["url"])[0] <= MAX_VISIBLE_BEFORE_NEXT_WAVE,
+                             60, lambda s=shard: f"queue depth {queue_depth(sqs, s['url'])}")
+
+            expected_written = sum(1 for m in messages if m["fault"] != "permanent")
+            expected_dead = MESSAGES - expected_written
+
+            def written() -> int:
+                return sum(mongo_client[state]["ledger"].count_documents({}) for state in states)
+
+            def settled() -> bool:
+                return (
+                    written() == expected_written
+                    and sum(queue_depth(sqs, s["dlq"])[0] for s in shards) == expected_dead
+                    and all(queue_depth(sqs, s["url"]) == (0, 0) for s in shards)
+                )
+
+            wait_for(settled, 120, lambda: (
+                f"written {written()}/{expected_written}, dead letters "
+                f"{[queue_depth(sqs, s['dlq']) for s in shards]}, sources "
+                f"{[queue_depth(sqs, s['url']) for s in shards]}, workers {[w.stats for w in workers]}"
+            ))
+        finally:
+            for worker in workers:
+                worker.stop()
+            for thread in threads:
+                thread.join(30)
+    elapsed = time.monotonic() - started
+
+    by_uid = {m["uid"]: m for m in messages}
+    documents = {}
+    for state in states:
+        for doc in mongo_client[state]["ledger"].find():
+            assert doc["_id"] not in documents, f"{doc['_id']} written in two databases"
+            documents[doc["_id"]] = {**doc, "database": state}
+    dead = [uid_of(m) for s in shards for m in receive_all(sqs, s["dlq"])]
+    stats = [worker.stats for worker in workers]
+    transient = {m["uid"] for m in messages if m["fault"] == "transient"}
+    permanent = {m["uid"] for m in messages if m["fault"] == "permanent"}
+    report(
+        "no-loss", "1,000 messages through SNS -> SQS -> SQSWorker (batch consumer)",
+        messages_published=MESSAGES,
+        queues=f"{SHARDS} (2 raw delivery, 2 SNS envelope), maxReceiveCount {MAX_RECEIVE_COUNT}, visibility 1 s",
+        transient_faults_injected=len(transient),
+        permanent_faults_injected=len(permanent),
+        deliveries_received=sum(s.received for s in stats),
+        deliveries_failed=sum(s.failed for s in stats),
+        written_once_in_mongodb=sum(1 for d in documents.values() if d["writes"] == 1),
+        transient_written_on_second_delivery=sum(
+            1 for uid in transient if documents.get(uid, {}).get("receive_count") == 2),
+        dead_lettered=len(dead),
+        deleted=sum(s.deleted for s in stats),
+        delete_failures=sum(s.delete_failed for s in stats),
+        left_in_source_queues=sum(sum(queue_depth(sqs, s["url"])) for s in shards),
+        lost=MESSAGES - len(documents) - len(set(dead)),
+        wall_time_s=round(elapsed, 1),
+    )
+
+    # Every message is written once, or dead-lettered: none lost, none doubled.
+    assert set(documents) | set(dead) == set(by_uid)
+    assert sorted(dead) == sorted(permanent)
+    assert set(documents) == set(by_uid) - permanent
+    assert all(doc["writes"] == 1 for doc in documents.values())
+    assert all(doc["database"] == doc["state"] == by_uid[uid]["state"] for uid, doc in documents.items())
+    assert {uid: doc["receive_count"] for uid, doc in documents.items() if uid in transient} == \
+        dict.fromkeys(transient, 2)
+    assert {doc["receive_count"] for uid, doc in documents.items() if uid not in transient} == {1}
+    # Failed deliveries: each transient once, each permanent maxReceiveCount times; never deleted.
+    assert sum(s.failed for s in stats) == len(transient) + MAX_RECEIVE_COUNT * len(permanent)
+    assert sum(s.received for s in stats) == consumer.attempts
+    # Nothing deleted that was not processed, and everything processed was deleted.
+    assert len(deletes.receipts) == len(set(deletes.receipts)) == len(documents)
+    assert set(deletes.receipts) == consumer.succeeded_receipts
+    assert sum(s.delete_failed for s in stats) == 0
+    assert all(queue_depth(sqs, s["url"]) == (0, 0) for s in shards)
