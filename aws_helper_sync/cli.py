@@ -1,0 +1,362 @@
+"""The ``aws-helper-sync`` command: run the entry points of an app outside AWS.
+
+    aws-helper-sync serve --app-root examples/land_records --port 8000
+    aws-helper-sync invoke parcel_report --state connecticut --data '{"county": "Hartford"}'
+    aws-helper-sync run-task reindex --state connecticut --env batch_size=500
+    aws-helper-sync consume parcel_events --queue-url URL --until-empty
+    aws-helper-sync demo
+
+Each subcommand runs the same handler as on AWS (``api_handler``,
+``lambda_handler``, ``fargate_handler``, the SQS worker), configured from the
+same environment variables (``MONGODB_URI``, ``AWS_REGION``, ...). Exit codes:
+0 success, 1 the work failed, 2 the command line is wrong (unknown option,
+invalid state, bad JSON, missing app root). User errors print one line, never
+a traceback (``--log-level DEBUG`` shows it). Heavy modules are imported by the
+subcommand that needs them, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+PROG = "aws-helper-sync"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+logger = logging.getLogger("aws_helper_sync.cli")
+
+
+class CommandError(Exception):
+    """A failure to report in one line, with the exit code to end with."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# --- argument types: each refusal becomes "argument --x: <why>" and exit 2 ---
+
+def _state(value: str) -> str:
+    from .context.state import InvalidStateError, validate_state
+
+    try:
+        return validate_state(value)
+    except InvalidStateError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _json_value(value: str) -> Any:
+    """JSON text, or ``@path`` to read it from a file."""
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(f"cannot read {value[1:]}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from None
+
+
+def _env_pair(value: str) -> tuple[str, str]:
+    name, sep, text = value.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {value!r}")
+    return name.strip(), text
+
+
+def _directory(value: str) -> Path:
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is not a directory")
+    return path
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {value!r}")
+    return port
+
+
+def _wait_time(value: str) -> int:
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= 20:
+        raise argparse.ArgumentTypeError(f"expected 0 to 20 seconds (the SQS long-poll limit), got {value!r}")
+    return seconds
+
+
+def _use_app_root(args: argparse.Namespace) -> Path:
+    """Point ``APP_ROOT`` at ``--app-root`` when given; the app root in effect."""
+    from . import settings
+
+    if getattr(args, "app_root", None) is not None:
+        os.environ["APP_ROOT"] = str(args.app_root)
+    return settings.app_root().resolve()
+
+
+def _check_name(name: str, folder: str) -> None:
+    from .entrypoint import check_entry_name
+
+    try:
+        check_entry_name(name, folder)
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+
+
+# --- subcommands ---
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve ``<app root>/api/`` over HTTP until Ctrl-C or SIGTERM."""
+    import signal
+
+    from .api.local_server import serve_api
+
+    root = _use_app_root(args)
+    if not (root / "api").is_dir():
+        raise CommandError(f"{root} has no api/ folder: pass --app-root DIR (the folder that holds api/)",
+                           EXIT_USAGE)
+    try:
+        server = serve_api(root, args.host, args.port)
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning("listening on %s: this development server is not meant to be exposed", args.host)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    print(f"Serving {root} at {server.url} (development only; Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        logger.info("stopping")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.server_close()
+    return EXIT_OK
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    """Run ``lambda/<name>/main.py`` once and print its result (exit 0 only when success is true)."""
+    from .lambda_standalone.handler import lambda_handler
+
+    _use_app_root(args)
+    _check_name(args.name, "lambda")
+    result = lambda_handler(args.name)({"constitution-state": args.state, "data": args.data}, None)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return EXIT_OK if result.get("success") is True else EXIT_FAILED
+
+
+def cmd_run_task(args: argparse.Namespace) -> int:
+    """Run ``task/<name>/task.py`` here, with the environment ECS would give its container."""
+    from .fargate.executor import STATE_ENV, build_environment
+    from .fargate.handler import fargate_handler
+
+    _use_app_root(args)
+    _check_name(args.name, "task")
+    envs = dict(args.env or [])
+    given = {k.upper(): v for k, v in envs.items()}.get(STATE_ENV)
+    if given is not None and given != args.state:
+        raise CommandError(f"--env {STATE_ENV}={given} contradicts --state {args.state}", EXIT_USAGE)
+    envs[STATE_ENV] = args.state
+    try:
+        environment = build_environment(args.name, envs)
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    os.environ.update(environment)
+    return fargate_handler(args.name)
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    """Run the long-polling SQS worker; exit 1 if a message failed or could not be deleted."""
+    from dataclasses import asdict
+
+    from .sqs.worker import SQSWorker
+
+    _use_app_root(args)
+    try:
+        worker = SQSWorker(
+            args.name,
+            args.queue_url,
+            wait_time_seconds=args.wait_time,
+            visibility_timeout=args.visibility_timeout,
+            until_empty=args.until_empty,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    stats = worker.run()
+    print(json.dumps(asdict(stats)))
+    return EXIT_OK if stats.failed == 0 and stats.delete_failed == 0 else EXIT_FAILED
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the example service end to end on local SecantusDB and moto."""
+    from . import demo
+
+    return demo.main(app_root=args.app_root, json_output=args.json)
+
+
+# --- parser ---
+
+_ENVIRONMENT = """\
+environment:
+  MONGODB_URI (or MONGO_DB_URI, MONGO_DB_HOST...)   the MongoDB to use
+  AWS_REGION, AWS_ENDPOINT_URL                     AWS region; moto/LocalStack endpoint
+  APP_ROOT                                         default for --app-root (else the cwd)
+
+exit codes: 0 success, 1 the work failed, 2 invalid command line
+"""
+
+
+def _text(paragraph: str) -> str:
+    """Descriptions are wrapped here because the raw formatter keeps the examples' layout."""
+    import textwrap
+
+    return textwrap.fill(paragraph, 78)
+
+
+def _add_app_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--app-root", type=_directory, metavar="DIR",
+                        help="folder holding api/, lambda/, consumer/, task/ (default: APP_ROOT, else the cwd)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``aws-helper-sync`` (every subcommand has ``--help``)."""
+    from . import __version__
+
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=formatter, epilog=_ENVIRONMENT,
+        description=_text("Run aws-helper-sync entry points locally: the API over HTTP, standalone "
+                    "Lambdas, Fargate tasks, SQS workers, and a self-contained demo."),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="level of the log messages on stderr (default: INFO; WARNING for demo)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = sub.add_parser(
+        "serve", formatter_class=formatter, help="serve the API routes over local HTTP (development)",
+        description=_text("Serve the file-routed API (<app root>/api/) over HTTP. Each request becomes an "
+                    "API Gateway HTTP API (2.0) event for api_handler; its response becomes the HTTP "
+                    "response. For development only: binds 127.0.0.1 unless told otherwise."),
+        epilog="example:\n  aws-helper-sync serve --app-root examples/land_records --port 8000\n"
+               "  curl -H 'constitution-state: connecticut' http://127.0.0.1:8000/parcels",
+    )
+    _add_app_root(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0 picks a free one)")
+    serve.set_defaults(func=cmd_serve)
+
+    invoke = sub.add_parser(
+        "invoke", formatter_class=formatter, help="invoke a standalone Lambda locally",
+        description=_text("Run <app root>/lambda/NAME/main.py through lambda_handler(NAME) and print its "
+                    "JSON result. Exit 0 when the result has success: true, else 1."),
+        epilog="example:\n  aws-helper-sync invoke parcel_report --state connecticut --data '{\"county\": \"Hartford\"}'",
+    )
+    invoke.add_argument("name", metavar="NAME", help="the Lambda's folder name under lambda/")
+    invoke.add_argument("--state", type=_state, required=True, help="the constitution-state of the invocation")
+    invoke.add_argument("--data", type=_json_value, default={}, metavar="JSON",
+                        help="the event's data as JSON, or @FILE to read it from a file (default: {})")
+    _add_app_root(invoke)
+    invoke.set_defaults(func=cmd_invoke)
+
+    run_task = sub.add_parser(
+        "run-task", formatter_class=formatter, help="run a Fargate task locally",
+        description=_text("Run <app root>/task/NAME/task.py through fargate_handler(NAME) with the "
+                    "environment FargateExecutor would give its container (names upper-cased, "
+                    "CONSTITUTION_STATE and TASK_NAME set). Exit code as fargate_handler: 0 or 1."),
+        epilog="example:\n  aws-helper-sync run-task reindex --state connecticut --env batch_size=500",
+    )
+    run_task.add_argument("name", metavar="NAME", help="the task's folder name under task/")
+    run_task.add_argument("--state", type=_state, required=True, help="the constitution-state of the task")
+    run_task.add_argument("--env", type=_env_pair, action="append", metavar="NAME=VALUE",
+                          help="an environment variable for the task (repeatable)")
+    _add_app_root(run_task)
+    run_task.set_defaults(func=cmd_run_task)
+
+    consume = sub.add_parser(
+        "consume", formatter_class=formatter, help="run an SQS consumer as a long-polling worker",
+        description=_text("Long-poll a queue and feed its messages to <app root>/consumer/NAME.py. "
+                    "Successes are deleted, failures stay for redelivery. Each message's state comes "
+                    "from the message itself. Stops on SIGTERM/SIGINT after the batch in flight, or "
+                    "with --until-empty when a receive finds the queue empty. Prints the worker's "
+                    "counts as JSON; exit 1 if any message failed or could not be deleted."),
+        epilog="example:\n  aws-helper-sync consume parcel_events --queue-url "
+               "https://sqs.us-east-2.amazonaws.com/123456789012/parcel-events --until-empty",
+    )
+    consume.add_argument("name", metavar="NAME", help="the consumer's name (consumer/NAME.py)")
+    consume.add_argument("--queue-url", metavar="URL",
+                         help="the queue (default: the consumer's get_queue_url(), from AWS_REGION, "
+                              "AWS_ACCOUNT_ID, SERVICE_NAME, QUEUE_NAME, ENV)")
+    consume.add_argument("--until-empty", action="store_true", help="stop when the queue is empty (cron)")
+    consume.add_argument("--wait-time", type=_wait_time, default=20, metavar="SECONDS",
+                         help="long-poll wait per receive, 0-20 (default: 20)")
+    consume.add_argument("--visibility-timeout", type=int, metavar="SECONDS",
+                         help="visibility timeout of received messages (default: the queue's)")
+    _add_app_root(consume)
+    consume.set_defaults(func=cmd_consume)
+
+    demo = sub.add_parser(
+        "demo", formatter_class=formatter, help="run the example service end to end, locally",
+        description=_text("Start SecantusDB and moto on 127.0.0.1, serve the land-records example over "
+                    "HTTP, post parcels for two states, drain the SNS->SQS events with the batch "
+                    "consumer, invoke the report Lambda, launch and run the Fargate task, print a "
+                    "summary and stop everything. Needs the demo extra: pip install -e '.[demo]'."),
+    )
+    demo.add_argument("--app-root", type=_directory, metavar="DIR",
+                      help="the example app (default: examples/land_records of the source tree)")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _configure_logging(level: str) -> None:
+    from .context.log_filter import install_state_log_filter
+
+    logging.basicConfig(
+        level=level, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s [%(constitution_state)s] %(name)s: %(message)s",
+    )
+    install_state_log_filter()
+    if level != "DEBUG":  # credential lookups and connection pools are noise at INFO
+        for name in ("botocore", "boto3", "urllib3", "werkzeug"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``aws-helper-sync`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.log_level or ("WARNING" if args.command == "demo" else "INFO"))
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CommandError as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        logger.debug("%s failed", args.command, exc_info=True)
+        print(f"{PROG} {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
