@@ -212,9 +212,10 @@ def test_arguments_override_the_environment(monkeypatch):
 
 
 @pytest.mark.parametrize("count", [0, 11, "2", True])
-def test_count_is_checked(ecs, count):
+def test_count_is_checked_before_any_call(count):
+    executor = FargateExecutor(cluster=CLUSTER, subnets="subnet-1", region="us-east-2")
     with state_scope("ohio"), pytest.raises(ValueError, match="count"):
-        FargateExecutor().run_task("hello", count=count)
+        executor.run_task("hello", count=count)
 
 
 def test_state_travels_from_launcher_to_task(ecs, app_root, mongo_client, make_state, monkeypatch, caplog):
