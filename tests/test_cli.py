@@ -61,6 +61,17 @@ def test_every_subcommand_has_help(command):
     assert result.stdout.startswith(f"usage: aws-helper-sync {command}".rstrip())
 
 
+def test_help_imports_neither_boto3_nor_pymongo():
+    code = (
+        "import sys\n"
+        "from aws_helper_sync.cli import main\n"
+        "try:\n    main(['run-task', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('boto3', 'botocore', 'pymongo', 'bson') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 def test_console_script_is_installed():
     script = shutil.which("aws-helper-sync", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     assert script is not None, "run pip install -e '.[test]' to install the console script"
@@ -208,6 +219,12 @@ def test_consume_exits_1_when_a_message_failed_and_leaves_it_queued(env, mongo_c
     assert (stats["succeeded"], stats["failed"], stats["deleted"]) == (1, 1, 1)
     assert "not a parcel event: missing event_id" in result.stderr
     assert queue_depth(sqs, url) == (0, 1)  # the failed one waits for redelivery
+
+
+def test_consume_without_a_queue_url_names_the_missing_settings():
+    environment = {k: v for k, v in os.environ.items() if k not in ("AWS_ACCOUNT_ID", "SERVICE_NAME", "QUEUE_NAME", "ENV")}
+    result = cli("consume", "parcel_events", "--until-empty", "--app-root", str(EXAMPLE_ROOT), env=environment)
+    assert_user_error(result, 2, "get_queue_url() needs the environment variables AWS_ACCOUNT_ID, SERVICE_NAME")
 
 
 @pytest.mark.parametrize(("name", "queue_name", "message"), [
