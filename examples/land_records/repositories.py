@@ -17,9 +17,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from pymongo import UpdateOne
-
 from aws_helper_sync import Repository
+from pymongo import UpdateOne
 
 PARCEL_PROJECTION = {"_id": 0}
 

@@ -13,9 +13,9 @@ Writes are upserts keyed by the event id: a redelivered message changes nothing.
 
 from __future__ import annotations
 
-from repositories import ParcelHistoryRepository
-
 from aws_helper_sync import SQSConsumer
+
+from repositories import ParcelHistoryRepository
 
 REQUIRED = ("event_id", "type", "parcel_id", "occurred_at")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from repositories import ParcelRepository
-
 from aws_helper_sync import API
 from aws_helper_sync.api.exceptions import NotFoundError
+
+from repositories import ParcelRepository
 
 
 class ParcelsGet(API):

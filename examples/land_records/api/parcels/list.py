@@ -5,9 +5,9 @@ Keyset paging: ``next`` is the ``after`` value of the following page (None on th
 
 from __future__ import annotations
 
-from repositories import ParcelRepository
-
 from aws_helper_sync import API
+
+from repositories import ParcelRepository
 
 MAX_LIMIT = 100
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import datetime
 import re
 
+from aws_helper_sync import API, ApiResponse
 from pymongo.errors import DuplicateKeyError
+
 from repositories import ParcelRepository
 from topics import ParcelEventsTopic
-
-from aws_helper_sync import API, ApiResponse
 
 PARCEL_ID = re.compile(r"[A-Z0-9][A-Z0-9\-]{2,39}")
 FIELDS = ("parcel_id", "county", "owner", "acres")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime
 
-from repositories import ParcelReportRepository, ParcelRepository
-
 from aws_helper_sync import Lambda, get_state
+
+from repositories import ParcelReportRepository, ParcelRepository
 
 
 class ParcelReportLambda(Lambda):

@@ -12,10 +12,10 @@ so running it twice, or alongside the consumer, is harmless.
 
 from __future__ import annotations
 
+from aws_helper_sync import FargateTask
+
 from repositories import ParcelHistoryRepository, ParcelRepository
 from topics import recorded_event
-
-from aws_helper_sync import FargateTask
 
 
 class ReindexTask(FargateTask):
