@@ -27,6 +27,9 @@ from .exceptions import UnauthorizedError
 logger = logging.getLogger(__name__)
 
 SECRET_USER_FIELDS = ("password", "password_hash", "hashed_password")
+# Far above any real token; a longer one is refused before it reaches MongoDB
+# (where a header of megabytes would fail as an oversized query: a 500).
+MAX_TOKEN_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,19 @@ def bearer_token(headers: Mapping[str, str]) -> str:
     token = token.strip()
     if not token:
         raise UnauthorizedError("Missing bearer token")
+    if len(token) > MAX_TOKEN_LENGTH or not _is_utf8_encodable(token):
+        # Cannot be a stored token, and would fail the constant-time compare or the
+        # BSON encoding of the lookup (lone surrogates): the client's fault, a 401.
+        raise UnauthorizedError("Invalid or inactive token")
     return token
+
+
+def _is_utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _utc(value: Any) -> _dt.datetime | None:
