@@ -12,7 +12,7 @@ import logging
 from .. import settings
 from ..context.state import InvalidStateError, set_state
 from ..entrypoint import load_entry_class, run_unit
-from .task_base import STATE_ENV, FargateTask
+from .task_base import FargateTask
 
 logger = logging.getLogger("aws_helper_sync.fargate")
 
@@ -23,7 +23,7 @@ def _run(name: str | None) -> int:
             raise ValueError("no task name: pass fargate_handler(task_name) or set TASK_NAME")
         task = load_entry_class(FargateTask, "task", name, "task.py", "Task")()
         try:  # label this unit's log lines with the task's state; run() enforces it
-            set_state(task.get_env(STATE_ENV) or None)
+            set_state(task.state_value())
         except InvalidStateError:
             pass
         task.run()

@@ -12,6 +12,7 @@ and runs ``validate()`` then ``execute()`` in a context of their own.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,7 +52,25 @@ class FargateTask(EntryPoint):
         """The task's work."""
         raise NotImplementedError(f"{type(self).__name__} must implement execute()")
 
+    def state_value(self) -> Any:
+        """``CONSTITUTION_STATE`` exactly as given (explicit envs, then the environment), or None.
+
+        Unlike ``get_env`` this keeps surrounding blanks: the value becomes a
+        database name, so ``"ohio\\n"`` must be refused like everywhere else, not
+        silently read as ``"ohio"`` (SPEC §2). Empty still counts as unset.
+        """
+        names = (STATE_ENV, STATE_ENV.lower())
+        for name in names:
+            value = self.envs.get(name)
+            if value is not None:
+                return value
+        for name in names:
+            value = os.environ.get(name)
+            if value:
+                return value
+        return None
+
     def run(self) -> Any:
         """Run the task in the state of ``CONSTITUTION_STATE``; returns what ``execute()`` returns."""
-        state = require_state(self.get_env(STATE_ENV), STATE_ENV)
+        state = require_state(self.state_value(), STATE_ENV)
         return run_lifecycle(self, state, "execute")
