@@ -226,3 +226,10 @@ def test_external_without_cluster_name_is_refused():
 
     with pytest.raises(TypeError, match="cluster_name"):
         Broken()
+
+
+def test_repository_without_indexes_caches_its_collection(mongo_client, make_state):
+    with state_scope(make_state("plain")):
+        repo = Towns()
+        assert repo.collection is repo.collection
+        assert Towns().collection is repo.collection

@@ -98,7 +98,7 @@ class Repository:
                 return entry[1]
             collection = client[key[0]][key[1]]
             if key not in cls._ensured and settings.auto_create_indexes():
-                if not self._create_indexes(collection):
+                if self._create_indexes(collection) is None:
                     return collection  # server unreachable: retry on next access
                 cls._ensured.add(key)
             cls._collections[key] = (client, collection)
