@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import os
 import re
 import sys
 import threading
@@ -26,6 +27,7 @@ SYNC_HOOKS = ("process", "validate", "execute", "process_record", "process_batch
 
 _lock = threading.RLock()
 _cache: dict[tuple[str, type, str | None], type] = {}
+_by_given_path: dict[tuple[str, type, str | None], type] = {}
 
 
 class EntryPointNotFoundError(LookupError):
@@ -109,26 +111,36 @@ def _select_class(module, base: type, class_name: str | None, where: str) -> typ
     return candidates[0]
 
 
-def load_class(path: Path, base: T, class_name: str | None = None, where: str | None = None) -> T:
+def cached_class(path: str | os.PathLike[str], base: T, class_name: str | None = None) -> T | None:
+    """The class already loaded from ``path`` as given (no file-system access), or None."""
+    return _by_given_path.get((os.fspath(path), base, class_name))  # type: ignore[return-value]
+
+
+def load_class(
+    path: str | os.PathLike[str], base: T, class_name: str | None = None, where: str | None = None
+) -> T:
     """Import ``path`` once and return its ``base`` subclass (named ``class_name`` if given).
 
     ``where`` is how errors name the file (a path relative to the app root,
-    never an absolute one).
+    never an absolute one). Warm calls are one dict lookup on the path as
+    given; the resolved path keys the import itself, so two spellings of one
+    file still import it once.
     """
-    resolved = path.resolve()
-    key = (str(resolved), base, class_name)
-    cls = _cache.get(key)
+    given_key = (os.fspath(path), base, class_name)
+    cls = _by_given_path.get(given_key)
     if cls is not None:
         return cls  # type: ignore[return-value]
-    where = where or path.name
+    resolved = Path(path).resolve()
+    key = (str(resolved), base, class_name)
     with _lock:
         cls = _cache.get(key)
         if cls is None:
             if not resolved.is_file():
-                raise EntryPointNotFoundError(f"{where} not found under the app root")
-            cls = _select_class(_import_file(resolved), base, class_name, where)
+                raise EntryPointNotFoundError(f"{where or resolved.name} not found under the app root")
+            cls = _select_class(_import_file(resolved), base, class_name, where or resolved.name)
             check_sync_hooks(cls)
             _cache[key] = cls
+        _by_given_path[given_key] = cls
         return cls  # type: ignore[return-value]
 
 
@@ -136,3 +148,4 @@ def clear_cache() -> None:
     """Forget loaded classes (tests, or a development server reloading files)."""
     with _lock:
         _cache.clear()
+        _by_given_path.clear()

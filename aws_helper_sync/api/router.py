@@ -14,13 +14,12 @@ an id (digits, a UUID or a 24-hex ObjectId) is one. The loaded class is the
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import loading, settings
-from ..loading import load_class
 from .exceptions import RouteNotFoundError
 
 if TYPE_CHECKING:
@@ -78,29 +77,20 @@ def match_route(method: str, segments: tuple[str, ...] | list[str]) -> Route:
     return Route(file="/".join(resources) + f"/{action}.py", path_parameters=tuple(ids))
 
 
-# Warm requests skip the file-system checks (stat, resolve: most of the routing
-# cost): (app root, route file) -> (the loader's cache key, class). An entry is
-# used only while the loader still holds that key, so loading.clear_cache()
-# (tests, a reloading dev server) also resets routing.
-_warm: dict[tuple[str, str], tuple[tuple[str, type, None], type]] = {}
-
-
 def resolve_route(method: str, segments: tuple[str, ...] | list[str]) -> tuple[type[API], Route]:
     """The API class and route for a request; RouteNotFoundError when no file exists.
 
-    A file that exists but cannot be loaded (syntax error, no API subclass,
+    Warm requests are one cache lookup in the loader (no stat, no resolve). A
+    file that exists but cannot be loaded (syntax error, no API subclass,
     ``async def`` hooks) raises its own error: that is a server fault, not a 404.
     """
     from .base import API
 
     route = match_route(method, segments)
-    key = (settings.app_root_text(), route.file)
-    warm = _warm.get(key)
-    if warm is not None and loading._cache.get(warm[0]) is warm[1]:
-        return warm[1], route  # type: ignore[return-value]
-    path = Path(key[0], "api", route.file)
-    if not path.is_file():
-        raise RouteNotFoundError(f"No route for {_shown(method.upper(), segments)}")
-    cls = load_class(path, API, where=f"api/{route.file}")
-    _warm[key] = ((str(path.resolve()), API, None), cls)
+    path = f"{settings.app_root_text()}/api/{route.file}"
+    cls = loading.cached_class(path, API)
+    if cls is None:
+        if not os.path.isfile(path):
+            raise RouteNotFoundError(f"No route for {_shown(method.upper(), segments)}")
+        cls = loading.load_class(path, API, where=f"api/{route.file}")
     return cls, route
