@@ -359,6 +359,15 @@ class _Demo:
         _check(reports == len(self.states), f"{reports} reports in core, expected {len(self.states)}")
 
 
+def provision_example_resources() -> dict[str, str]:
+    """Create the example's topic, queue, subscription and ECS cluster in the current AWS endpoint.
+
+    Returns the environment variables that name them (PARCEL_EVENTS_TOPIC_ARN,
+    ECS_CLUSTER, ECS_SUBNETS, ECS_SECURITY_GROUPS); used by the README's tests.
+    """
+    return _Demo(default_app_root(), progress=lambda _line: None).provision()
+
+
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
