@@ -42,12 +42,20 @@ def fresh_clients():
     aws_module.reset_clients()
 
 
+@pytest.fixture
+def default_retries(monkeypatch, fresh_clients):
+    """botocore's default retry policy (legacy mode, 5 attempts), whatever the shell sets."""
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
+    aws_module.reset_clients()
+
+
 def request_text(request) -> str:
     body = request.body
     return body.decode() if isinstance(body, (bytes, bytearray)) else (body or "")
 
 
-def test_throttled_publish_is_retried_and_delivered_once(topic_with_queue, make_state):
+def test_throttled_publish_is_retried_and_delivered_once(topic_with_queue, make_state, default_retries):
     topic, delivered = topic_with_queue
     publisher = SNSPublisher(topic)
 
@@ -63,7 +71,9 @@ def test_throttled_publish_is_retried_and_delivered_once(topic_with_queue, make_
     assert json.loads(envelopes[0]["Message"]) == {"parcel": 1}
 
 
-def test_throttled_publish_batch_is_retried_and_every_message_delivered_once(topic_with_queue, make_state):
+def test_throttled_publish_batch_is_retried_and_every_message_delivered_once(
+    topic_with_queue, make_state, default_retries
+):
     topic, delivered = topic_with_queue
     publisher = SNSPublisher(topic)
 
@@ -117,7 +127,9 @@ PUBLISH_BATCH_ALL_FAILED = (
 )
 
 
-def test_entries_that_sns_fails_on_its_side_are_retried_by_the_publisher(topic_with_queue, make_state):
+def test_entries_that_sns_fails_on_its_side_are_retried_by_the_publisher(
+    topic_with_queue, make_state, default_retries
+):
     """A 200 answer listing every entry as Failed (SenderFault false): nothing went out, retry them."""
     from botocore.awsrequest import AWSResponse
 
