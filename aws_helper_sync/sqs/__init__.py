@@ -5,9 +5,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from .._lazy import lazy_exports
 from .consumer_base import SQSConsumer
 from .handler import sqs_handler
 
@@ -20,8 +18,4 @@ _LAZY = {
 __all__ = ["SQSConsumer", "SQSWorker", "WorkerStats", "run_worker", "sqs_handler"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
