@@ -78,24 +78,23 @@ def _directory(value: str) -> Path:
     return path
 
 
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {value!r}")
-    return port
+def _int_between(low: int, high: int, expected: str) -> Callable[[str], int]:
+    """An argparse type for a whole number in [low, high]; the error says what is expected."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}")
+        return number
+
+    return parse
 
 
-def _wait_time(value: str) -> int:
-    try:
-        seconds = int(value)
-    except ValueError:
-        seconds = -1
-    if not 0 <= seconds <= 20:
-        raise argparse.ArgumentTypeError(f"expected 0 to 20 seconds (the SQS long-poll limit), got {value!r}")
-    return seconds
+_port = _int_between(0, 65535, "a port number from 0 to 65535")
+_wait_time = _int_between(0, 20, "0 to 20 seconds (the SQS long-poll limit)")
 
 
 def _use_app_root(args: argparse.Namespace) -> Path:
