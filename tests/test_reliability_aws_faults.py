@@ -10,6 +10,7 @@ on real queues: a retried call must deliver each message exactly once.
 from __future__ import annotations
 
 import json
+import threading
 from urllib.parse import parse_qs
 
 import pytest
@@ -20,8 +21,20 @@ from aws_helper_sync import aws as aws_module
 from aws_helper_sync.aws import aws_client
 from aws_helper_sync.devservers import MotoServer
 from aws_helper_sync.sns.publisher import PublishBatchError
-from tests.reliability_support import HttpFault, free_port, report
-from tests.sqs_support import create_queue, receive_all, subscribe_queue
+from aws_helper_sync.sqs.worker import SQSWorker
+from tests.reliability_support import (
+    HttpFault,
+    free_port,
+    report,
+    use_reliability_app,
+    wait_for,
+)
+from tests.sqs_support import create_queue, queue_depth, receive_all, subscribe_queue
+
+
+@pytest.fixture
+def reliability_app(monkeypatch):
+    yield from use_reliability_app(monkeypatch)
 
 
 @pytest.fixture
@@ -167,21 +180,33 @@ def test_entries_that_sns_fails_on_its_side_are_retried_by_the_publisher(
 
 @pytest.fixture
 def own_moto(aws, monkeypatch, fresh_clients):
-    """A moto server of this test on a fixed port, the library pointed at it, an ECS setup.
+    """A moto server of this test on a fixed port, with the library pointed at it.
 
     moto keeps its state in-process, so a server started again on the same port
     sees what the stopped one had (and the session fixture's reset cleans it).
     """
-    import boto3
-    from botocore.config import Config
-
     server = MotoServer(port=free_port()).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint_url)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # connection refused: fail fast, after one retry
     aws_module.reset_clients()
-    config = Config(retries={"total_max_attempts": 1})
-    ec2, ecs = (boto3.client(s, region_name="us-east-2", endpoint_url=server.endpoint_url, config=config)
-                for s in ("ec2", "ecs"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def raw_client(server: MotoServer, service: str):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, region_name="us-east-2", endpoint_url=server.endpoint_url,
+                        config=Config(retries={"total_max_attempts": 1}))
+
+
+@pytest.fixture
+def own_ecs(own_moto):
+    """A cluster, the ``canary`` task definition and the default VPC's network on ``own_moto``."""
+    ec2, ecs = raw_client(own_moto, "ec2"), raw_client(own_moto, "ecs")
     subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
     group = ec2.describe_security_groups(
         Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
@@ -191,14 +216,11 @@ def own_moto(aws, monkeypatch, fresh_clients):
         containerDefinitions=[{"name": "canary", "image": "app:latest", "memory": 512}],
     )
     executor = FargateExecutor(cluster="reliability", subnets=[subnet["SubnetId"]], security_groups=[group])
-    try:
-        yield server, executor, ecs
-    finally:
-        server.stop()
+    return own_moto, executor, ecs
 
 
-def test_moto_stopped_during_run_task_gives_a_clear_error_and_starts_nothing(own_moto, make_state):
-    server, executor, ecs = own_moto
+def test_moto_stopped_during_run_task_gives_a_clear_error_and_starts_nothing(own_ecs, make_state):
+    server, executor, ecs = own_ecs
     state = make_state("ohio")
     with state_scope(state):
         first = executor.run_task("canary", {"n": 1})
@@ -234,3 +256,46 @@ def test_moto_stopped_during_run_task_gives_a_clear_error_and_starts_nothing(own
     assert tasks_after_outage == [first]  # nothing half-started by the failed calls
     assert sent == ["1", "5"]
     assert after != first
+
+
+def test_worker_rides_out_an_sqs_outage_and_loses_nothing(
+    own_moto, reliability_app, mongo_client, unique, make_state
+):
+    sqs = raw_client(own_moto, "sqs")
+    url = create_queue(sqs, f"{unique}-outage")
+    state = make_state("ohio")
+
+    def send_wave(first: int) -> None:
+        for n in range(first, first + 5):
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"uid": f"{unique}-{n}", "fault": None}),
+                             MessageAttributes={"constitution-state": {"DataType": "String", "StringValue": state}})
+
+    def written() -> set[str]:
+        return {doc["_id"] for doc in mongo_client[state]["ledger"].find()}
+
+    worker = SQSWorker("ledger", url, wait_time_seconds=1, handle_signals=False, max_backoff_seconds=0.5)
+    thread = threading.Thread(target=worker.run, name="outage-worker")
+    thread.start()
+    try:
+        send_wave(0)
+        wait_for(lambda: len(written()) == 5, 30, lambda: f"written {sorted(written())}, {worker.stats}")
+        own_moto.stop()
+        wait_for(lambda: worker.stats.receive_errors >= 2, 30, lambda: f"{worker.stats}")
+        alive_during_outage = thread.is_alive()
+        own_moto.start()
+        send_wave(5)
+        wait_for(lambda: len(written()) == 10, 30, lambda: f"written {sorted(written())}, {worker.stats}")
+    finally:
+        worker.stop()
+        thread.join(30)
+
+    documents = list(mongo_client[state]["ledger"].find())
+    report("aws-faults", "moto stopped while an SQSWorker long-polls, then started again",
+           messages=10, receive_errors_during_outage=worker.stats.receive_errors,
+           worker_alive_during_outage=alive_during_outage, written=len(documents),
+           deleted=worker.stats.deleted, left_in_queue=sum(queue_depth(sqs, url)))
+    assert alive_during_outage
+    assert sorted(d["_id"] for d in documents) == sorted(f"{unique}-{n}" for n in range(10))
+    assert {d["writes"] for d in documents} == {1}
+    assert worker.stats.deleted == 10
+    assert queue_depth(sqs, url) == (0, 0)

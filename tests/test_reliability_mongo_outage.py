@@ -61,6 +61,7 @@ def own_mongo(tmp_path, monkeypatch):
         load_consumer_class("outage_batch").after_write = None
         load_consumer_class("outage_single").after_write = None
         MongoManager.close()  # the next test connects to the session's server again
+        server.kill()  # its data dir is the test's tmp_path: no clean shutdown needed
         server.stop()
 
 
