@@ -76,11 +76,11 @@ def run_lifecycle(entry: EntryPoint, state: str | None, step: str = "process") -
 
 
 def check_entry_name(name: object, folder: str) -> str:
-    """``name`` when it is safe as a folder name under ``<app root>/<folder>/``, else ValueError."""
+    """``name`` when it is safe as a file or folder name under ``<app root>/<folder>/``, else ValueError."""
     if not isinstance(name, str) or not _ENTRY_NAME.fullmatch(name):
         raise ValueError(
             f"invalid {folder} name {name!r}: use letters, digits, '_' and '-' "
-            f"(it names the folder {folder}/<name>/ under the app root)"
+            f"(it names what to load under {folder}/ in the app root)"
         )
     return name
 

@@ -13,10 +13,10 @@ is malformed), every record is reported failed, with the reason logged.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, Callable
 
 from .. import settings
+from ..entrypoint import check_entry_name
 from ..loading import EntryPointNotFoundError, load_class, to_pascal_case, to_snake_case
 from . import records as rec
 from .consumer_base import SQSConsumer
@@ -24,7 +24,6 @@ from .consumer_base import SQSConsumer
 logger = logging.getLogger(__name__)
 
 CONSUMER_FOLDER = "consumer"
-_CONSUMER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,127}")
 
 
 class BadEventError(ValueError):
@@ -37,11 +36,7 @@ def load_consumer_class(name: str) -> type[SQSConsumer]:
     ``land-records``, ``land_records`` and ``LandRecords`` all name
     ``consumer/land_records.py`` with class ``LandRecordsConsumer``.
     """
-    if not isinstance(name, str) or not _CONSUMER_NAME.fullmatch(name):
-        raise ValueError(
-            f"invalid consumer name {name!r}: use letters, digits, '_' and '-' "
-            f"(it names the file {CONSUMER_FOLDER}/<name>.py under the app root)"
-        )
+    check_entry_name(name, CONSUMER_FOLDER)
     snake = to_snake_case(name).removesuffix("_consumer")
     class_name = to_pascal_case(snake) + "Consumer"
     folder = settings.app_root() / CONSUMER_FOLDER
