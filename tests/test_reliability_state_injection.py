@@ -3,8 +3,9 @@
 Every value below is sent through each entry point that reads a
 constitution-state: the API header (REST and HTTP API events), the Lambda
 event, the SQS message attribute (Lambda and boto3 shapes), the SNS envelope
-(hand-built and delivered by moto), and the Fargate task's CONSTITUTION_STATE
-(environment, explicit envs, and the launcher's overrides). Each entry class
+(hand-built and delivered by moto), the Fargate task's CONSTITUTION_STATE
+(environment, explicit envs, and the launcher's overrides), and the WSGI
+middleware's header. Each entry class
 (``canary`` in tests/reliability_app) records that it ran and writes in the
 state's database, so a refusal is checked twice: the class never ran, and
 ``list_database_names()`` gained nothing.
@@ -12,6 +13,7 @@ state's database, so a refusal is checked twice: the class never ran, and
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -243,6 +245,36 @@ def test_fargate_explicit_envs_and_launch_overrides(canaries, databases):
     report("state-injection", "FargateTask(envs=...) and FargateExecutor overrides",
            values=len(VALUES), refused_task_runs=2 * len(VALUES), refused_launches=2 * len(VALUES))
     assert canaries["fargate"].ran == []
+    databases.assert_untouched()
+
+
+def test_wsgi_middleware_header(databases, make_state):
+    """The same header in front of any WSGI app (legacy Flask services and others)."""
+    from aws_helper_sync import get_state
+    from aws_helper_sync.database import MongoManager
+    from aws_helper_sync.integrations.wsgi import StateMiddleware
+
+    ran = []
+
+    def app(environ, start_response):
+        ran.append(get_state())
+        MongoManager.get_database(get_state()).injection_canary.insert_one({"entry": "wsgi"})
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"written"]
+
+    middleware = StateMiddleware(app)
+    statuses = []
+    for value in [*VALUES, make_state("ohio")]:
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/canary", "HTTP_CONSTITUTION_STATE": value,
+                   "wsgi.input": io.BytesIO(b""), "SERVER_NAME": "test", "SERVER_PORT": "80"}
+        b"".join(middleware(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+
+    report("state-injection", "WSGI StateMiddleware header", values=len(VALUES),
+           refused_400=sum(1 for status in statuses[:-1] if status.startswith("400")))
+    assert len(statuses) == len(VALUES) + 1
+    assert all(status.startswith("400") for status in statuses[:-1])
+    assert statuses[-1].startswith("200") and ran == [make_state("ohio")]  # the control got in
+    databases.client.drop_database(make_state("ohio"))
     databases.assert_untouched()
 
 
