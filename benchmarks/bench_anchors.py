@@ -467,6 +467,16 @@ def git_revision() -> str:
         return "unknown"
 
 
+def samples_text(report: dict) -> list[str]:
+    """Every sample, sorted, so a reader can judge the spread behind each median."""
+    lines = []
+    for row in report["rows"]:
+        parts = [f"{LABELS[side]} " + ", ".join(fmt(v, row.unit) for v in sorted(row.samples[side]))
+                 for side in (OURS, ASYNC, POWERTOOLS, FLOOR) if row.samples.get(side)]
+        lines.append(f"- {row.title} ({row.unit}): " + "; ".join(parts))
+    return lines
+
+
 def errors_text(report: dict) -> list[str]:
     lines = []
     for row in report["rows"]:
@@ -608,6 +618,10 @@ pymongo and boto3 pinned to the project's versions wherever the anchor does not 
 its own) and is driven over a pipe by the same driver.
 
 {explained}
+## Samples
+
+{chr(10).join(samples_text(report))}
+
 ## Left out
 
 - Powertools on the SNS row: it has no publisher utility (its users call boto3,
@@ -625,7 +639,7 @@ its own) and is driven over a pipe by the same driver.
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes (2 runs, few requests/records/messages)")
-    parser.add_argument("--runs", type=int, help="samples per warm row (default 7; quick 2)")
+    parser.add_argument("--runs", type=int, help="samples per warm row (default 9; quick 2)")
     parser.add_argument("--cold-runs", type=int, help="fresh processes per cold-start case (default 15; quick 2)")
     parser.add_argument("--sns-runs", type=int, help="samples for the SNS row (default 5; quick 2)")
     parser.add_argument("--requests", type=int, help="requests per sample, trivial route (default 2000)")
@@ -640,7 +654,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="anchor venvs (default $AWS_HELPER_SYNC_BENCH_CACHE or ~/.cache/aws-helper-sync-bench)")
     args = parser.parse_args(argv)
-    defaults = {"runs": 7, "cold_runs": 15, "sns_runs": 5, "requests": 2000, "find_one_requests": 300,
+    defaults = {"runs": 9, "cold_runs": 15, "sns_runs": 5, "requests": 2000, "find_one_requests": 300,
                 "states": 8, "per_state": 50, "messages": 1000}
     if args.quick:
         defaults.update(runs=2, cold_runs=2, sns_runs=2, requests=50, find_one_requests=20,
