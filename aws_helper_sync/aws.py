@@ -49,3 +49,28 @@ def reset_clients() -> None:
     with _lock:
         _clients.clear()
         _session = None
+
+
+RETRYABLE_ERROR_CODES = frozenset({
+    "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequestsException",
+    "RequestLimitExceeded", "ServiceUnavailable", "InternalError", "InternalFailure",
+    "KmsThrottled", "RequestTimeout",
+})
+
+
+def is_retryable_error(exc: BaseException) -> bool:
+    """Transient AWS trouble (throttling, 5xx, connection) that a later attempt may get past.
+
+    botocore retries these itself, but how often depends on its version and on
+    AWS_RETRY_MODE / AWS_MAX_ATTEMPTS; callers that must not lose work (the
+    publisher, the worker) retry again on their own terms.
+    """
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, (ConnectionError, HTTPClientError)):
+        return True
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return error.get("Code") in RETRYABLE_ERROR_CODES or status >= 500
+    return False

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from .. import settings
-from ..aws import DEFAULT_REGION, aws_client
+from ..aws import DEFAULT_REGION, aws_client, is_retryable_error
 from ..context.state import get_state
 from ..utils.json_encoder import mongo_json_dumps
 
@@ -174,7 +174,16 @@ class SNSPublisher:
     def _publish_one(self, message: Message) -> str:
         entry, _ = self.format_entry(message)
         params = {key: value for key, value in entry.items() if key != "Id"}
-        response = self.sns_client.publish(TopicArn=self.topic_arn, **params)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                response = self.sns_client.publish(TopicArn=self.topic_arn, **params)
+                break
+            except (BotoCoreError, ClientError) as exc:
+                if attempt == self.max_attempts or not is_retryable_error(exc):
+                    raise
+                self._wait_before_retry(attempt, f"Publish to {self.topic_arn} failed ({exc})")
         message_id = response["MessageId"]
         self.logger.debug("published message %s to %s", message_id, self.topic_arn)
         return message_id
@@ -192,17 +201,18 @@ class SNSPublisher:
             if attempt == self.max_attempts:
                 failed.update(retry)
                 break
-            delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
-            self.logger.warning(
-                "%d entries failed on the SNS side (attempt %d of %d); retrying in %.2fs",
-                len(retry), attempt, self.max_attempts, delay,
-            )
-            time.sleep(delay * random.uniform(0.5, 1.0))  # jitter: concurrent publishers spread out
+            self._wait_before_retry(attempt, f"{len(retry)} entries failed on the SNS side")
             pending = [item for item in pending if int(item[0]["Id"]) in retry]
         if failed:
             raise PublishBatchError(self.topic_arn, failed, message_ids, len(messages))
         self.logger.debug("published %d messages to %s", len(messages), self.topic_arn)
         return [message_ids[index] for index in range(len(messages))]
+
+    def _wait_before_retry(self, attempt: int, what: str) -> None:
+        """Exponential backoff with jitter, so concurrent publishers spread out."""
+        delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+        self.logger.warning("%s (attempt %d of %d); retrying in %.2fs", what, attempt, self.max_attempts, delay)
+        time.sleep(delay * random.uniform(0.5, 1.0))
 
     def _send_chunk(
         self,
@@ -216,10 +226,13 @@ class SNSPublisher:
 
         try:
             response = self.sns_client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=chunk)
-        except (BotoCoreError, ClientError) as exc:  # botocore already retried throttling, 5xx, connections
+        except (BotoCoreError, ClientError) as exc:
+            # botocore has retried already, as often as its version and settings say;
+            # transient trouble gets the publisher's own rounds too, the rest fails now.
+            target = retry if is_retryable_error(exc) else failed
             self.logger.error("PublishBatch of %d entries to %s failed: %s", len(chunk), self.topic_arn, exc)
             for entry in chunk:
-                failed[int(entry["Id"])] = f"{type(exc).__name__}: {exc}"
+                target[int(entry["Id"])] = f"{type(exc).__name__}: {exc}"
             return
         unanswered = {int(entry["Id"]) for entry in chunk}
         for item in response.get("Successful", []):

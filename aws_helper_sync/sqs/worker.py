@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from .. import settings
-from ..aws import DEFAULT_REGION, aws_client
+from ..aws import DEFAULT_REGION, aws_client, is_retryable_error
 from . import records as rec
 from .consumer_base import SQSConsumer
 from .handler import load_consumer_class
@@ -32,12 +32,6 @@ logger = logging.getLogger(__name__)
 ConsumerSpec = Union[str, type, SQSConsumer]
 
 MAX_MESSAGES = 10  # the SQS limit per receive and per delete batch
-_RETRYABLE_CODES = {
-    "Throttling", "ThrottlingException", "RequestThrottled", "ServiceUnavailable",
-    "InternalError", "InternalFailure", "KmsThrottled", "RequestTimeout",
-}
-
-
 @dataclass
 class WorkerStats:
     """What a worker did: messages received, processed successfully or not, deleted."""
@@ -61,19 +55,6 @@ def _consumer_instance(consumer: ConsumerSpec) -> SQSConsumer:
     raise TypeError(
         f"consumer must be a consumer name, an SQSConsumer subclass or instance, got {consumer!r}"
     )
-
-
-def _is_retryable(exc: Exception) -> bool:
-    """Transient AWS trouble (throttling, 5xx, connection) is waited out; the rest is raised."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-
-    if isinstance(exc, (ConnectionError, HTTPClientError)):
-        return True
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return error.get("Code") in _RETRYABLE_CODES or status >= 500
-    return False
 
 
 class SQSWorker:
@@ -140,7 +121,7 @@ class SQSWorker:
                 try:
                     received = self.poll_once()
                 except Exception as exc:
-                    if not _is_retryable(exc):
+                    if not is_retryable_error(exc):
                         raise
                     self.stats.receive_errors += 1
                     backoff = min(self.max_backoff_seconds, backoff * 2 or 0.5)
