@@ -7,7 +7,7 @@ changes its environment sees the change, and importing the package stays free.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -16,9 +16,36 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+def _environ_reader() -> Callable[[str], str | None]:
+    """``os.environ.get`` without its per-call encode/decode where that is safe.
+
+    Request paths read a few variables per request, and on POSIX CPython
+    ``os.environ.get`` costs about as much as the rest of a settings lookup.
+    ``os.environ`` keeps its values in ``_data`` (bytes -> bytes, updated by
+    every ``os.environ[...] = ...``), so reading that dict gives the same
+    answers; anywhere else the public API is used.
+    """
+    data = getattr(os.environ, "_data", None)
+    if os.name != "posix" or not isinstance(data, dict):
+        return os.environ.get
+    encoded: dict[str, bytes] = {}
+
+    def read(name: str) -> str | None:
+        key = encoded.get(name)
+        if key is None:
+            key = encoded[name] = os.fsencode(name)
+        value = data.get(key)
+        return None if value is None else os.fsdecode(value)
+
+    return read
+
+
+_read_environ = _environ_reader()
+
+
 def env(name: str, default: str | None = None) -> str | None:
     """The variable's value with surrounding blanks removed; empty counts as unset."""
-    value = os.environ.get(name)
+    value = _read_environ(name)
     if value is None:
         return default
     value = value.strip()

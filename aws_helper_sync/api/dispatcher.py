@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import settings
-from ..context.state import InvalidStateError
+from ..context.state import InvalidStateError, _set_validated_state
 from ..entrypoint import lifecycle, require_state, run_unit
 from .auth import AuthResult, authenticate
 from .events import STATE_HEADER, ApiRequest, build_response, cors_headers, parse_event
@@ -107,7 +107,8 @@ class _Dispatch:
             body = request.json_body()
         except (HTTPError, InvalidStateError) as exc:
             return self._client_error(getattr(exc, "status_code", 400), str(exc))
-        return run_unit(state, self._serve, request, api_class, route, body, auth)
+        _set_validated_state(state)  # dispatch() already runs this request in its own context
+        return self._serve(request, api_class, route, body, auth)
 
     def _serve(self, request: ApiRequest, api_class: type[API], route: Route,
                body: dict[str, Any], auth: AuthResult | None) -> dict[str, Any]:

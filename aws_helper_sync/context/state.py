@@ -101,6 +101,16 @@ def set_state(state: str | None) -> None:
     _state.set(None if state is None else validate_state(state))
 
 
+def _set_validated_state(state: str | None) -> None:
+    """Set a value ``validate_state`` has just accepted, inside a unit's own context.
+
+    For entry points that validated the state while reading it and already run
+    in a fresh context (``run_in_unit_context``): validating twice costs a
+    request an allow-list lookup for nothing.
+    """
+    _state.set(state)
+
+
 @contextmanager
 def state_scope(state: str | None) -> Iterator[str | None]:
     """Set ``state`` for the block and restore the previous value on exit, also on errors."""
