@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -120,6 +121,8 @@ def _mapping(event: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = event.get(key)
     if value is None:
         return {}
+    if type(value) is dict:  # what json.loads gives: skip the slower ABC check
+        return value
     if not isinstance(value, Mapping):
         raise BadRequestError(f"malformed event: '{key}' must be an object")
     return value
@@ -214,9 +217,14 @@ def _strip_stage(path: str, stage: Any) -> str:
     return path
 
 
+@functools.lru_cache(maxsize=32)
+def _allowed_origins(allow_origin: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in allow_origin.split(",") if o.strip()) or ("*",)
+
+
 def cors_headers(allow_origin: str, request_origin: str | None) -> dict[str, str]:
     """CORS headers for ``CORS_ALLOW_ORIGIN``: ``*``, one origin, or a comma separated list."""
-    origins = [o.strip() for o in allow_origin.split(",") if o.strip()] or ["*"]
+    origins = _allowed_origins(allow_origin)
     headers = {
         "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
         "Access-Control-Allow-Methods": CORS_ALLOW_METHODS,

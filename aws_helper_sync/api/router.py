@@ -58,9 +58,8 @@ class Route:
 def match_route(method: str, segments: tuple[str, ...] | list[str]) -> Route:
     """The route for ``method`` and the URL path parts; RouteNotFoundError when there is none."""
     method = method.upper()
-    shown = _shown(method, segments)
     if method not in ROUTED_METHODS or not segments:
-        raise RouteNotFoundError(f"No route for {shown}")
+        raise RouteNotFoundError(f"No route for {_shown(method, segments)}")
     resources: list[str] = []
     ids: list[str] = []
     for index, part in enumerate(segments):
@@ -69,7 +68,7 @@ def match_route(method: str, segments: tuple[str, ...] | list[str]) -> Route:
         else:
             resources.append(part)
     if not resources or not all(_RESOURCE.fullmatch(part) for part in resources):
-        raise RouteNotFoundError(f"No route for {shown}")
+        raise RouteNotFoundError(f"No route for {_shown(method, segments)}")
     if method == "GET":
         action = "get" if len(segments) % 2 == 0 else "list"
     else:
