@@ -128,6 +128,24 @@ def sns_messages(count: int) -> list[dict]:
             for n in range(count)]
 
 
+def answer_first_request(handler) -> None:
+    """The cold-start probe: one find_one request through ``handler``, checked, then ready."""
+    check_api_response("/items/1", handler(api_event("/items/1"), None))
+    signal_ready()
+
+
+def time_api(handler, route: str, requests: int) -> dict:
+    """Requests/s of ``handler(event, None)`` over the route's events; responses checked after timing."""
+    paths = api_paths(route, requests)
+    events = [api_event(path, request_number=n) for n, path in enumerate(paths)]
+    start = time.perf_counter()
+    responses = [handler(event, None) for event in events]
+    elapsed = time.perf_counter() - start
+    for path, response in zip(paths, responses):
+        check_api_response(path, response)
+    return {"value": requests / elapsed, "elapsed": elapsed}
+
+
 def signal_ready() -> None:
     """Cold-start scripts: the answer exists; the driver stops its clock here."""
     sys.stdout.write(READY_LINE + "\n")

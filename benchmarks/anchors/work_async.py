@@ -25,25 +25,16 @@ if os.environ.get("MONGODB_URI"):
 
 def cold() -> None:
     from aws_python_helper.api.handler import api_handler
-    from common import api_event, check_api_response, signal_ready
+    from common import answer_first_request
 
-    response = api_handler(api_event("/items/1"), None)
-    check_api_response("/items/1", response)
-    signal_ready()
+    answer_first_request(api_handler)
 
 
 def api(route: str, requests: int) -> dict:
     from aws_python_helper.api.handler import api_handler
-    from common import api_event, api_paths, check_api_response
+    from common import time_api
 
-    paths = api_paths(route, requests)
-    events = [api_event(path, request_number=n) for n, path in enumerate(paths)]
-    start = time.perf_counter()
-    responses = [api_handler(event, None) for event in events]
-    elapsed = time.perf_counter() - start
-    for path, response in zip(paths, responses):
-        check_api_response(path, response)
-    return {"value": requests / elapsed, "elapsed": elapsed}
+    return time_api(api_handler, route, requests)
 
 
 def sqs(states: int, per_state: int, wait_ms: float, run: int) -> dict:

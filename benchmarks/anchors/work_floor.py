@@ -44,19 +44,11 @@ def handle_api(event: dict, context) -> dict:
 
 
 def cold() -> None:
-    common.check_api_response("/items/1", handle_api(common.api_event("/items/1"), None))
-    common.signal_ready()
+    common.answer_first_request(handle_api)
 
 
 def api(route: str, requests: int) -> dict:
-    paths = common.api_paths(route, requests)
-    events = [common.api_event(path, request_number=n) for n, path in enumerate(paths)]
-    start = time.perf_counter()
-    responses = [handle_api(event, None) for event in events]
-    elapsed = time.perf_counter() - start
-    for path, response in zip(paths, responses):
-        common.check_api_response(path, response)
-    return {"value": requests / elapsed, "elapsed": elapsed}
+    return common.time_api(handle_api, route, requests)
 
 
 _pool = ThreadPoolExecutor(max_workers=8)

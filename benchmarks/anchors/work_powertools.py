@@ -99,21 +99,11 @@ def sqs_handler():
 
 
 def cold() -> None:
-    response = api_handler()(common.api_event("/items/1"), None)
-    common.check_api_response("/items/1", response)
-    common.signal_ready()
+    common.answer_first_request(api_handler())
 
 
 def api(route: str, requests: int) -> dict:
-    handler = api_handler()
-    paths = common.api_paths(route, requests)
-    events = [common.api_event(path, request_number=n) for n, path in enumerate(paths)]
-    start = time.perf_counter()
-    responses = [handler(event, None) for event in events]
-    elapsed = time.perf_counter() - start
-    for path, response in zip(paths, responses):
-        common.check_api_response(path, response)
-    return {"value": requests / elapsed, "elapsed": elapsed}
+    return common.time_api(api_handler(), route, requests)
 
 
 def sqs(states: int, per_state: int, wait_ms: float, run: int) -> dict:
