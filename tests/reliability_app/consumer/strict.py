@@ -8,7 +8,7 @@ from aws_helper_sync import SQSConsumer, get_state
 
 
 def problem(content):
-    """Why the record is bad, or None (the same rule as consumer/strict_batch.py)."""
+    """Why the record is bad, or None (consumer/strict_batch.py uses it too)."""
     if get_state() is None:
         return "record has no constitution-state"
     if not isinstance(content, dict) or not isinstance(content.get("uid"), str):
