@@ -12,7 +12,13 @@ from flask import Flask, g, request
 
 from aws_helper_sync import Repository, get_state, set_allowed_states, state_scope
 from aws_helper_sync.integrations.flask import EXEMPT_CONFIG_KEY, StateRouting
-from tests.threaded_wsgi import Client, StateProbe, run_load, serve
+from tests.threaded_wsgi import (
+    Client,
+    StateProbe,
+    assert_each_state_kept_its_writes,
+    run_load,
+    serve,
+)
 
 
 class Visits(Repository):
@@ -74,14 +80,7 @@ def test_concurrent_mixed_states_write_only_to_their_own_database(served_app, mo
     sent = run_load(address, states, threads=8, requests_per_thread=50)
 
     assert sum(sent.values()) == 400
-    for state in states:
-        collection = mongo_client[state][Visits.collection_name]
-        assert collection.count_documents({}) == sent[state]
-        assert collection.count_documents({"state": {"$ne": state}}) == 0
-        assert collection.count_documents({"header": {"$ne": state}}) == 0
-    records = probe.wait(400)
-    assert len(records) == 400
-    assert {(before, after) for _, before, after in records} == {(None, None)}
+    assert_each_state_kept_its_writes(mongo_client, Visits.collection_name, sent, probe)
 
 
 def test_missing_header_is_a_json_400(served_app, mongo_client):

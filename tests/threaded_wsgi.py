@@ -136,3 +136,17 @@ def run_load(
         future.result()  # a client that crashed fails the test with its own error
     assert failures == []
     return sent
+
+
+def assert_each_state_kept_its_writes(mongo_client: Any, collection: str, sent: dict[str, int], probe: Any) -> None:
+    """Every state's database holds exactly the writes sent with that state, and every
+    request (``probe`` records) started and ended with no state in its thread."""
+    for state, count in sent.items():
+        documents = mongo_client[state][collection]
+        assert documents.count_documents({}) == count
+        assert documents.count_documents({"state": {"$ne": state}}) == 0
+        assert documents.count_documents({"header": {"$ne": state}}) == 0
+    total = sum(sent.values())
+    records = probe.wait(total)
+    assert len(records) == total
+    assert {(before, after) for _, before, after in records} == {(None, None)}
