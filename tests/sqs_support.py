@@ -109,3 +109,24 @@ def subscribe_queue(sns, sqs, topic_arn: str, queue_url: str, *, raw: bool) -> s
     return sns.subscribe(
         TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(sqs, queue_url), Attributes=attributes,
     )["SubscriptionArn"]
+
+
+def receive_fifo_in_order(sqs, url: str) -> list[dict[str, Any]]:
+    """Every message of a FIFO queue in delivery order, deleting each batch before the next receive.
+
+    A FIFO queue hands out no more of a message group while earlier ones of it are in
+    flight, so a reader that keeps messages invisible (``receive_all``) stops at the first batch.
+    """
+    messages: list[dict[str, Any]] = []
+    for _ in range(100):
+        batch = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=30,
+            MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        if not batch:
+            break
+        messages.extend(batch)
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)
+        ])
+    return messages

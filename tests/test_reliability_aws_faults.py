@@ -29,7 +29,13 @@ from tests.reliability_support import (
     use_reliability_app,
     wait_for,
 )
-from tests.sqs_support import create_queue, queue_depth, receive_all, subscribe_queue
+from tests.sqs_support import (
+    create_queue,
+    queue_depth,
+    receive_all,
+    receive_fifo_in_order,
+    subscribe_queue,
+)
 
 
 @pytest.fixture
@@ -131,6 +137,74 @@ def test_a_chunk_that_stays_throttled_is_reported_by_index_and_the_rest_goes_out
     assert "10 of 25 messages were not published" in str(error) and "[10]" in str(error)
     assert sorted(e["MessageId"] for e in envelopes) == sorted(error.message_ids.values())
     assert sorted(json.loads(e["Message"])["n"] for e in envelopes) == sorted(error.message_ids)
+
+
+@pytest.fixture
+def fifo_topic_with_queue(boto_client, unique, monkeypatch, fresh_clients):
+    """A FIFO topic -> FIFO queue (raw delivery), read back in delivery order as (group, n).
+
+    botocore's own retries are off (AWS_MAX_ATTEMPTS=1), so a throttled call comes
+    back to the publisher, whose retry rounds must keep each message group in order.
+    """
+    sns, sqs = boto_client("sns"), boto_client("sqs")
+    topic = sns.create_topic(Name=f"{unique}-order.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+    url = create_queue(sqs, f"{unique}-order.fifo")
+    subscribe_queue(sns, sqs, topic, url, raw=True)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    aws_module.reset_clients()
+    return topic, lambda: [(m["Attributes"]["MessageGroupId"], json.loads(m["Body"])["n"])
+                           for m in receive_fifo_in_order(sqs, url)]
+
+
+def fifo_messages(groups: list[str]) -> list[dict]:
+    return [{"content": {"n": n}, "group_id": group, "deduplication_id": f"d{n}"} for n, group in enumerate(groups)]
+
+
+def first_entry_is(entry_id: str):
+    """A fault predicate: the PublishBatch request whose first entry has this Id."""
+    return lambda _, request: parse_qs(request_text(request)).get("PublishBatchRequestEntries.member.1.Id") == [entry_id]
+
+
+def test_fifo_group_throttled_first_publish_batch_is_received_in_order(fifo_topic_with_queue, make_state):
+    topic, delivered = fifo_topic_with_queue
+    publisher = SNSPublisher(topic, backoff_seconds=0.01)
+
+    with HttpFault(aws_client("sns"), "PublishBatch", lambda call, _: call == 1) as fault, \
+            state_scope(make_state("ohio")):
+        ids = publisher.publish(fifo_messages(["g"] * 15))
+
+    received = delivered()
+    order = [n for _, n in received]
+    report("aws-faults", "FIFO topic, 15 messages of one group, first PublishBatch throttled (botocore retries off)",
+           faults_injected=fault.faults, calls=fault.calls, published=len(ids), received=len(received),
+           received_order="0..14" if order == list(range(15)) else order)
+    assert fault.faults == 1
+    assert received == [("g", n) for n in range(15)]
+    assert len(set(ids)) == 15
+
+
+def test_fifo_group_whose_first_request_stays_throttled_sends_none_of_its_later_entries(
+    fifo_topic_with_queue, make_state
+):
+    topic, delivered = fifo_topic_with_queue
+    publisher = SNSPublisher(topic, backoff_seconds=0.01, max_attempts=2)
+
+    with HttpFault(aws_client("sns"), "PublishBatch", first_entry_is("0")) as fault, \
+            state_scope(make_state("iowa")), pytest.raises(PublishBatchError) as raised:
+        publisher.publish(fifo_messages(["g"] * 15 + ["h"] * 5))
+
+    error = raised.value
+    received = delivered()
+    report("aws-faults", "FIFO topic, group g (0-14) and h (15-19), the request with g's 0-9 throttled on every attempt",
+           faults_injected=fault.faults, failed_indexes=f"{min(error.failed)}-{max(error.failed)}",
+           received_g=sum(1 for g, _ in received if g == "g"),
+           received_h=[n for g, n in received if g == "h"])
+    assert fault.faults == 2
+    assert sorted(error.failed) == list(range(15))
+    assert all("Throttling" in error.failed[n] for n in range(10))
+    assert all("earlier entry (0) of message group 'g' failed" in error.failed[n] for n in range(10, 15))
+    assert sorted(error.message_ids) == list(range(15, 20))
+    assert received == [("h", n) for n in range(15, 20)]
 
 
 PUBLISH_BATCH_ALL_FAILED = (

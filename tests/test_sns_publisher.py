@@ -16,11 +16,19 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aws_helper_sync import SNSPublisher as TopLevelPublisher
 from aws_helper_sync import aws, state_scope
 from aws_helper_sync.sns import PublishBatchError, SNSPublisher
-from tests.sqs_support import create_queue, receive_all, subscribe_queue
+from aws_helper_sync.sns.publisher import FAILED, RESEND, RETRY, SENT, _SendPlan
+from tests.sqs_support import (
+    create_queue,
+    receive_all,
+    receive_fifo_in_order,
+    subscribe_queue,
+)
 
 
 class _Http:
@@ -335,6 +343,215 @@ def test_fifo_topic_passes_group_and_deduplication_ids(boto_client, unique):
     received = receive_all(sqs, url)
     groups = {json.loads(m["Body"])["i"]: m["Attributes"]["MessageGroupId"] for m in received}
     assert groups == {0: "g0", 1: "g1", 2: "g0", 3: "g1"}
+
+
+# --- FIFO order on retries ---
+
+
+class FifoSubscriber:
+    """A FIFO topic with a FIFO queue subscribed, read back in delivery order."""
+
+    def __init__(self, boto_client: Any, unique: str, raw: bool) -> None:
+        sns, self.sqs = boto_client("sns"), boto_client("sqs")
+        self.topic = sns.create_topic(Name=f"{unique}-order.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+        self.url = create_queue(self.sqs, f"{unique}-order.fifo")
+        subscribe_queue(sns, self.sqs, self.topic, self.url, raw=raw)
+        self.raw = raw
+
+    def received(self) -> list[tuple[str, int]]:
+        """(message group, ``i`` of the content) of every delivered message, in delivery order."""
+        delivered = []
+        for message in receive_fifo_in_order(self.sqs, self.url):
+            body = json.loads(message["Body"])
+            content = body if self.raw else json.loads(body["Message"])
+            delivered.append((message["Attributes"]["MessageGroupId"], content["i"]))
+        return delivered
+
+
+@pytest.fixture(params=[True, False], ids=["raw", "envelope"])
+def fifo(request, boto_client, unique):
+    return FifoSubscriber(boto_client, unique, raw=request.param)
+
+
+@pytest.fixture
+def fifo_raw(boto_client, unique):
+    return FifoSubscriber(boto_client, unique, raw=True)
+
+
+def fifo_messages(groups: Any, count: int) -> list[dict[str, Any]]:
+    """``count`` messages; message ``i`` goes to ``groups(i)``, each with its own deduplication id."""
+    return [{"content": {"i": i}, "group_id": groups(i), "deduplication_id": f"d{i}"} for i in range(count)]
+
+
+def in_group(delivered: list[tuple[str, int]], group: str) -> list[int]:
+    return [i for g, i in delivered if g == group]
+
+
+def test_fifo_group_keeps_order_when_sns_fails_its_tail_of_a_request_once(fifo, probe):
+    """SNS fails entries 3-9 of the first request once: they go out again before 10-14, in order."""
+    probe.fail(set(range(3, 10)), times=1)
+
+    ids = SNSPublisher(fifo.topic, backoff_seconds=0.01).publish(fifo_messages(lambda i: "g", 15))
+
+    assert fifo.received() == [("g", i) for i in range(15)]
+    assert len(set(ids)) == 15
+    # each entry SNS failed goes again as the last of its group in its request, then 10-14
+    assert probe.batch_sizes == [10, 1, 1, 1, 1, 1, 1, 1, 5]
+
+
+def test_fifo_entry_failing_for_good_holds_back_the_rest_of_its_group(fifo_raw, probe):
+    """Entry 9 never gets through: 10-14 of its group are never sent, and are reported failed."""
+    probe.fail({9}, times=-1)
+
+    with pytest.raises(PublishBatchError) as caught:
+        SNSPublisher(fifo_raw.topic, backoff_seconds=0.01, max_attempts=3).publish(fifo_messages(lambda i: "g", 15))
+
+    error = caught.value
+    assert fifo_raw.received() == [("g", i) for i in range(9)]
+    assert sorted(error.message_ids) == list(range(9))
+    assert sorted(error.failed) == list(range(9, 15))
+    assert "InternalError" in error.failed[9]
+    assert all("earlier entry (9) of message group 'g' failed" in error.failed[i] for i in range(10, 15))
+    assert "6 of 15 messages were not published" in str(error)
+    assert probe.batch_sizes == [10, 1, 1]  # entry 9 three times, 10-14 never
+
+
+def test_fifo_entry_rejected_by_sns_mid_request_is_not_retried_behind_its_group(fifo_raw, probe):
+    """moto (like SNS) publishes 4-9 although it rejects 3: 3 is reported, not resent after them."""
+    messages = fifo_messages(lambda i: "g", 15)
+    del messages[3]["deduplication_id"]  # moto: InvalidParameter, SenderFault, the other entries go on
+
+    with pytest.raises(PublishBatchError) as caught:
+        SNSPublisher(fifo_raw.topic, backoff_seconds=0.01).publish(messages)
+
+    error = caught.value
+    assert fifo_raw.received() == [("g", i) for i in [0, 1, 2, *range(4, 10)]]
+    assert sorted(error.message_ids) == [0, 1, 2, *range(4, 10)]
+    assert sorted(error.failed) == [3, *range(10, 15)]
+    assert "InvalidParameter" in error.failed[3]
+    assert all("earlier entry (3) of message group 'g' failed" in error.failed[i] for i in range(10, 15))
+    assert probe.batch_sizes == [10]
+
+
+def test_fifo_retryable_failure_is_not_retried_once_later_entries_of_its_group_went_out(fifo_raw, probe):
+    """SNS fails 3 but publishes 4-9 of the same group: a resent 3 would arrive after them."""
+    probe.fail({3}, times=1)
+
+    with pytest.raises(PublishBatchError) as caught:
+        SNSPublisher(fifo_raw.topic, backoff_seconds=0.01).publish(fifo_messages(lambda i: "g", 15))
+
+    error = caught.value
+    assert fifo_raw.received() == [("g", i) for i in [0, 1, 2, *range(4, 10)]]
+    assert sorted(error.failed) == [3, *range(10, 15)]
+    assert "InternalError" in error.failed[3] and "out of order" in error.failed[3]
+    assert probe.batch_sizes == [10]
+
+
+def test_fifo_groups_are_independent_a_failed_or_retried_group_does_not_stop_the_others(fifo_raw, probe):
+    """Groups a, b, c interleaved (i % 3): a retries entry 9, b loses entry 7 for good, c never waits."""
+    probe.fail({9}, times=1)                     # a = 0, 3, 6, 9 | 12, ...: its last entry in request 1
+    probe.fail({7}, times=-1, sender_fault=True)  # b = 1, 4, 7 | 10, ...
+    groups = "abc"
+
+    with pytest.raises(PublishBatchError) as caught:
+        SNSPublisher(fifo_raw.topic, backoff_seconds=0.01).publish(fifo_messages(lambda i: groups[i % 3], 30))
+
+    error = caught.value
+    delivered = fifo_raw.received()
+    assert in_group(delivered, "a") == list(range(0, 30, 3))
+    assert in_group(delivered, "b") == [1, 4]
+    assert in_group(delivered, "c") == list(range(2, 30, 3))
+    assert sorted(error.failed) == list(range(7, 30, 3))
+    assert "InvalidParameter" in error.failed[7]
+    assert all("earlier entry (7) of message group 'b' failed" in error.failed[i] for i in range(10, 30, 3))
+    assert sorted(error.message_ids) == sorted(set(range(30)) - set(range(7, 30, 3)))
+    assert probe.batch_sizes == [10, 7, 1, 6]  # 0-9; c's 11-29 while a waits; a's 9 alone, then 12-27
+
+
+def run_plan(groups: list[str], outcomes: Any, *, ordered: bool, max_attempts: int = 3):
+    """Drive ``_SendPlan`` against a simulated SNS that answers each entry with ``outcomes()``.
+
+    Like SNS, it handles a request's entries in order and answers each on its own
+    (or rejects the whole request); returns the plan and the publish log.
+    """
+    formatted = [({"Id": str(i), "Message": "{}", **({"MessageGroupId": g} if ordered else {})}, 10)
+                 for i, g in enumerate(groups)]
+    plan = _SendPlan(formatted, ordered=ordered, max_attempts=max_attempts)
+    published: list[int] = []
+    requests: list[list[int]] = []
+    while True:
+        chunk = plan.next_chunk()
+        if chunk is None:
+            if not plan.release_retries()[1]:
+                return plan, published, requests
+            continue
+        indexes = [int(e["Id"]) for e in chunk.entries]
+        requests.append(indexes)
+        assert len(indexes) <= 10
+        if outcomes() == "reject request":
+            plan.settle(chunk, {i: (RESEND, "Throttling") for i in indexes})
+            continue
+        results = {}
+        for index in indexes:
+            status = outcomes()
+            if status in (SENT, "reject request"):
+                published.append(index)
+                results[index] = (SENT, f"id-{index}")
+            else:
+                results[index] = (status, status)
+        plan.settle(chunk, results)
+
+
+outcome_lists = st.lists(st.sampled_from([SENT] * 6 + [RETRY, FAILED, "reject request"]), min_size=1, max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(group_of=st.lists(st.sampled_from("abc"), min_size=1, max_size=35), answers=outcome_lists)
+def test_send_plan_never_publishes_a_group_out_of_order(group_of, answers):
+    """Whatever SNS answers, each group's published entries are in input order, each published once,
+    none after an entry of its group that is reported failed; every entry is accounted for."""
+    cycle = iter(answers * 1000)
+    plan, published, requests = run_plan(group_of, lambda: next(cycle), ordered=True)
+
+    assert sorted(published) == sorted(plan.message_ids)  # published once each, and reported
+    assert set(plan.message_ids).isdisjoint(plan.failed)
+    assert set(plan.message_ids) | set(plan.failed) == set(range(len(group_of)))
+    for group in "abc":
+        sent = [i for i in published if group_of[i] == group]
+        assert sent == sorted(sent)
+        failed = [i for i in plan.failed if group_of[i] == group]
+        if failed:
+            assert not [i for i in sent if i > min(failed) and i in plan.held_back]
+            assert all(i > min(failed) for i in plan.held_back if group_of[i] == group)
+    for indexes in requests:  # a group is never in two requests at once, nor twice out of order
+        for group in "abc":
+            run = [i for i in indexes if group_of[i] == group]
+            assert run == sorted(run)
+
+
+def test_send_plan_without_failures_chunks_in_input_order():
+    plan, published, requests = run_plan(list("ab" * 12 + "c"), lambda: SENT, ordered=True)
+
+    assert requests == [list(range(10)), list(range(10, 20)), list(range(20, 25))]
+    assert published == list(range(25)) and not plan.failed
+
+
+def test_send_plan_on_a_standard_topic_holds_nothing_back():
+    answers = iter([SENT, RETRY] + [SENT] * 30)  # the request goes through, SNS fails entry 0
+    plan, published, requests = run_plan(["-"] * 12, lambda: next(answers), ordered=False)
+
+    assert requests == [list(range(10)), [10, 11], [0]]
+    assert sorted(published) == list(range(12)) and not plan.failed
+
+
+def test_standard_topic_still_retries_failed_entries_after_the_rest(boto_client, topic, envelope_queue, probe):
+    """No message groups, no order to keep: the other entries are not held back behind a retry."""
+    probe.fail({3}, times=1)
+
+    fast(topic).publish([{"content": {"i": i}} for i in range(15)])
+
+    assert probe.batch_sizes == [10, 5, 1]
+    assert sorted(json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)) == list(range(15))
 
 
 # --- threads ---

@@ -9,6 +9,10 @@ A list goes out as ``PublishBatch`` requests of at most 10 entries and 256 KiB.
 Entries that SNS fails on its side are retried with backoff; whatever still
 fails raises ``PublishBatchError`` with each failed index and reason and the
 ids of the messages that did go out, so the caller can resend exactly those.
+On a FIFO topic each message group goes out strictly in input order, retries
+included: while an entry of a group waits for its retry no later entry of that
+group is sent, and once one fails for good the rest of its group is reported
+failed unsent (``_SendPlan``); other groups go on meanwhile.
 Every message is checked before anything is sent. The current constitution-state
 travels as the ``constitution-state`` attribute (unless the message sets it),
 so consumers downstream run in the same state.
@@ -16,10 +20,13 @@ so consumers downstream run in the same state.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import random
 import time
-from typing import Any
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Union
 
 from .. import settings
 from ..aws import DEFAULT_REGION, aws_client, is_retryable_error
@@ -33,6 +40,11 @@ MAX_ATTRIBUTES = 10
 MESSAGE_KEYS = frozenset({"content", "attributes", "subject", "group_id", "deduplication_id"})
 
 Message = dict[str, Any]
+GroupKey = Union[str, int]  # a FIFO MessageGroupId; on a standard topic each entry's own index
+
+# what one PublishBatch did with an entry: published it; failed it alone, retryably; failed the whole
+# request retryably (so nothing of it was published); failed it for good
+SENT, RETRY, RESEND, FAILED = "sent", "retry", "resend", "failed"
 
 
 class PublishBatchError(Exception):
@@ -59,8 +71,11 @@ class SNSPublisher:
     """Publishes to one SNS topic; thread-safe, one instance can serve every thread.
 
     ``region``: the argument, else ``AWS_REGION``, ``AWS_DEFAULT_REGION``, else
-    us-east-2. ``max_attempts`` and ``backoff_seconds`` govern the retries of
-    entries that a ``PublishBatch`` response reports failed on the SNS side.
+    us-east-2. ``max_attempts`` (sends per entry) and ``backoff_seconds`` govern
+    the retries of entries that SNS fails on its side or throttles. On a FIFO
+    topic (ARN ending ``.fifo``) a message group's entries go out strictly in
+    input order, retries included; a group whose entry fails for good sends
+    none of its later entries (reported failed in ``PublishBatchError``).
     """
 
     def __init__(
@@ -189,24 +204,25 @@ class SNSPublisher:
         return message_id
 
     def _publish_many(self, messages: list[Message]) -> list[str]:
-        pending = [self.format_entry(message, index) for index, message in enumerate(messages)]
-        message_ids: dict[int, str] = {}
-        failed: dict[int, str] = {}
-        for attempt in range(1, self.max_attempts + 1):
-            retry: dict[int, str] = {}
-            for chunk in _chunks(pending):
-                self._send_chunk(chunk, message_ids, failed, retry)
-            if not retry:
-                break
-            if attempt == self.max_attempts:
-                failed.update(retry)
-                break
-            self._wait_before_retry(attempt, f"{len(retry)} entries failed on the SNS side")
-            pending = [item for item in pending if int(item[0]["Id"]) in retry]
-        if failed:
-            raise PublishBatchError(self.topic_arn, failed, message_ids, len(messages))
+        formatted = [self.format_entry(message, index) for index, message in enumerate(messages)]
+        plan = _SendPlan(formatted, ordered=self.is_fifo, max_attempts=self.max_attempts)
+        while True:
+            chunk = plan.next_chunk()
+            if chunk is None:
+                attempt, waiting = plan.release_retries()
+                if not waiting:
+                    break
+                self._wait_before_retry(attempt, f"{waiting} entries failed on the SNS side")
+                continue
+            plan.settle(chunk, self._send_chunk(chunk.entries))
+        if plan.held_back:
+            first = min(plan.held_back)
+            self.logger.warning("%d messages were not sent to %s, to keep their message group's order "
+                                "(first: [%d] %s)", len(plan.held_back), self.topic_arn, first, plan.held_back[first])
+        if plan.failed:
+            raise PublishBatchError(self.topic_arn, plan.failed, plan.message_ids, len(messages))
         self.logger.debug("published %d messages to %s", len(messages), self.topic_arn)
-        return [message_ids[index] for index in range(len(messages))]
+        return [plan.message_ids[index] for index in range(len(messages))]
 
     def _wait_before_retry(self, attempt: int, what: str) -> None:
         """Exponential backoff with jitter, so concurrent publishers spread out."""
@@ -214,14 +230,8 @@ class SNSPublisher:
         self.logger.warning("%s (attempt %d of %d); retrying in %.2fs", what, attempt, self.max_attempts, delay)
         time.sleep(delay * random.uniform(0.5, 1.0))
 
-    def _send_chunk(
-        self,
-        chunk: list[dict[str, Any]],
-        message_ids: dict[int, str],
-        failed: dict[int, str],
-        retry: dict[int, str],
-    ) -> None:
-        """One PublishBatch: ids of the sent entries, reasons of the failed or retryable ones."""
+    def _send_chunk(self, chunk: list[dict[str, Any]]) -> dict[int, tuple[str, str]]:
+        """One PublishBatch: input index -> (SENT, message id) or (RETRY, RESEND or FAILED, reason)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -229,42 +239,156 @@ class SNSPublisher:
         except (BotoCoreError, ClientError) as exc:
             # botocore has retried already, as often as its version and settings say;
             # transient trouble gets the publisher's own rounds too, the rest fails now.
-            target = retry if is_retryable_error(exc) else failed
+            status = RESEND if is_retryable_error(exc) else FAILED
             self.logger.error("PublishBatch of %d entries to %s failed: %s", len(chunk), self.topic_arn, exc)
-            for entry in chunk:
-                target[int(entry["Id"])] = f"{type(exc).__name__}: {exc}"
-            return
-        unanswered = {int(entry["Id"]) for entry in chunk}
+            return {int(entry["Id"]): (status, f"{type(exc).__name__}: {exc}") for entry in chunk}
+        sent = {entry["Id"] for entry in chunk}
+        results: dict[int, tuple[str, str]] = {}
         for item in response.get("Successful", []):
-            index = int(item["Id"])
-            if index in unanswered:
-                message_ids[index] = item["MessageId"]
-                unanswered.discard(index)
+            if item["Id"] in sent:
+                results.setdefault(int(item["Id"]), (SENT, item["MessageId"]))
         for item in response.get("Failed", []):
-            index = int(item["Id"])
-            if index not in unanswered:
-                continue
-            unanswered.discard(index)
-            reason = f"{item.get('Code')}: {item.get('Message')}"
-            if item.get("SenderFault"):
-                failed[index] = reason  # the entry itself is wrong: a retry cannot help
+            if item["Id"] in sent:
+                # SenderFault: the entry itself is wrong, a retry cannot help
+                status = FAILED if item.get("SenderFault") else RETRY
+                results.setdefault(int(item["Id"]), (status, f"{item.get('Code')}: {item.get('Message')}"))
+        for entry in chunk:
+            results.setdefault(int(entry["Id"]), (RETRY, "no result for this entry in the PublishBatch response"))
+        return results
+
+
+@dataclass
+class _Chunk:
+    """One PublishBatch request: its entries, and which input indexes of each group it carries."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    members: dict[GroupKey, list[int]] = field(default_factory=dict)
+
+
+class _SendPlan:
+    """Which entries of one ``publish(list)`` go out next, so every FIFO message group keeps its order.
+
+    Entries wait in one ordered queue per message group (on a standard topic each
+    entry is a group of its own, so nothing waits for anything). A group is
+    *ready* (its head may go out), *in flight* (a request carries its next
+    entries), *waiting* (its head failed and waits for the backoff round) or
+    *closed* (an entry failed for good: its later entries are reported failed,
+    never sent). A request takes a run of consecutive entries from the head of
+    each ready group, lowest input index first, so a standard topic is chunked
+    and retried exactly as before.
+
+    SNS publishes the entries of one request in order but answers for each on
+    its own: it may fail one and publish the next. So an entry that SNS failed
+    by itself goes again as the last of its group's run (no later entry of the
+    group rides along in case it fails again), and an earlier entry failed
+    while a later one of its group was published is reported, not resent out
+    of order. A request rejected whole (throttling) published nothing, and its
+    runs go again as they were.
+
+    Because a group is in at most one request at a time, requests could go out
+    concurrently (``next_chunk`` until None, each ``settle`` as its answer
+    comes) without breaking any group's order.
+    """
+
+    def __init__(self, formatted: list[tuple[dict[str, Any], int]], *, ordered: bool, max_attempts: int) -> None:
+        self.formatted = formatted
+        self.ordered = ordered
+        self.max_attempts = max_attempts
+        self.attempts = [0] * len(formatted)
+        self.last_failure: dict[int, str] = {}  # the reason of each entry's latest failed attempt
+        self.alone: set[int] = set()  # failed by SNS on their own: end their group's run when resent
+        self.message_ids: dict[int, str] = {}
+        self.failed: dict[int, str] = {}
+        self.held_back: dict[int, str] = {}  # failed without ever being sent (a subset of failed)
+        self.queues: dict[GroupKey, deque[int]] = {}
+        for index, (entry, _) in enumerate(formatted):
+            key: GroupKey = entry["MessageGroupId"] if ordered else index
+            self.queues.setdefault(key, deque()).append(index)
+        self.ready: list[tuple[int, GroupKey]] = [(queue[0], key) for key, queue in self.queues.items()]
+        heapq.heapify(self.ready)
+        self.waiting: list[GroupKey] = []
+        self.retrying = 0  # entries of the waiting groups that failed retryably
+
+    def next_chunk(self) -> _Chunk | None:
+        """The next request (at most 10 entries and 256 KiB), or None while no group is ready."""
+        chunk = _Chunk()
+        size = 0
+        following: list[tuple[int, int, GroupKey]] = []  # (index, queue position, group) of groups in the chunk
+        while len(chunk.entries) < MAX_BATCH_ENTRIES and (self.ready or following):
+            if following and (not self.ready or following[0][0] < self.ready[0][0]):
+                index, position, key = following[0]
+                source = following
             else:
-                retry[index] = reason
-        for index in unanswered:
-            retry[index] = "no result for this entry in the PublishBatch response"
+                (index, key), position, source = self.ready[0], 0, self.ready
+            entry, entry_size = self.formatted[index]
+            if chunk.entries and size + entry_size > MAX_PAYLOAD_BYTES:
+                break  # consecutive entries per request, as SNS's size limit allows
+            heapq.heappop(source)
+            chunk.entries.append(entry)
+            chunk.members.setdefault(key, []).append(index)
+            self.attempts[index] += 1
+            size += entry_size
+            queue = self.queues[key]
+            if position + 1 < len(queue) and index not in self.alone:
+                heapq.heappush(following, (queue[position + 1], position + 1, key))
+        # a group in the chunk is in flight until settled; its untaken entries stay in its queue
+        return chunk if chunk.entries else None
 
+    def settle(self, chunk: _Chunk, results: dict[int, tuple[str, str]]) -> None:
+        """Take in the answer to ``chunk``: each group it carried becomes ready, waiting, closed or done."""
+        for index, (status, value) in results.items():
+            if status == SENT:
+                self.message_ids[index] = value
+                self.last_failure.pop(index, None)
+            else:
+                self.last_failure[index] = value
+                if status == RETRY:
+                    self.alone.add(index)
+        for key, indexes in chunk.members.items():
+            queue = self.queues[key]
+            while queue and queue[0] in self.message_ids:
+                queue.popleft()
+            if not queue:
+                continue
+            head = queue[0]
+            if head not in results:  # the whole run went out; the rest of the group is next
+                heapq.heappush(self.ready, (head, key))
+                continue
+            status, reason = results[head]
+            sent_later = [i for i in indexes if i > head and results[i][0] == SENT]
+            if sent_later:
+                # SNS published later entries of the group although this one failed:
+                # a resent copy would now arrive after them
+                self._close(key, f"{reason}; not retried: SNS published later entries of message group "
+                                 f"{key!r} from the same request ({sent_later[0]}), a retry would arrive "
+                                 "out of order")
+            elif status == FAILED or self.attempts[head] >= self.max_attempts:
+                self._close(key, reason)
+            else:
+                self.waiting.append(key)
+                self.retrying += sum(1 for i in indexes if results[i][0] != SENT)
 
-def _chunks(formatted: list[tuple[dict[str, Any], int]]) -> list[list[dict[str, Any]]]:
-    """Consecutive ``(entry, size)`` grouped by at most 10 entries and 256 KiB per request."""
-    chunks: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
-    current_size = 0
-    for entry, size in formatted:
-        if current and (len(current) == MAX_BATCH_ENTRIES or current_size + size > MAX_PAYLOAD_BYTES):
-            chunks.append(current)
-            current, current_size = [], 0
-        current.append(entry)
-        current_size += size
-    if current:
-        chunks.append(current)
-    return chunks
+    def _close(self, key: GroupKey, reason: str) -> None:
+        """The head of ``key`` failed for good: it and every later entry not yet published fail."""
+        queue = self.queues[key]
+        first = queue.popleft()
+        self.failed[first] = reason
+        because = f"an earlier entry ({first}) of message group {key!r} failed"
+        for index in queue:
+            if index in self.message_ids:
+                continue
+            if index in self.last_failure:
+                self.failed[index] = f"{self.last_failure[index]}; not retried: {because}"
+            else:
+                self.failed[index] = self.held_back[index] = f"not sent: {because}"
+        queue.clear()
+
+    def release_retries(self) -> tuple[int, int]:
+        """Make the waiting groups ready again: (highest attempt of their heads, entries that failed)."""
+        if not self.waiting:
+            return 0, 0
+        heads = [self.queues[key][0] for key in self.waiting]
+        for key in self.waiting:
+            heapq.heappush(self.ready, (self.queues[key][0], key))
+        retrying, self.waiting, self.retrying = self.retrying, [], 0
+        return max(self.attempts[index] for index in heads), retrying
