@@ -434,6 +434,45 @@ def test_copies_restore_what_each_thread_had_and_carry_the_state_of_copy_time():
     assert teardown_states == ["ohio", "scoped", "ohio", "ohio", "ohio", "ohio"]
 
 
+def test_many_threads_copying_contexts_at_once_each_keep_their_own_state():
+    """A hammer on the per-class cache and the class change: 16 threads, 25 requests each, every
+    request with copies in its thread and on a shared pool, all released together."""
+    from aws_helper_sync.integrations import flask as extension
+
+    app, _ = create_app()
+    pool = ThreadPoolExecutor(max_workers=4)
+
+    @app.get("/hammer")
+    def hammer():
+        here = copy_current_request_context(get_state)()
+        there = pool.submit(copy_current_request_context(get_state)).result()
+        return {"seen": [here, there, get_state()]}
+
+    start = threading.Barrier(16)
+    wrong: list[Any] = []
+
+    def client_thread(number: int) -> None:
+        client = app.test_client()
+        start.wait()
+        for i in range(25):
+            state = f"s{number}_{i % 5}"
+            seen = client.get("/hammer", headers={"constitution-state": state}).json["seen"]
+            if seen != [state, state, state] or get_state() is not None:
+                wrong.append((state, seen, get_state()))
+
+    threads = [threading.Thread(target=client_thread, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    leftovers = {pool.submit(get_state).result() for _ in range(16)}
+    pool.shutdown(wait=True)
+
+    assert wrong == []
+    assert leftovers == {None}
+    assert len(extension._carrying_classes) == 1
+
+
 def test_stream_with_context_still_streams_in_the_state_and_gives_it_back(make_state):
     app, _ = create_app()
     ohio = make_state("ohio")
