@@ -11,13 +11,21 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 
 from aws_helper_sync import Repository, get_state, state_scope
+from aws_helper_sync.api.exceptions import ForbiddenError, HTTPError, UnauthorizedError
+from aws_helper_sync.integrations.authorization import (
+    AUTH_ENVIRON_KEY,
+    authorize_bearer_token,
+)
 from aws_helper_sync.integrations.wsgi import StateMiddleware
 from tests.threaded_wsgi import (
+    BOUND_TOKEN_OUTCOMES,
+    BYPASS_TOKEN,
     Client,
     StateProbe,
     assert_each_state_kept_its_writes,
     run_load,
     serve,
+    store_bound_tokens,
 )
 
 
@@ -60,6 +68,10 @@ class InnerApp:
             raise RuntimeError("app failed")
         if path in ("/health", "/public/page", "/publicity", "/private"):
             return _json(start_response, me)
+        if path == "/auth":  # what authorize_bearer_token left for the app
+            auth = environ[AUTH_ENVIRON_KEY]
+            return _json(start_response, {**me, "user": auth.user["username"],
+                                          "allowed_states": auth.data["allowed_states"]})
         return _json(start_response, {"error": "not found"}, "404 Not Found")
 
     def _stream(self):
@@ -249,3 +261,121 @@ def test_options_preflight_needs_no_header():
 def test_header_names_servers_would_drop_are_refused():
     with pytest.raises(ValueError, match="underscores"):
         StateMiddleware(InnerApp(), header="constitution_state")
+
+
+# --- authorize= (issue 11 §2) -----------------------------------------------------
+
+
+@pytest.fixture
+def token_auth(mongo_client, make_state, monkeypatch):
+    """SecantusDB-stored tokens and users bound to states; returns {"ohio": ..., "texas": ...}."""
+    name = make_state("core")
+    monkeypatch.setenv("AUTH_DB_NAME", name)
+    monkeypatch.setenv("AUTH_BYPASS_TOKEN", BYPASS_TOKEN)
+    states = {"ohio": make_state("ohio"), "texas": make_state("texas")}
+    store_bound_tokens(mongo_client[name], states["ohio"], states["texas"])
+    return states
+
+
+def test_stored_tokens_are_bound_to_their_states_under_a_threaded_server(token_auth, mongo_client):
+    app, _ = make_app(authorize=authorize_bearer_token)
+    probe = StateProbe(app)
+    before = set(mongo_client.list_database_names())
+
+    outcomes = {}
+    with serve(probe) as address:
+        client = Client(address)
+        for seq, (token, name) in enumerate(BOUND_TOKEN_OUTCOMES):
+            headers = {"constitution-state": token_auth[name], "Authorization": f"Bearer {token}"}
+            status, body, response_headers = client.request("POST", f"/write?client=0&seq={seq}", headers)
+            outcomes[token, name] = status
+            assert response_headers.get_content_type() == "application/json"
+            if status == 403:
+                assert body == {"error": "forbidden_constitution_state",
+                                "message": f"this token may not use constitution-state {token_auth[name]!r}"}
+        client.close()
+
+    assert outcomes == BOUND_TOKEN_OUTCOMES
+    for name, state in token_auth.items():
+        allowed = sum(1 for (_, n), status in BOUND_TOKEN_OUTCOMES.items() if n == name and status == 200)
+        assert mongo_client[state][Visits.collection_name].count_documents({"state": state}) == allowed
+    assert set(mongo_client.list_database_names()) - before == set(token_auth.values())
+    assert {(b, a) for _, b, a in probe.wait(len(BOUND_TOKEN_OUTCOMES))} == {(None, None)}
+
+
+def test_the_app_gets_the_auth_result(token_auth):
+    app, _ = make_app(authorize=authorize_bearer_token)
+    status, _, body = call(app, "/auth", {"constitution-state": token_auth["ohio"],
+                                          "Authorization": "Bearer tok-both"})
+    assert status == "200 OK"
+    assert json.loads(body) == {"state": token_auth["ohio"], "thread": threading.current_thread().name,
+                                "user": "both", "allowed_states": sorted(token_auth.values())}
+    status, _, body = call(app, "/auth", {"constitution-state": token_auth["ohio"]})
+    assert (status, json.loads(body)) == ("401 Unauthorized",
+                                          {"error": "unauthorized", "message": "Missing Authorization header"})
+
+
+class Verdict:
+    """authorize= returning (or raising) what the X-Verdict header names; records what it saw."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None]] = []
+
+    def __call__(self, environ, state):
+        self.seen.append((state, get_state()))
+        verdict = environ.get("HTTP_X_VERDICT")
+        results = {"true": True, "false": False, "none": None, "one": 1, "list": [state], "text": "yes"}
+        if verdict in results:
+            return results[verdict]
+        errors = {"forbidden": ForbiddenError("clerks only"), "unauthorized": UnauthorizedError("log in"),
+                  "teapot": HTTPError("server side"), "crash": RuntimeError("the check failed")}
+        raise errors[verdict]
+
+
+@pytest.mark.parametrize(("verdict", "status", "body"), [
+    ("true", "200 OK", None),
+    ("false", "403 Forbidden", {"error": "forbidden_constitution_state",
+                                "message": "not allowed to use constitution-state 'ohio'"}),
+    ("none", "403 Forbidden", None),       # a check that forgot to return never allows
+    ("one", "403 Forbidden", None),        # truthy is not True
+    ("list", "403 Forbidden", None),
+    ("text", "403 Forbidden", None),
+    ("forbidden", "403 Forbidden", {"error": "forbidden_constitution_state", "message": "clerks only"}),
+    ("unauthorized", "401 Unauthorized", {"error": "unauthorized", "message": "log in"}),
+])
+def test_authorize_allows_only_true(verdict, status, body):
+    authorize = Verdict()
+    app, _ = make_app(authorize=authorize)
+    with state_scope("outer"):
+        got_status, headers, got_body = call(app, "/private", {"constitution-state": "ohio", "X-Verdict": verdict})
+
+    assert got_status == status
+    if status == "200 OK":
+        assert json.loads(got_body)["state"] == "ohio"
+    else:
+        assert headers["Content-Type"] == "application/json"
+        assert headers["Content-Length"] == str(len(got_body))
+    if body is not None:
+        assert json.loads(got_body) == body
+    assert authorize.seen == [("ohio", "outer")]  # before the state was set
+
+
+@pytest.mark.parametrize("verdict", ["crash", "teapot"])
+def test_a_failing_authorize_is_the_servers_error(verdict):
+    app, _ = make_app(authorize=Verdict())
+    with pytest.raises((RuntimeError, HTTPError)):
+        call(app, "/private", {"constitution-state": "ohio", "X-Verdict": verdict})
+    assert get_state() is None
+
+
+def test_authorize_is_asked_only_for_requests_with_a_valid_state():
+    authorize = Verdict()
+    app, _ = make_app(authorize=authorize)
+
+    assert call(app, "/health", {"X-Verdict": "false"})[0] == "200 OK"     # exempt, no state
+    assert call(app, "/private", {"constitution-state": "Ohio", "X-Verdict": "true"})[0] == "400 Bad Request"
+    assert call(app, "/private", {"X-Verdict": "true"})[0] == "400 Bad Request"
+    assert call(app, "/health", {"constitution-state": "utah", "X-Verdict": "false"})[0] == "403 Forbidden"
+    assert authorize.seen == [("utah", None)]
+    with pytest.raises(TypeError, match="authorize must be a callable"):
+        StateMiddleware(InnerApp(), authorize=True)

@@ -150,3 +150,38 @@ def assert_each_state_kept_its_writes(mongo_client: Any, collection: str, sent: 
     records = probe.wait(total)
     assert len(records) == total
     assert {(before, after) for _, before, after in records} == {(None, None)}
+
+
+BYPASS_TOKEN = "bypass-integrations-5f1e"
+
+
+def store_bound_tokens(database: Any, ohio: str, texas: str) -> None:
+    """Users and tokens for authorize_bearer_token tests, in ``database`` (the AUTH_DB_NAME):
+    ``tok-ohio`` (token bound to ohio), ``tok-both`` (its user bound to ohio and texas),
+    ``tok-none`` (bound to no state), ``tok-any`` (unbound), ``tok-malformed`` (states a string)
+    and ``tok-hostile`` (user_id an operator)."""
+    database.users.insert_many([
+        {"_id": "u-any", "username": "any", "is_active": True},
+        {"_id": "u-both", "username": "both", "is_active": True, "states": [ohio, texas]},
+    ])
+    database.tokens.insert_many([
+        {"token": "tok-ohio", "user_id": "u-any", "is_active": True, "states": [ohio]},
+        {"token": "tok-both", "user_id": "u-both", "is_active": True},
+        {"token": "tok-none", "user_id": "u-any", "is_active": True, "states": []},
+        {"token": "tok-any", "user_id": "u-any", "is_active": True},
+        {"token": "tok-malformed", "user_id": "u-any", "is_active": True, "states": ohio},
+        {"token": "tok-hostile", "user_id": {"$ne": None}, "is_active": True},
+    ])
+
+
+# (token, state name) -> status, for store_bound_tokens' tokens and states "ohio"/"texas".
+BOUND_TOKEN_OUTCOMES = {
+    ("tok-ohio", "ohio"): 200, ("tok-ohio", "texas"): 403,
+    ("tok-both", "ohio"): 200, ("tok-both", "texas"): 200,
+    ("tok-none", "ohio"): 403, ("tok-none", "texas"): 403,
+    ("tok-any", "ohio"): 200, ("tok-any", "texas"): 200,
+    ("tok-malformed", "ohio"): 401, ("tok-malformed", "texas"): 401,
+    ("tok-hostile", "ohio"): 401, ("tok-hostile", "texas"): 401,
+    ("tok-unknown", "ohio"): 401, ("tok-unknown", "texas"): 401,
+    (BYPASS_TOKEN, "ohio"): 200, (BYPASS_TOKEN, "texas"): 200,
+}

@@ -4,11 +4,22 @@ A token is either ``AUTH_BYPASS_TOKEN`` (compared in constant time; an admin
 for internal callers) or an active document of ``tokens`` in the database
 ``AUTH_DB_NAME`` (default ``core``)::
 
-    tokens: {token, user_id, is_active: true, expires_at?: datetime, last_used_at?}
-    users:  {_id, is_active?: bool, ...}
+    tokens: {token, user_id, is_active: true, expires_at?: datetime, states?: [str], last_used_at?}
+    users:  {_id, is_active?: true, states?: [str], ...}
 
-Every refusal is an ``UnauthorizedError`` (401). Database failures are not
-refusals: they propagate and become a 500.
+Stored fields are taken strictly, as a security check must: ``user_id`` is an
+ObjectId, str or int (an operator document such as ``{"$ne": null}`` would
+otherwise select the first user), ``is_active`` is exactly ``true`` (``"false"``
+is a truthy string), and ``states`` is a list of strings. Anything else is a
+401, logged with the token's ``_id`` (never the token).
+
+``states`` binds a credential to constitution-states: a request for a state
+outside the list is a 403 (:meth:`AuthResult.check_state`); when the token and
+its user both carry a list, only the states in both are allowed (a token can
+narrow its user, never widen it). No ``states`` field: every state.
+
+Every refusal of the credential is an ``UnauthorizedError`` (401). Database
+failures are not refusals: they propagate and become a 500.
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ from typing import Any
 
 from .. import settings
 from ..database.mongo_manager import MongoManager
-from .exceptions import UnauthorizedError
+from .exceptions import ForbiddenError, UnauthorizedError
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +45,25 @@ MAX_TOKEN_LENGTH = 4096
 
 @dataclass(frozen=True)
 class AuthResult:
-    """Who made the request: the user (without secrets) and data about the credential."""
+    """Who made the request: the user (without secrets) and data about the credential.
+
+    ``allowed_states`` is None when the credential may use every state, else the
+    states it is bound to (empty: none); ``data["allowed_states"]`` says the same
+    to the API (a sorted list, or None).
+    """
 
     user: dict[str, Any]
     data: dict[str, Any]
+    allowed_states: frozenset[str] | None = None
+
+    def allows(self, state: str) -> bool:
+        """Whether this credential may use ``state``."""
+        return self.allowed_states is None or state in self.allowed_states
+
+    def check_state(self, state: str) -> None:
+        """Raise ``ForbiddenError`` (403) when this credential may not use ``state``."""
+        if not self.allows(state):
+            raise ForbiddenError(f"this token may not use constitution-state {state!r}")
 
 
 def bypass_user() -> dict[str, Any]:
@@ -45,10 +71,39 @@ def bypass_user() -> dict[str, Any]:
     return {"_id": "bypass", "username": "bypass", "role": "admin", "is_admin": True, "is_bypass": True}
 
 
+def _is_user_id(value: Any) -> bool:
+    """A scalar a user can be looked up by: ObjectId, str or int (bool is an int, but not an id)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (str, int)):
+        return True
+    from bson import ObjectId
+
+    return isinstance(value, ObjectId)
+
+
+def _bound_states(document: Mapping[str, Any], what: str, token_id: Any) -> frozenset[str] | None:
+    """The ``states`` a token or user document is bound to; None when it has no such field.
+
+    A ``states`` that is not a list of strings (null, a string, a dict, a list
+    holding a number) says nothing we can trust about what the credential may
+    do, so the credential is refused (401) rather than guessed at: never read as
+    "every state", and never as the letters of a string.
+    """
+    if "states" not in document:
+        return None
+    states = document["states"]
+    if not isinstance(states, list) or not all(isinstance(s, str) for s in states):
+        logger.warning("token %s refused: the %s's 'states' is %s, not a list of strings",
+                       token_id, what, type(states).__name__)
+        raise UnauthorizedError("Invalid or inactive token")
+    return frozenset(states)
+
+
 def bearer_token(headers: Mapping[str, str]) -> str:
     """The token of ``Authorization: Bearer <token>``; anything else -> UnauthorizedError."""
     header = headers.get("authorization")
-    if header is None or not header.strip():
+    if not isinstance(header, str) or not header.strip():  # None, or not text at all
         raise UnauthorizedError("Missing Authorization header")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
@@ -104,16 +159,21 @@ def authenticate(headers: Mapping[str, str]) -> AuthResult:
     token = bearer_token(headers)
     bypass = settings.auth_bypass_token()
     if bypass is not None and hmac.compare_digest(token.encode("utf-8"), bypass.encode("utf-8")):
-        return AuthResult(user=bypass_user(), data={"bypass": True})
+        return AuthResult(user=bypass_user(), data={"bypass": True, "allowed_states": None})
 
     database = MongoManager.get_database(settings.auth_db_name())
-    token_doc = database.tokens.find_one({"token": token, "is_active": True})
-    # The query matched on equality; compare again in constant time so that a
-    # server-side collation or type coercion can never admit a different token.
-    if token_doc is None or not isinstance(token_doc.get("token"), str) or not hmac.compare_digest(
-        token_doc["token"].encode("utf-8"), token.encode("utf-8")
+    token_doc = database.tokens.find_one({"token": token, "is_active": True})  # token: a str, see bearer_token
+    # The query matched on equality, which in MongoDB also matches an array
+    # holding the value (``is_active: [true]``); check the stored fields again,
+    # the token in constant time, so that no collation or coercion admits a token.
+    if (
+        token_doc is None
+        or token_doc.get("is_active") is not True
+        or not isinstance(token_doc.get("token"), str)
+        or not hmac.compare_digest(token_doc["token"].encode("utf-8"), token.encode("utf-8"))
     ):
         raise UnauthorizedError("Invalid or inactive token")
+    token_id = token_doc.get("_id")
 
     now = _dt.datetime.now(_dt.timezone.utc)
     if token_doc.get("expires_at") is not None:
@@ -124,9 +184,20 @@ def authenticate(headers: Mapping[str, str]) -> AuthResult:
     user_id = token_doc.get("user_id")
     if user_id is None:
         raise UnauthorizedError("Token has no user")
+    if not _is_user_id(user_id):  # e.g. {"$ne": null}: a query, not an id
+        logger.warning("token %s refused: its user_id is a %s, not an ObjectId, str or int",
+                       token_id, type(user_id).__name__)
+        raise UnauthorizedError("Token has no user")
+    token_states = _bound_states(token_doc, "token", token_id)
     user = database.users.find_one(_user_filter(user_id))
-    if user is None or ("is_active" in user and not user["is_active"]):
+    # A missing is_active means active (as before); a present one must be exactly true.
+    if user is None or ("is_active" in user and user["is_active"] is not True):
         raise UnauthorizedError("User not found or inactive")
+    user_states = _bound_states(user, "user", token_id)
+    if token_states is None or user_states is None:
+        allowed = user_states if token_states is None else token_states
+    else:
+        allowed = token_states & user_states
 
     try:
         database.tokens.update_one({"_id": token_doc["_id"]}, {"$set": {"last_used_at": now}})
@@ -135,4 +206,5 @@ def authenticate(headers: Mapping[str, str]) -> AuthResult:
 
     data = {k: v for k, v in token_doc.items() if k != "token"}
     data["bypass"] = False
-    return AuthResult(user=public_user(user), data=data)
+    data["allowed_states"] = None if allowed is None else sorted(allowed)
+    return AuthResult(user=public_user(user), data=data, allowed_states=allowed)

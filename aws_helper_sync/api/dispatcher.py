@@ -1,7 +1,8 @@
 """One request, start to finish, in the order of SPEC §5.
 
     parse event -> authenticate (REQUIRE_AUTH) -> resolve route
-    -> constitution-state header -> body -> validate() -> process() -> response
+    -> constitution-state header -> body -> the credential may use that state
+    -> validate() -> process() -> response
 
 Each step maps its errors itself, so that a ``ValueError`` raised by, say, a
 broken app file or a bad setting is a 500 (a server fault), while the same
@@ -107,6 +108,11 @@ class _Dispatch:
             body = request.json_body()
         except (HTTPError, InvalidStateError) as exc:
             return self._client_error(getattr(exc, "status_code", 400), str(exc))
+        try:
+            if auth is not None:
+                auth.check_state(state)  # a token or user bound to other states: 403
+        except HTTPError as exc:
+            return self._http_error(exc)
         _set_validated_state(state)  # dispatch() already runs this request in its own context
         return self._serve(request, api_class, route, body, auth)
 

@@ -7,6 +7,8 @@ server thread never keeps it afterwards.
 
     application = StateMiddleware(application, exempt_paths=["/health", "/static/"])
     # a request without the header, outside exempt_paths -> 400 JSON
+    application = StateMiddleware(application, authorize=lambda environ, state: ...)
+    # True lets the request use its state; False, anything else, ForbiddenError -> 403 JSON
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..context.state import _state
+from .authorization import Authorize, check_authorized
 from .common import (
     DEFAULT_HEADER,
     JSON_CONTENT_TYPE,
@@ -40,6 +43,12 @@ class StateMiddleware:
     still validated when sent. An entry of ``exempt_paths`` matches ``PATH_INFO``
     exactly, or every path below it when it ends with ``/``. Missing or invalid:
     ``400`` with ``{"error", "message"}`` JSON, and the app is not called.
+
+    ``authorize(environ, state)``, when given, decides whether a request may use
+    its (valid) state: only ``True`` lets it through; ``False``, any other value,
+    or a ``ForbiddenError`` is a JSON 403, an ``UnauthorizedError`` a 401, and the
+    app is not called. It runs for every request that has a state, in the
+    request's own context but before the state is set.
     """
 
     def __init__(
@@ -48,8 +57,12 @@ class StateMiddleware:
         *,
         header: str = DEFAULT_HEADER,
         exempt_paths: Iterable[str] = (),
+        authorize: Authorize | None = None,
     ) -> None:
+        if authorize is not None and not callable(authorize):
+            raise TypeError(f"authorize must be a callable (environ, state) -> bool, got {authorize!r}")
         self.app = app
+        self.authorize = authorize
         self.header = check_header_name(header)
         self._environ_key = environ_key(self.header)
         paths = list(exempt_paths)
@@ -64,10 +77,15 @@ class StateMiddleware:
         optional = environ.get("REQUEST_METHOD") in STATELESS_METHODS or self.is_exempt(
             environ.get("PATH_INFO", "")
         )
+        # A copy, not a token on the server's context: nothing to undo, even if a
+        # server never calls close(), and a request without a state has none.
+        context = contextvars.copy_context()
         try:
             state = read_state(
                 environ.get(self._environ_key), header=self.header, required=not optional
             )
+            if state is not None and self.authorize is not None:
+                context.run(check_authorized, self.authorize, environ, state)
         except StateHeaderError as error:
             body = error.to_json()
             start_response(
@@ -75,9 +93,6 @@ class StateMiddleware:
                 [("Content-Type", JSON_CONTENT_TYPE), ("Content-Length", str(len(body)))],
             )
             return [body]
-        # A copy, not a token on the server's context: nothing to undo, even if a
-        # server never calls close(), and a request without a state has none.
-        context = contextvars.copy_context()
         context.run(_state.set, state)
         result = context.run(self.app, environ, start_response)
         if isinstance(result, (list, tuple)):
