@@ -178,9 +178,15 @@ class ApiRequest:
         given as bytes. ``content_types`` replaces the format's default list
         (entries like ``text/csv``, ``image/*``, ``*/*``).
         """
+        if self.method in BODY_IGNORED_METHODS:
+            try:
+                raw = self.raw_body()
+            except BadRequestError:  # never read, so never a reason to refuse the request
+                raw = b""
+            return RequestBody({}, raw)
         raw = self.raw_body()
-        if self.method in BODY_IGNORED_METHODS or not raw:
-            return RequestBody({}, raw, "" if body_format == "text" and not raw else None)
+        if not raw:
+            return RequestBody({}, raw, "" if body_format == "text" else None)
         media, charset = _media_type(self.headers.get("content-type"))
         allowed = content_types if content_types is not None else DEFAULT_CONTENT_TYPES[body_format]
         refused = allowed is not None and not _media_in(media, allowed)
