@@ -410,3 +410,34 @@ def test_local_server_answers_head_like_get_without_a_body(app_root, state):
         get = urllib.request.Request(f"{server.url}/payloads/7?q=1", headers={"constitution-state": state})
         with urllib.request.urlopen(get, timeout=10) as response:  # the connection still works
             assert json.loads(response.read())["data"] == {"q": "1"}
+
+
+def test_local_server_gives_repeated_query_keys_and_encoded_ids(app_root, state):
+    with serve_api(app_root, port=0) as server:
+        req = urllib.request.Request(f"{server.url}/payloads/a%2Fb?tag=x&tag=y&csv=1%2C2",
+                                     headers={"constitution-state": state})
+        with urllib.request.urlopen(req, timeout=10) as response:
+            body = json.loads(response.read())
+    assert body["path_parameters"] == ["a/b"]
+    assert body["query"] == {"tag": "y", "csv": "1,2"} and body["multi"] == {"tag": ["x", "y"], "csv": ["1,2"]}
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda e: e.update(multiValueHeaders={"constitution-state": "ohio"}),
+    lambda e: e.update(multiValueHeaders={"x": [1]}),
+    lambda e: e.update(multiValueQueryStringParameters={"a": "b"}),
+    lambda e: e.update(multiValueQueryStringParameters={"a": []}),
+    lambda e: e.update(queryStringParameters={"a": 1}),
+    lambda e: e.update(httpMethod=None),
+    lambda e: e.update(path=7),
+    lambda e: e.update(body=b"bytes"),
+    lambda e: e.update(multiValueHeaders=["constitution-state"]),
+])
+def test_malformed_alb_events_are_400_in_the_alb_shape(app_root, mutate):
+    event = alb_event("GET", "/payloads", headers={"constitution-state": "ohio"})
+    mutate(event)
+    response = api_handler(event, None)
+    assert response["statusCode"] == 400, response
+    assert json_body(response)["message"].startswith("malformed event")
+    assert response["statusDescription"] == "400 Bad Request"
+    json.dumps(response)

@@ -562,7 +562,7 @@ def shape_response(response: dict[str, Any], event: Any) -> dict[str, Any]:
         code = response.get("statusCode")
         shaped["statusDescription"] = f"{code} {_STATUS_PHRASES.get(code, '')}".strip()
         if isinstance(event.get("multiValueHeaders"), Mapping):
-            del shaped["headers"]
+            shaped.pop("headers", None)
             shaped["multiValueHeaders"] = {name: _values(value) for name, value in headers.items()}
         else:
             shaped["headers"] = {name: _single_value(name, value) for name, value in headers.items()}
