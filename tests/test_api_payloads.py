@@ -166,7 +166,8 @@ def test_add_cookie_writes_safe_attributes():
         "session=abc; Max-Age=60; Path=/; Secure; HttpOnly; SameSite=Strict", "t=1; Path=/; HttpOnly; SameSite=Lax"]
     for bad in ({"name": "a b", "value": "1"}, {"name": "a", "value": "x\r\nSet-Cookie: evil=1"},
                 {"name": "a", "value": "1;admin=1"}, {"name": "a", "value": "1", "path": "/\r\nX: y"},
-                {"name": "a", "value": "1", "same_site": "Loose"}):
+                {"name": "a", "value": "1", "same_site": "Loose"},
+                {"name": "a", "value": "1", "same_site": "None", "secure": False}):
         with pytest.raises(TypeError):
             Page().add_cookie(**bad)
 
@@ -283,8 +284,11 @@ def test_a_text_api_gets_the_text_with_its_charset(app_root, state):
                 )["statusCode"] == 200
     assert call("v2", "POST", "/notes", state, body='{"a": 1}',
                 headers={"Content-Type": "application/json"})["statusCode"] == 415
-    assert call("v2", "POST", "/notes", state, body="x",
-                headers={"Content-Type": "text/plain; charset=no-such-charset"})["statusCode"] == 415
+    for charset in ("no-such-charset", "rot13", "zlib", "base64"):
+        assert call("v2", "POST", "/notes", state, body="x",
+                    headers={"Content-Type": f"text/plain; charset={charset}"})["statusCode"] == 415, charset
+        assert call("v2", "POST", "/payloads", state, body="{}",
+                    headers={"Content-Type": f"application/json; charset={charset}"})["statusCode"] == 415
 
 
 def test_a_bytes_api_gets_binary_bodies_and_refuses_json_and_forms(app_root, state):

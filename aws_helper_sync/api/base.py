@@ -188,6 +188,8 @@ class API(EntryPoint):
         if same_site is not None:
             if same_site not in _SAME_SITE:
                 raise TypeError(f"cookie {name} same_site must be one of {', '.join(_SAME_SITE)}")
+            if same_site == "None" and not secure:  # browsers drop such a cookie
+                raise TypeError(f"cookie {name}: SameSite=None needs secure=True")
             parts.append(f"SameSite={same_site}")
         existing = next((k for k in self._headers if k.lower() == "set-cookie"), None)
         cookies = _as_list(self._headers.pop(existing)) if existing is not None else []

@@ -168,6 +168,8 @@ class ApiRequest:
             return raw.decode(charset)
         except UnicodeDecodeError:
             raise BadRequestError(f"request body is not valid {charset} text") from None
+        except LookupError:  # a codec that is no text encoding: rot13, zlib, base64...
+            raise UnsupportedMediaTypeError(f"charset {charset[:40]!r} is not a text encoding") from None
 
     def read_body(self, body_format: str = "json",
                   content_types: tuple[str, ...] | None = None) -> RequestBody:
