@@ -63,13 +63,17 @@ def check_sync_hooks(cls: type, hooks: Iterable[str] = SYNC_HOOKS) -> None:
 
 
 def _module_name(path: Path) -> str:
+    """A ``sys.modules`` name that is one file's only: ``api/a-b/get.py`` and
+    ``api/a_b/get.py`` must not replace each other (``typing.get_type_hints`` and
+    pickling look classes up by module name). Only ``%`` and ``.`` are escaped,
+    percent-style, so the name maps back to exactly one path."""
     root = settings.app_root().resolve()
     try:
-        relative = path.relative_to(root).with_suffix("")
-        dotted = ".".join(re.sub(r"\W", "_", p) for p in relative.parts)
+        parts, prefix = path.relative_to(root).with_suffix("").parts, "_aws_helper_sync_app"
     except ValueError:
-        dotted = re.sub(r"\W", "_", str(path.with_suffix("")))
-    return f"_aws_helper_sync_app.{dotted}"
+        parts, prefix = path.with_suffix("").parts[1:], "_aws_helper_sync_file"
+    dotted = ".".join(part.replace("%", "%25").replace(".", "%2E") for part in parts)
+    return f"{prefix}.{dotted}"
 
 
 def _import_file(path: Path):

@@ -141,3 +141,36 @@ def test_cors_single_origin_and_list():
     assert listed["Access-Control-Allow-Origin"] == "https://b.example" and listed["Vary"] == "Origin"
     assert "Access-Control-Allow-Origin" not in cors_headers("https://a.example,https://b.example",
                                                               "https://evil.example")
+
+
+@pytest.mark.parametrize("event", [None, [], "x", {}, {"requestContext": "x"}, {"requestContext": {"elb": 1}},
+                                   {"requestContext": {"elb": {}}, "multiValueHeaders": "x"},
+                                   {"version": "2.0", "requestContext": {"http": "GET"}},
+                                   {"version": "2.0", "requestContext": {"http": {"method": 5}}}])
+def test_shape_response_never_raises_on_junk_events(event):
+    from aws_helper_sync.api.events import shape_response
+
+    response = build_response(400, {"error": True}, {"Set-Cookie": ["a=1", "b=2"], "X": "1"})
+    shaped = shape_response(response, event)
+    assert shaped["statusCode"] == 400 and json.loads(shaped["body"]) == {"error": True}
+    json.dumps(shaped)
+
+
+def test_v1_and_alb_paths_are_decoded_per_segment_like_v2():
+    from tests.api_events import alb_event, function_url_event
+
+    for build in (v1_event, v2_event, function_url_event, alb_event):
+        request = parse_event(build("GET", "/users/a%40b.com/posts/x%2Fy"))
+        assert request.segments[:2] == ("users", "a@b.com"), build.__name__
+        if build is not v2_event:  # HTTP API decodes %2F into a separator before we see it
+            assert request.segments[2:] == ("posts", "x/y"), build.__name__
+
+
+def test_state_header_conflict_is_seen_in_every_map():
+    event = v1_event("GET", "/users")
+    event["headers"] = {"constitution-state": "ohio"}
+    event["multiValueHeaders"] = {"Constitution-State": ["ohio"], "constitution-state": ["ohio"]}
+    assert parse_event(event).state_header() == "ohio"
+    event["multiValueHeaders"]["CONSTITUTION-STATE"] = ["texas"]
+    with pytest.raises(BadRequestError, match="several times"):
+        parse_event(event).state_header()

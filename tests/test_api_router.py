@@ -56,6 +56,15 @@ def test_nested_id_for_writes():
     assert (found.file, found.path_parameters) == ("users/posts/post.py", (OID,))
 
 
+@pytest.mark.parametrize(("path", "file", "ids"), [
+    ("/users", "users/list.py", ()), ("/users/1", "users/get.py", ("1",)),
+    ("/users/1/posts/2", "users/posts/get.py", ("1", "2")),
+])
+def test_head_is_routed_like_get(path, file, ids):
+    found = route("HEAD", path)
+    assert (found.file, found.path_parameters) == (file, ids)
+
+
 def test_method_letter_case_and_trailing_slash_do_not_matter():
     assert route("get", "/users/").file == "users/list.py"
     assert route("Delete", "//users//5/").path_parameters == ("5",)
@@ -64,8 +73,8 @@ def test_method_letter_case_and_trailing_slash_do_not_matter():
 @pytest.mark.parametrize(("method", "path"), [
     ("GET", "/"),
     ("POST", "/"),
-    ("HEAD", "/users"),
     ("TRACE", "/users"),
+    ("CONNECT", "/users"),
     ("GET", "/../etc/passwd"),
     ("GET", "/users/1/../2"),
     ("POST", "/.."),

@@ -218,3 +218,34 @@ def test_entry_point_modules_import_without_boto3_or_pymongo():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_route_folders_a_b_and_a_dash_b_keep_their_own_modules(app):
+    """``a-b`` and ``a_b`` once shared one sys.modules name: the second import replaced the
+    first, and typing.get_type_hints on the first file's class looked in the wrong module."""
+    import sys
+    import typing
+
+    for folder, note in (("land-records", "Dash"), ("land_records", "Under"), ("land.records", "Dot")):
+        app.write(f"api/{folder}/list.py", f"""
+            from __future__ import annotations
+
+            from aws_helper_sync import API
+
+            class Note{note}:
+                text = "{folder}"
+
+            class Records{note}List(API):
+                note: Note{note}
+
+                def process(self):
+                    return self.note.text
+        """)
+    loaded = [resolve_route("GET", ("land-records",))[0], resolve_route("GET", ("land_records",))[0],
+              load_class(app.root / "api" / "land.records" / "list.py", API)]
+    names = [cls.__module__ for cls in loaded]
+    assert len(set(names)) == 3
+    for cls in loaded:
+        assert sys.modules[cls.__module__].__dict__[cls.__name__] is cls
+        hint = typing.get_type_hints(cls)["note"]
+        assert hint.__module__ == cls.__module__ and hint.text in ("land-records", "land_records", "land.records")

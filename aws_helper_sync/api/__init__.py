@@ -16,6 +16,7 @@ _LAZY = {
     "HTTPError": ".exceptions",
     "NotFoundError": ".exceptions",
     "UnauthorizedError": ".exceptions",
+    "UnsupportedMediaTypeError": ".exceptions",
 }
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "HTTPError",
     "NotFoundError",
     "UnauthorizedError",
+    "UnsupportedMediaTypeError",
     "api_handler",
 ]
 

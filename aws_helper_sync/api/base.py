@@ -14,21 +14,50 @@
 
 One instance serves one request, so attributes are never shared between
 threads. ``process()`` may also return the body, or an ``ApiResponse`` dict.
+
+The body is read as the class declares in ``body_format``: ``"json"`` (the
+default: a JSON object, else 400), ``"form"`` (``application/x-www-form-urlencoded``
+fields in ``data``), ``"text"`` (``body_text``) or ``"bytes"``; ``raw_body`` always
+has the bytes. ``content_types`` narrows or widens the accepted Content-Types (415
+otherwise).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from ..entrypoint import EntryPoint
-from .events import Headers
+from .events import BODY_FORMATS, Headers
 
 _RESPONSE_KEYS = frozenset({"code", "body", "headers"})
+# RFC 6265: a cookie name is a token; its value cookie-octets (no CTLs, space, '"', ',', ';', '\\')
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_COOKIE_VALUE = re.compile(r'[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*')
+_COOKIE_ATTRIBUTE = re.compile(r"[\x20-\x3A\x3C-\x7E]*")  # no CTLs, no ';'
+_SAME_SITE = ("Strict", "Lax", "None")
 
 
 class API(EntryPoint):
     """Base class for REST endpoints: request attributes in, ``set_*`` out."""
+
+    #: how the request body becomes ``data``: "json", "form", "text" or "bytes"
+    body_format: str = "json"
+    #: accepted Content-Types (``text/csv``, ``image/*``, ``*/*``); None: the format's default
+    content_types: tuple[str, ...] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse a bad ``body_format`` when the route file loads (a 500 that names it)."""
+        super().__init_subclass__(**kwargs)
+        if cls.body_format not in BODY_FORMATS:
+            raise TypeError(f"{cls.__name__}.body_format must be one of {', '.join(BODY_FORMATS)}, "
+                            f"got {cls.body_format!r}")
+        types = cls.content_types
+        if types is not None and (not isinstance(types, tuple) or not types
+                                  or not all(isinstance(t, str) and "/" in t for t in types)):
+            raise TypeError(f"{cls.__name__}.content_types must be a tuple of media types "
+                            f"such as ('text/csv',), got {types!r}")
 
     def __init__(
         self,
@@ -38,6 +67,9 @@ class API(EntryPoint):
         headers: Mapping[str, str] | None = None,
         path_parameters: list[str] | tuple[str, ...] | None = None,
         query_parameters: Mapping[str, str] | None = None,
+        multi_query_parameters: Mapping[str, list[str]] | None = None,
+        raw_body: bytes = b"",
+        body_text: str | None = None,
         method: str = "GET",
         path: str = "/",
         current_user: dict[str, Any] | None = None,
@@ -51,9 +83,17 @@ class API(EntryPoint):
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         self.path_parameters: list[str] = list(path_parameters or ())
         self.query_parameters: dict[str, str] = dict(query_parameters or {})
+        #: every value of each query key, in order (``query_parameters`` has the last one)
+        self.multi_query_parameters: dict[str, list[str]] = {
+            name: list(values) for name, values in (multi_query_parameters or {}).items()
+        } or {name: [value] for name, value in self.query_parameters.items()}
         self.body: dict[str, Any] = dict(body or {})
+        #: the request body as bytes (base64 decoded), whatever ``body_format`` says
+        self.raw_body: bytes = raw_body
+        #: the decoded body of a ``body_format = "text"`` API, else None
+        self.body_text = body_text
         if data is None:
-            data = self.query_parameters if self.method == "GET" else self.body
+            data = self.query_parameters if self.method in ("GET", "HEAD") else self.body
         self.data: dict[str, Any] = dict(data)
         self.current_user = current_user
         self.auth_data = auth_data
@@ -62,7 +102,7 @@ class API(EntryPoint):
         self.context = context
         self._code: int | None = None
         self._body: Any = None
-        self._headers: dict[str, str] = {}
+        self._headers: dict[str, str | list[str]] = {}
 
     @property
     def is_authenticated(self) -> bool:
@@ -87,12 +127,73 @@ class API(EntryPoint):
         return self
 
     def set_header(self, name: str, value: Any) -> API:
-        """Add or replace one response header (names compare case-insensitively)."""
+        """Add or replace one response header (names compare case-insensitively).
+
+        A list or tuple sends several values (``Set-Cookie`` most of all): in
+        ``cookies`` behind HTTP API and Function URLs, in ``multiValueHeaders``
+        behind REST APIs and ALB; an empty list removes the header.
+        """
         if not isinstance(name, str) or not name:
             raise TypeError(f"header name must be a non-empty string, got {name!r}")
         for existing in [k for k in self._headers if k.lower() == name.lower()]:
             del self._headers[existing]
-        self._headers[name] = str(value)
+        if isinstance(value, (list, tuple)):
+            if value:
+                self._headers[name] = [str(v) for v in value]
+        else:
+            self._headers[name] = str(value)
+        return self
+
+    def add_cookie(
+        self,
+        name: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        expires: str | None = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = True,
+        http_only: bool = True,
+        same_site: str | None = "Lax",
+    ) -> API:
+        """Add one ``Set-Cookie`` (several calls send several cookies); chainable.
+
+            self.add_cookie("session", token, max_age=3600).add_cookie("theme", "dark")
+
+        Secure, HttpOnly and SameSite=Lax by default. ``value`` must already be
+        cookie-safe (no space, '"', ',', ';', backslash or control characters:
+        encode it first); a bad name, value or attribute is a TypeError (the
+        server's bug, answered 500), never a forged header.
+        """
+        if not isinstance(name, str) or not _COOKIE_NAME.fullmatch(name):
+            raise TypeError(f"cookie name must be an RFC 6265 token, got {name!r}")
+        if not isinstance(value, str) or not _COOKIE_VALUE.fullmatch(value):
+            raise TypeError(f"cookie {name} value has characters a cookie cannot carry: "
+                            f"encode it first (e.g. urllib.parse.quote)")
+        parts = [f"{name}={value}"]
+        if max_age is not None:
+            if isinstance(max_age, bool) or not isinstance(max_age, int):
+                raise TypeError(f"cookie {name} max_age must be an int, got {max_age!r}")
+            parts.append(f"Max-Age={max_age}")
+        for label, given in (("Expires", expires), ("Path", path), ("Domain", domain)):
+            if given is not None:
+                if not isinstance(given, str) or not _COOKIE_ATTRIBUTE.fullmatch(given):
+                    raise TypeError(f"cookie {name} {label} has characters a cookie cannot carry")
+                parts.append(f"{label}={given}")
+        if secure:
+            parts.append("Secure")
+        if http_only:
+            parts.append("HttpOnly")
+        if same_site is not None:
+            if same_site not in _SAME_SITE:
+                raise TypeError(f"cookie {name} same_site must be one of {', '.join(_SAME_SITE)}")
+            if same_site == "None" and not secure:  # browsers drop such a cookie
+                raise TypeError(f"cookie {name}: SameSite=None needs secure=True")
+            parts.append(f"SameSite={same_site}")
+        existing = next((k for k in self._headers if k.lower() == "set-cookie"), None)
+        cookies = _as_list(self._headers.pop(existing)) if existing is not None else []
+        self._headers[existing or "Set-Cookie"] = [*cookies, "; ".join(parts)]
         return self
 
     def set_headers(self, headers: Mapping[str, Any]) -> API:
@@ -118,8 +219,9 @@ class API(EntryPoint):
         return self._body
 
     @property
-    def response_headers(self) -> dict[str, str]:
-        return dict(self._headers)
+    def response_headers(self) -> dict[str, str | list[str]]:
+        """The API's own headers; a header with several values is a list."""
+        return {name: list(v) if isinstance(v, list) else v for name, v in self._headers.items()}
 
     def _take_result(self, result: Any) -> None:
         """Use what ``process()`` returned: an ApiResponse dict is applied, else it is the body."""
@@ -130,3 +232,7 @@ class API(EntryPoint):
             self.apply(result)
         elif self._body is None:
             self._body = result
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return list(value) if isinstance(value, list) else [value]

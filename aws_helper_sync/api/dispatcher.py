@@ -24,7 +24,15 @@ from .. import settings
 from ..context.state import InvalidStateError, _set_validated_state
 from ..entrypoint import lifecycle, require_state, run_unit
 from .auth import AuthResult, authenticate
-from .events import STATE_HEADER, ApiRequest, build_response, cors_headers, parse_event
+from .events import (
+    STATE_HEADER,
+    ApiRequest,
+    RequestBody,
+    build_response,
+    cors_headers,
+    parse_event,
+    shape_response,
+)
 from .exceptions import HTTPError
 from .router import Route, resolve_route
 
@@ -55,12 +63,13 @@ def dispatch(event: Any, context: Any = None) -> dict[str, Any]:
     """Handle one API Gateway event in its own context (no state leaks in or out)."""
     request_id = request_id_of(event, context)
     try:
-        return run_unit(None, _Dispatch(event, context, request_id).run)
+        response = run_unit(None, _Dispatch(event, context, request_id).run)
     except Exception:  # last resort: the handler must always answer
         logger.exception("unhandled error while dispatching request %s", request_id)
-        return build_response(
+        response = build_response(
             500, _error_body(INTERNAL_ERROR, request_id), {"X-Request-Id": request_id}
         )
+    return shape_response(response, event)  # v2 cookies, v1/ALB multiValueHeaders, HEAD
 
 
 def _error_body(message: str, request_id: str) -> dict[str, Any]:
@@ -104,8 +113,8 @@ class _Dispatch:
                              self._where(), self.request_id)
             return self._server_error(exc)
         try:
-            state = require_state(request.headers.get(STATE_HEADER), f"{STATE_HEADER} header")
-            body = request.json_body()
+            state = require_state(request.state_header(), f"{STATE_HEADER} header")
+            body = request.read_body(api_class.body_format, api_class.content_types)
         except (HTTPError, InvalidStateError) as exc:
             return self._client_error(getattr(exc, "status_code", 400), str(exc))
         try:
@@ -117,15 +126,18 @@ class _Dispatch:
         return self._serve(request, api_class, route, body, auth)
 
     def _serve(self, request: ApiRequest, api_class: type[API], route: Route,
-               body: dict[str, Any], auth: AuthResult | None) -> dict[str, Any]:
+               body: RequestBody, auth: AuthResult | None) -> dict[str, Any]:
         """validate() -> process() -> response, in the request's own context with its state set
         (so every log line of the request, errors included, carries the state)."""
         try:
             api = api_class(
-                body=body,
+                body=body.data,
+                raw_body=body.raw,
+                body_text=body.text,
                 headers=request.headers,
                 path_parameters=route.path_parameters,
                 query_parameters=request.query_parameters,
+                multi_query_parameters=request.multi_query_parameters,
                 method=request.method,
                 path=request.path,
                 current_user=auth.user if auth else None,

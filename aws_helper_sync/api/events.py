@@ -1,9 +1,12 @@
-"""API Gateway events in, API Gateway responses out.
+"""API Gateway, Function URL and ALB events in, the matching responses out.
 
-``parse_event`` reads both REST API (payload 1.0) and HTTP API (payload 2.0)
-proxy events into one ``ApiRequest``; anything malformed is a
-``BadRequestError`` (400), never a crash. ``build_response`` is the one place
-that produces the proxy response dict.
+``parse_event`` reads REST API (payload 1.0), HTTP API and Lambda Function URL
+(payload 2.0) and Application Load Balancer events into one ``ApiRequest``;
+anything malformed is a ``BadRequestError`` (400), never a crash. Paths (and
+ALB query strings, which arrive still encoded) are percent-decoded per segment,
+so every kind gives the same ids. ``build_response`` is the one place that
+produces the response dict, and ``shape_response`` fits it to the event kind
+(v2 ``cookies``, v1/ALB ``multiValueHeaders``, ALB ``statusDescription``, HEAD).
 
     request = parse_event(event)
     request.headers["Constitution-State"]   # header names are case-insensitive
@@ -13,20 +16,45 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import functools
 import json
+import logging
+import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from http.client import responses as _STATUS_PHRASES
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from ..utils.json_encoder import MongoJSONEncoder
-from .exceptions import BadRequestError
+from .exceptions import BadRequestError, UnsupportedMediaTypeError
+
+logger = logging.getLogger("aws_helper_sync.api")
 
 STATE_HEADER = "constitution-state"
 JSON_CONTENT_TYPE = "application/json"
 CORS_ALLOW_HEADERS = "Content-Type, Authorization, Constitution-State, X-Request-Id"
 CORS_ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+# What an API may declare as ``body_format``, and the Content-Types each takes by
+# default (None: any). A ``bytes`` API refuses the two structured formats the
+# library parses itself: such a sender meant a json or form endpoint.
+BODY_FORMATS = ("json", "form", "text", "bytes")
+DEFAULT_CONTENT_TYPES: dict[str, tuple[str, ...] | None] = {
+    "json": None, "form": (FORM_CONTENT_TYPE,), "text": ("text/*",), "bytes": None,
+}
+_REFUSED_BY_BYTES = (JSON_CONTENT_TYPE, "*/*+json", FORM_CONTENT_TYPE)
+# Methods whose body is never parsed into ``data`` (GET/HEAD data is the query).
+BODY_IGNORED_METHODS = frozenset({"GET", "HEAD", "DELETE"})
+MAX_FORM_FIELDS = 10_000
+
+# Event kinds; the 2.0 ones share the request and response format.
+REST, HTTP_API, FUNCTION_URL, ALB = "rest", "http", "function_url", "alb"
+V2_KINDS = frozenset({HTTP_API, FUNCTION_URL})
+_LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 # One encoder for all responses: encode() keeps no state between calls, so it is
 # thread-safe, and reusing it saves building an encoder per response.
@@ -64,8 +92,24 @@ class Headers(Mapping):
 
 
 @dataclass(frozen=True)
+class RequestBody:
+    """A request body read for one ``body_format``: ``data`` for the API, the bytes, the text."""
+
+    data: dict[str, Any]
+    raw: bytes
+    text: str | None = None
+
+
+@dataclass(frozen=True)
 class ApiRequest:
-    """One HTTP request, whatever the event format."""
+    """One HTTP request, whatever the event format.
+
+    ``query_parameters`` has the last value of each key on every event kind;
+    ``multi_query_parameters`` has all of them, in order. Behind HTTP API and
+    Function URLs, API Gateway joins repeated keys with commas: the values are
+    taken from ``rawQueryString`` when it agrees, else by splitting on commas,
+    and then a literal comma inside one value cannot be told apart from two values.
+    """
 
     method: str
     path: str
@@ -77,32 +121,182 @@ class ApiRequest:
     version: str = "1.0"
     request_id: str | None = None
     event: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    kind: str = REST
+    multi_query_parameters: dict[str, list[str]] = field(default_factory=dict)
+
+    def state_header(self) -> str | None:
+        """The ``constitution-state`` header; BadRequestError when the request carries it
+        more than once (letter case, v1 ``multiValueHeaders``) with different values."""
+        values = set()
+        for key in ("headers", "multiValueHeaders"):
+            given = self.event.get(key) if isinstance(self.event, Mapping) else None
+            if not isinstance(given, Mapping):
+                continue
+            for name, value in given.items():
+                if isinstance(name, str) and name.lower() == STATE_HEADER:
+                    values.update(v for v in (value if isinstance(value, list) else [value])
+                                  if isinstance(v, str))
+        if len(values) > 1:
+            raise BadRequestError(
+                f"{STATE_HEADER} header: the request carries it several times with different values"
+            )
+        return self.headers.get(STATE_HEADER)
+
+    def raw_body(self) -> bytes:
+        """The body as bytes (base64 decoded); ``b""`` when there is none."""
+        text = self.body
+        if not text:
+            return b""
+        if self.is_base64_encoded:
+            try:
+                return base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                raise BadRequestError("request body is not valid base64") from None
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequestError("request body is not valid UTF-8 text") from None
 
     def json_body(self) -> dict[str, Any]:
         """The body as a JSON object; empty -> ``{}``; anything else -> BadRequestError."""
-        text = self.body
-        if self.is_base64_encoded and text:
-            try:
-                text = base64.b64decode(text, validate=True).decode("utf-8")
-            except (binascii.Error, ValueError):
-                raise BadRequestError("request body is not valid base64-encoded UTF-8") from None
-        if text is None or not text.strip():
-            return {}
+        return _json_object(self._text(self.raw_body() if self.is_base64_encoded else None))
+
+    def _text(self, raw: bytes | None, charset: str = "utf-8") -> str:
+        if raw is None:  # a text body as the event gave it: no round trip through bytes
+            return self.body or ""
         try:
-            parsed = json.loads(text, parse_constant=_reject_constant)
-        except RecursionError:
-            raise BadRequestError("request body is nested too deeply") from None
-        except ValueError as exc:
-            raise BadRequestError(f"request body is not valid JSON: {exc}") from None
-        if not isinstance(parsed, dict):
-            raise BadRequestError(
-                f"request body must be a JSON object, got a JSON {_json_kind(parsed)}"
+            return raw.decode(charset)
+        except UnicodeDecodeError:
+            raise BadRequestError(f"request body is not valid {charset} text") from None
+        except LookupError:  # a codec that is no text encoding: rot13, zlib, base64...
+            raise UnsupportedMediaTypeError(f"charset {charset[:40]!r} is not a text encoding") from None
+
+    def read_body(self, body_format: str = "json",
+                  content_types: tuple[str, ...] | None = None) -> RequestBody:
+        """The body read as an API's ``body_format`` declares (``json``, ``form``, ``text``,
+        ``bytes``): 400 when it cannot be read so, 415 when its Content-Type disagrees.
+
+        GET, HEAD and DELETE bodies are never parsed (``data`` is ``{}``), only
+        given as bytes. ``content_types`` replaces the format's default list
+        (entries like ``text/csv``, ``image/*``, ``*/*``).
+        """
+        if self.method in BODY_IGNORED_METHODS:
+            try:
+                raw = self.raw_body()
+            except BadRequestError:  # never read, so never a reason to refuse the request
+                raw = b""
+            return RequestBody({}, raw)
+        raw = self.raw_body()
+        if not raw:
+            return RequestBody({}, raw, "" if body_format == "text" else None)
+        media, charset = _media_type(self.headers.get("content-type"))
+        allowed = content_types if content_types is not None else DEFAULT_CONTENT_TYPES[body_format]
+        refused = allowed is not None and not _media_in(media, allowed)
+        if body_format == "bytes" and content_types is None and _media_in(media, _REFUSED_BY_BYTES):
+            refused = True
+        if refused:
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {media or '(none)'} is not accepted here"
+                + (f" (send {', '.join(allowed)})" if allowed else "")
             )
-        return parsed
+        if body_format == "bytes":
+            return RequestBody({}, raw)
+        if charset != "utf-8":
+            try:
+                charset = codecs.lookup(charset).name
+            except LookupError:
+                raise UnsupportedMediaTypeError(f"unknown charset {charset[:40]!r}") from None
+        if body_format == "json":
+            return RequestBody(_json_object(self._text(
+                None if not self.is_base64_encoded and charset == "utf-8" else raw, charset)), raw)
+        text = self._text(raw, charset)
+        if body_format == "text":
+            return RequestBody({}, raw, text)
+        return RequestBody(_form_fields(text, charset), raw)
+
+
+def _media_type(content_type: Any) -> tuple[str, str]:
+    """``("application/json", "utf-8")`` from a Content-Type value; ``("", "utf-8")`` without one."""
+    if not isinstance(content_type, str):
+        return "", "utf-8"
+    media, _, params = content_type.partition(";")
+    charset = "utf-8"
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"'):
+            charset = value.strip().strip('"').lower()
+    return media.strip().lower(), charset
+
+
+def _media_in(media: str, accepted: tuple[str, ...]) -> bool:
+    """Does ``media`` match one of ``accepted`` (``type/sub``, ``type/*``, ``*/*``, ``*/*+json``)?"""
+    kind, _, sub = media.partition("/")
+    for entry in accepted:
+        entry = entry.strip().lower()
+        if entry == "*/*" or entry == media:
+            return True
+        if entry.endswith("/*") and media and entry[:-2] == kind:
+            return True
+        if entry.startswith("*/*+") and sub.endswith(entry[3:]):
+            return True
+    return False
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """A JSON object from ``text`` (``{}`` when blank); non-finite numbers, NUL in keys and
+    unpaired surrogates are refused: none can be stored in MongoDB or sent as JSON."""
+    if not text.strip():
+        return {}
+    try:
+        parsed = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                            object_pairs_hook=_checked_object if "\\u0000" in text else None)
+    except BadRequestError:
+        raise
+    except RecursionError:
+        raise BadRequestError("request body is nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequestError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise BadRequestError(
+            f"request body must be a JSON object, got a JSON {_json_kind(parsed)}"
+        )
+    if "\\u" in text and _LONE_SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequestError("request body has an unpaired surrogate (\\ud800-\\udfff)") from None
+    return parsed
+
+
+def _form_fields(text: str, charset: str) -> dict[str, str]:
+    """``application/x-www-form-urlencoded`` fields (the last value of a repeated name)."""
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, encoding=charset, errors="strict",
+                          max_num_fields=MAX_FORM_FIELDS)
+    except ValueError as exc:  # bad percent-encoded bytes, too many fields
+        raise BadRequestError(f"request body is not a valid form: {exc}") from None
+    fields = dict(pairs)
+    if any("\x00" in name for name in fields):
+        raise BadRequestError("request body has a field name with a NUL character")
+    return fields
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: valid JSON grammar, but no finite number
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _checked_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    for name, _ in pairs:
+        if "\x00" in name:
+            raise BadRequestError("request body has a key with a NUL character")
+    return dict(pairs)
 
 
 def _json_kind(value: Any) -> str:
@@ -128,19 +322,27 @@ def _mapping(event: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
+def _list_map(event: Mapping[str, Any], key: str) -> dict[str, list[str]]:
+    """A str->list[str] map (a 1.0/ALB multi-value map); each list has at least one value."""
+    result: dict[str, list[str]] = {}
+    for name, values in _mapping(event, key).items():
+        if not isinstance(name, str) or not isinstance(values, list) or not values:
+            raise BadRequestError(f"malformed event: '{key}' must map names to lists")
+        if not all(isinstance(v, str) for v in values):
+            raise BadRequestError(f"malformed event: '{key}' values must be strings")
+        result[name] = values
+    return result
+
+
 def _string_map(event: Mapping[str, Any], key: str, multi_key: str | None = None) -> dict[str, str]:
     """A str->str map from ``key``, else from its 1.0 multi-value twin (last value wins).
 
-    API Gateway fills both maps; the multi-value one alone comes from hand-made
-    events and test tools.
+    API Gateway fills both maps; the multi-value one alone comes from ALB target
+    groups with multi-value headers on, hand-made events and test tools.
     """
     result: dict[str, str] = {}
     if multi_key is not None and not event.get(key):
-        for name, values in _mapping(event, multi_key).items():
-            if not isinstance(name, str) or not isinstance(values, list) or not values:
-                raise BadRequestError(f"malformed event: '{multi_key}' must map names to lists")
-            if not all(isinstance(v, str) for v in values):
-                raise BadRequestError(f"malformed event: '{multi_key}' values must be strings")
+        for name, values in _list_map(event, multi_key).items():
             result[name] = values[-1]
     for name, value in _mapping(event, key).items():
         if not isinstance(name, str) or not isinstance(value, str):
@@ -149,15 +351,64 @@ def _string_map(event: Mapping[str, Any], key: str, multi_key: str | None = None
     return result
 
 
+def _v1_query(event: Mapping[str, Any], encoded: bool) -> dict[str, list[str]]:
+    """Every query value of a 1.0 or ALB event; ALB sends them still percent-encoded."""
+    multi = _list_map(event, "multiValueQueryStringParameters")
+    for name, value in _string_map(event, "queryStringParameters").items():
+        multi.setdefault(name, [value])
+    if not encoded:
+        return multi
+    decoded: dict[str, list[str]] = {}
+    for name, values in multi.items():  # as API Gateway decodes them: '+' is a space
+        decoded.setdefault(unquote_plus(name), []).extend(unquote_plus(v) for v in values)
+    return decoded
+
+
+def _v2_query(event: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Every query value of a 2.0 event, whose map joins repeated keys with commas."""
+    joined = _string_map(event, "queryStringParameters")
+    if not joined:
+        return {}
+    raw = event.get("rawQueryString")
+    exact: dict[str, list[str]] = {}
+    if isinstance(raw, str) and raw:
+        for name, value in parse_qsl(raw, keep_blank_values=True):
+            exact.setdefault(name, []).append(value)
+    multi: dict[str, list[str]] = {}
+    for name, value in joined.items():
+        values = exact.get(name)
+        # rawQueryString tells "a,b" (one value) from a=a&a=b when it agrees with the map
+        multi[name] = values if values is not None and ",".join(values) == value else value.split(",")
+    return multi
+
+
+def event_kind(event: Any) -> str:
+    """``rest``, ``http``, ``function_url`` or ``alb``; never raises (also for junk events)."""
+    if not isinstance(event, Mapping):
+        return REST
+    context = event.get("requestContext")
+    if not isinstance(context, Mapping):
+        return HTTP_API if event.get("version") == "2.0" else REST
+    if isinstance(context.get("elb"), Mapping):
+        return ALB
+    if event.get("version") == "2.0" or context.get("http") is not None:
+        domain = context.get("domainName")
+        if isinstance(domain, str) and ".lambda-url." in domain:
+            return FUNCTION_URL
+        return HTTP_API
+    return REST
+
+
 def parse_event(event: Any) -> ApiRequest:
-    """An ``ApiRequest`` from an API Gateway proxy event (REST 1.0 or HTTP API 2.0)."""
+    """An ``ApiRequest`` from a REST or HTTP API, Function URL or ALB event."""
     if not isinstance(event, Mapping):
         raise BadRequestError("malformed event: expected an API Gateway proxy event object")
     context = _mapping(event, "requestContext")
     http = context.get("http")
     if http is not None and not isinstance(http, Mapping):
         raise BadRequestError("malformed event: 'requestContext.http' must be an object")
-    is_v2 = event.get("version") == "2.0" or http is not None
+    kind = event_kind(event)
+    is_v2 = kind in V2_KINDS
     if is_v2:
         http = http or {}
         method = http.get("method")
@@ -178,8 +429,7 @@ def parse_event(event: Any) -> ApiRequest:
             if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
                 raise BadRequestError("malformed event: 'cookies' must be a list of strings")
             headers.setdefault("cookie", "; ".join(cookies))
-    query = _string_map(event, "queryStringParameters",
-                        None if is_v2 else "multiValueQueryStringParameters")
+    multi_query = _v2_query(event) if is_v2 else _v1_query(event, encoded=kind == ALB)
     body = event.get("body")
     if body is not None and not isinstance(body, str):
         raise BadRequestError("malformed event: 'body' must be a string")
@@ -188,21 +438,23 @@ def parse_event(event: Any) -> ApiRequest:
         encoded = False
     if not isinstance(encoded, bool):
         raise BadRequestError("malformed event: 'isBase64Encoded' must be a boolean")
-    segments = tuple(part for part in path.split("/") if part)
-    if is_v2:  # rawPath is percent-encoded; 1.0's path already is decoded
-        segments = tuple(unquote(part) for part in segments)
+    # REST, ALB and Function URLs send the path percent-encoded (HTTP API decoded):
+    # decode each segment, so an encoded '/' (%2F) stays inside its segment
+    segments = tuple(unquote(part) for part in path.split("/") if part)
     request_id = context.get("requestId")
     return ApiRequest(
         method=method.strip().upper(),
         path=path,
         segments=segments,
         headers=Headers(headers),
-        query_parameters=query,
+        query_parameters={name: values[-1] for name, values in multi_query.items()},
         body=body,
         is_base64_encoded=encoded,
         version="2.0" if is_v2 else "1.0",
         request_id=request_id if isinstance(request_id, str) and request_id else None,
         event=event,
+        kind=kind,
+        multi_query_parameters=multi_query,
     )
 
 
@@ -271,3 +523,75 @@ def build_response(
     else:
         text = _ENCODER.encode(body)
     return {"statusCode": status_code, "headers": merged, "body": text, "isBase64Encoded": encoded}
+
+
+def _values(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
+def shape_response(response: dict[str, Any], event: Any) -> dict[str, Any]:
+    """``response`` (from ``build_response``, header values a string or a list) fitted to
+    the kind of ``event``; never raises.
+
+    HTTP API / Function URL: every ``Set-Cookie`` goes to ``cookies``, other lists are
+    joined with ", ". REST: a header with several values goes to
+    ``multiValueHeaders``. ALB: ``statusDescription``, and ``multiValueHeaders``
+    only when the request had them (the target group has multi-value headers on),
+    else ``headers``, where a name has one value: of several cookies only the last
+    is sent, with a warning. HEAD: no body.
+    """
+    kind = event_kind(event)
+    headers = response.get("headers") or {}
+    is_head = _method_of(event, kind) == "HEAD"
+    has_lists = any(isinstance(v, (list, tuple)) for v in headers.values())
+    if kind == REST and not has_lists and not is_head:
+        return response  # the common case: nothing to change
+    shaped = dict(response)
+    if is_head:
+        shaped["body"], shaped["isBase64Encoded"] = "", False
+    if kind in V2_KINDS:
+        single: dict[str, str] = {}
+        cookies: list[str] = []
+        for name, value in headers.items():
+            if name.lower() == "set-cookie":
+                cookies.extend(_values(value))
+            else:
+                single[name] = ", ".join(_values(value))
+        shaped["headers"] = single
+        if cookies:
+            shaped["cookies"] = cookies
+    elif kind == ALB:
+        code = response.get("statusCode")
+        shaped["statusDescription"] = f"{code} {_STATUS_PHRASES.get(code, '')}".strip()
+        if isinstance(event.get("multiValueHeaders"), Mapping):
+            shaped.pop("headers", None)
+            shaped["multiValueHeaders"] = {name: _values(value) for name, value in headers.items()}
+        else:
+            shaped["headers"] = {name: _single_value(name, value) for name, value in headers.items()}
+    elif has_lists:
+        shaped["headers"] = {n: str(v) for n, v in headers.items() if not isinstance(v, (list, tuple))}
+        shaped["multiValueHeaders"] = {n: _values(v) for n, v in headers.items()
+                                       if isinstance(v, (list, tuple))}
+    return shaped
+
+
+def _single_value(name: str, value: Any) -> str:
+    values = _values(value)
+    if name.lower() != "set-cookie":
+        return ", ".join(values)
+    if len(values) > 1:  # a Set-Cookie value cannot be comma-joined (Expires has a comma)
+        logger.warning("%d Set-Cookie values but the ALB target group has multi-value headers off "
+                       "(lambda.multi_value_headers.enabled): only the last is sent", len(values))
+    return values[-1] if values else ""
+
+
+def _method_of(event: Any, kind: str) -> str | None:
+    if not isinstance(event, Mapping):
+        return None
+    if kind in V2_KINDS:
+        context = event.get("requestContext")
+        http = context.get("http") if isinstance(context, Mapping) else None
+        method = http.get("method") if isinstance(http, Mapping) else None
+    else:
+        method = event.get("httpMethod")
+    return method.strip().upper() if isinstance(method, str) else None

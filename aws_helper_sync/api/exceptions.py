@@ -62,6 +62,13 @@ class RouteNotFoundError(NotFoundError):
     """404 raised by the router; its message names the method and URL path only."""
 
 
+class UnsupportedMediaTypeError(HTTPError):
+    """415: the body's Content-Type is not what the endpoint's ``body_format`` accepts."""
+
+    status_code = 415
+    default_message = "Unsupported media type"
+
+
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
@@ -70,4 +77,5 @@ __all__ = [
     "NotFoundError",
     "RouteNotFoundError",
     "UnauthorizedError",
+    "UnsupportedMediaTypeError",
 ]

@@ -229,7 +229,8 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
         for name, value in headers:
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
+        if self.command != "HEAD" or data:  # api_handler drops HEAD bodies: 0 is not GET's length
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD" and status not in (204, 304):
             self.wfile.write(data)

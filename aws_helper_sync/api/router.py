@@ -7,7 +7,7 @@
     PUT    /users/1           -> users/put.py            (also patch.py, delete.py)
     POST   /auth/login        -> auth/login/post.py
 
-For GET every second part is an id. For other methods a part that looks like
+HEAD is routed like GET (its answer has no body). For GET every second part is an id. For other methods a part that looks like
 an id (digits, a UUID or a 24-hex ObjectId) is one. The loaded class is the
 ``API`` subclass of that file (cached, thread-safe, via ``loading``).
 """
@@ -58,6 +58,8 @@ class Route:
 def match_route(method: str, segments: tuple[str, ...] | list[str]) -> Route:
     """The route for ``method`` and the URL path parts; RouteNotFoundError when there is none."""
     method = method.upper()
+    if method == "HEAD":  # answered like GET, without a body (shape_response drops it)
+        method = "GET"
     if method not in ROUTED_METHODS or not segments:
         raise RouteNotFoundError(f"No route for {_shown(method, segments)}")
     resources: list[str] = []
