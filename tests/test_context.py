@@ -8,7 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from aws_helper_sync import InvalidStateError, get_state, set_state, state_scope
+from aws_helper_sync import (
+    ConfigurationError,
+    InvalidStateError,
+    get_state,
+    set_state,
+    state_scope,
+)
 from aws_helper_sync.context import (
     ContextThreadPoolExecutor,
     StateLogFilter,
@@ -108,7 +114,9 @@ def test_allow_list_in_code_wins_over_environment(monkeypatch):
 
 
 def test_allow_list_never_admits_reserved_names():
-    set_allowed_states({"admin"})
+    with pytest.raises(ConfigurationError, match="'admin'"):  # refused when set, not silently kept
+        set_allowed_states({"admin"})
+    set_allowed_states(lambda _state: True)  # a predicate cannot admit it either
     with pytest.raises(InvalidStateError):
         validate_state("admin")
 

@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import settings
-from ..context.state import InvalidStateError, _set_validated_state
+from ..context.state import InvalidStateError, UnknownStateError, _set_validated_state
 from ..entrypoint import lifecycle, require_state, run_unit
+from ..errors import ConfigurationError, StateRegistryUnavailableError
 from .auth import AuthResult, authenticate
 from .events import STATE_HEADER, ApiRequest, build_response, cors_headers, parse_event
 from .exceptions import HTTPError
@@ -34,6 +35,7 @@ logger = logging.getLogger("aws_helper_sync.api")
 
 INTERNAL_ERROR = "Internal server error"
 DATABASE_UNAVAILABLE = "Database unavailable"
+REGISTRY_UNAVAILABLE = "State registry unavailable"
 
 
 def request_id_of(event: Any, context: Any) -> str:
@@ -105,8 +107,14 @@ class _Dispatch:
         try:
             state = require_state(request.headers.get(STATE_HEADER), f"{STATE_HEADER} header")
             body = request.json_body()
+        except UnknownStateError as exc:  # well spelled, not served here: forbidden, not malformed
+            return self._client_error(403, str(exc))
         except (HTTPError, InvalidStateError) as exc:
             return self._client_error(getattr(exc, "status_code", 400), str(exc))
+        except (StateRegistryUnavailableError, ConfigurationError) as exc:
+            logger.exception("%s: the constitution-state could not be checked (request %s)",
+                             self._where(), self.request_id)
+            return self._server_error(exc)
         _set_validated_state(state)  # dispatch() already runs this request in its own context
         return self._serve(request, api_class, route, body, auth)
 
@@ -136,6 +144,8 @@ class _Dispatch:
             api._take_result(lifecycle(api))
         except HTTPError as exc:
             return self._http_error(exc)
+        except UnknownStateError as exc:  # e.g. process() switching to a state it may not use
+            return self._client_error(403, str(exc))
         except ValueError as exc:
             return self._client_error(400, str(exc) or "Bad request")
         except Exception as exc:
@@ -171,8 +181,10 @@ class _Dispatch:
         return build_response(status, _error_body(message, self.request_id), headers)
 
     def _server_error(self, exc: BaseException | None = None) -> dict[str, Any]:
-        """The generic 500, or 503 when MongoDB could not be reached; the caller has logged
-        the exception (never sent to the client)."""
+        """The generic 500, or 503 when MongoDB or the state registry could not be reached;
+        the caller has logged the exception (never sent to the client)."""
+        if isinstance(exc, StateRegistryUnavailableError):  # fail closed, but say it may pass later
+            return build_response(503, _error_body(REGISTRY_UNAVAILABLE, self.request_id), self.base_headers)
         if database_unavailable(exc):  # the request may succeed later: say so, not "bug"
             return build_response(503, _error_body(DATABASE_UNAVAILABLE, self.request_id), self.base_headers)
         return build_response(500, _error_body(INTERNAL_ERROR, self.request_id), self.base_headers)
