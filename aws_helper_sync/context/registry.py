@@ -67,8 +67,7 @@ class MongoStateRegistry:
         """Registry reads so far (each is one ``find``): for tests and metrics."""
         self._lock = threading.Lock()
         self._snapshot: tuple[float, frozenset[str]] | None = None
-        self._attempts = 0
-        self._failed = False
+        self._failures = 0  # refreshes that failed so far
 
     @property
     def where(self) -> str:
@@ -79,7 +78,7 @@ class MongoStateRegistry:
         snapshot = self._snapshot
         if snapshot is not None and time.monotonic() - snapshot[0] < self.refresh_seconds:
             return snapshot[1]
-        return self._refresh(self._attempts)
+        return self._refresh(self._failures)
 
     def is_known(self, state: str) -> bool:
         return state in self.active_names()
@@ -88,30 +87,28 @@ class MongoStateRegistry:
         """Make the next check read the collection again (after adding or retiring a state)."""
         self._snapshot = None
 
-    def _refresh(self, attempts_seen: int) -> frozenset[str]:
+    def _refresh(self, failures_seen: int) -> frozenset[str]:
         with self._lock:
             snapshot = self._snapshot
             if snapshot is not None and time.monotonic() - snapshot[0] < self.refresh_seconds:
                 return snapshot[1]  # another thread refreshed while this one waited
-            if self._failed and self._attempts != attempts_seen:
-                raise StateRegistryUnavailableError(  # ... or failed to, just now
+            if self._failures != failures_seen:
+                raise StateRegistryUnavailableError(  # ... or failed to, while this one waited
                     f"state registry {self.where} unavailable (refresh failed)"
                 )
-            self._attempts += 1
             self.queries += 1
             try:
                 names = self._load()
             except ConfigurationError:
-                self._failed = True
+                self._failures += 1
                 raise
             except Exception as exc:
-                self._failed = True
+                self._failures += 1
                 logger.error("state registry %s could not be read: every state is refused until it can",
                              self.where, exc_info=exc)
                 raise StateRegistryUnavailableError(
                     f"state registry {self.where} unavailable: {type(exc).__name__}"
                 ) from exc
-            self._failed = False
             self._snapshot = (time.monotonic(), names)
             return names
 
