@@ -5,18 +5,23 @@
   got in would leave a database, a collection and an index behind.
 - ``CommandLog``: a PyMongo command listener counting what reached the server
   (the registry's ``find`` queries are counted on the wire, not in the library).
+- ``Registry`` and ``use_registry`` (a fixture's body): a real
+  ``STATES_COLLECTION`` in a test-unique database, its queries counted.
 - ``configuration_fault``: raises one of the library's own configuration
   errors from inside an entry point's ``process()``.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from pymongo import monitoring
 
 from aws_helper_sync import Repository, get_state, settings
+from aws_helper_sync.database import MongoManager
 
 
 class RegisteredRecords(Repository):
@@ -52,6 +57,53 @@ class CommandLog(monitoring.CommandListener):
         with self._lock:
             return sum(1 for d, c, t in self.commands
                        if d == database and c == command and (target is None or t == target))
+
+
+class Registry:
+    """A registry collection of one test: ``ohio`` and ``texas`` active, the rest not."""
+
+    def __init__(self, log: CommandLog, unique: str) -> None:
+        self.log = log
+        self.database = f"{unique}_core"
+        self.name = lambda state: f"{unique}_{state}"
+        self.active = [self.name("ohio"), self.name("texas")]
+        self.inactive = [self.name(s) for s in ("utah", "maine", "iowa", "idaho", "nevada")]
+        self.collection.insert_many([
+            {"name": self.name("ohio"), "status": "active"},
+            {"name": self.name("texas"), "is_active": True},
+            {"name": self.name("utah"), "status": "retired"},
+            {"name": self.name("maine"), "is_active": False},
+            {"name": self.name("iowa"), "status": "active", "is_active": False},  # contradicts: refused
+            {"name": self.name("idaho"), "is_active": "true"},  # a string is not true
+            {"name": self.name("nevada")},  # neither field: not active
+            {"name": 42, "status": "active"},
+        ])
+
+    @property
+    def collection(self):
+        return MongoManager.get_client()[self.database]["states"]
+
+    def queries(self) -> int:
+        """``find`` commands sent to the registry collection."""
+        return self.log.count(self.database, "find", "states")
+
+    def databases(self) -> set[str]:
+        return set(MongoManager.get_client().list_database_names())
+
+
+def use_registry(unique: str, monkeypatch: Any) -> Iterator[Registry]:
+    """Body of a fixture (after ``mongo_client``): the process client re-created with a
+    command listener, a filled registry collection and STATES_COLLECTION naming it."""
+    log = CommandLog()
+    MongoManager.close()
+    MongoManager.initialize(os.environ["MONGODB_URI"], event_listeners=[log])
+    try:
+        reg = Registry(log, unique)
+        monkeypatch.setenv("STATES_COLLECTION", f"{reg.database}.states")
+        yield reg
+    finally:
+        MongoManager.close()
+        MongoManager.initialize(os.environ["MONGODB_URI"])
 
 
 FAULTS = {

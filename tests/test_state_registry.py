@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import threading
+import time
 
 import pytest
 
@@ -34,7 +35,7 @@ from aws_helper_sync.database import MongoManager
 from aws_helper_sync.entrypoint import known_state, load_entry_class
 from aws_helper_sync.sqs.handler import load_consumer_class, sqs_handler
 from tests.api_events import json_body, v1_event, v2_event
-from tests.registry_support import CommandLog
+from tests.registry_support import use_registry
 from tests.reliability_support import free_port, use_reliability_app
 from tests.sqs_support import failed_ids, lambda_event, lambda_record
 
@@ -62,53 +63,8 @@ def registered(reliability_app):
 
 
 @pytest.fixture
-def command_log(mongo_client):
-    """The process client, re-created with a command listener (restored afterwards)."""
-    log = CommandLog()
-    MongoManager.close()
-    MongoManager.initialize(os.environ["MONGODB_URI"], event_listeners=[log])
-    yield log
-    MongoManager.close()
-    MongoManager.initialize(os.environ["MONGODB_URI"])
-
-
-class Registry:
-    """A registry collection of one test: ``ohio`` and ``texas`` active, the rest not."""
-
-    def __init__(self, log: CommandLog, unique: str) -> None:
-        self.log = log
-        self.database = f"{unique}_core"
-        self.name = lambda state: f"{unique}_{state}"
-        self.active = [self.name("ohio"), self.name("texas")]
-        self.inactive = [self.name(s) for s in ("utah", "maine", "iowa", "idaho", "nevada")]
-        self.collection.insert_many([
-            {"name": self.name("ohio"), "status": "active"},
-            {"name": self.name("texas"), "is_active": True},
-            {"name": self.name("utah"), "status": "retired"},
-            {"name": self.name("maine"), "is_active": False},
-            {"name": self.name("iowa"), "status": "active", "is_active": False},  # contradicts: refused
-            {"name": self.name("idaho"), "is_active": "true"},  # a string is not true
-            {"name": self.name("nevada")},  # neither field: not active
-            {"name": 42, "status": "active"},
-        ])
-
-    @property
-    def collection(self):
-        return MongoManager.get_client()[self.database]["states"]
-
-    def queries(self) -> int:
-        """``find`` commands sent to the registry collection."""
-        return self.log.count(self.database, "find", "states")
-
-    def databases(self) -> set[str]:
-        return set(MongoManager.get_client().list_database_names())
-
-
-@pytest.fixture
-def registry(command_log, unique, monkeypatch):
-    reg = Registry(command_log, unique)
-    monkeypatch.setenv("STATES_COLLECTION", f"{reg.database}.states")
-    return reg
+def registry(mongo_client, unique, monkeypatch):
+    yield from use_registry(unique, monkeypatch)
 
 
 @pytest.fixture
@@ -242,8 +198,6 @@ def test_a_state_added_to_the_registry_gets_in_after_a_refresh(registry, registe
 
 
 def test_the_refresh_interval_is_configurable(registry, monkeypatch):
-    import time
-
     monkeypatch.setenv("STATES_REFRESH_SECONDS", "0.2")
     assert registry_module.mongo_registry().refresh_seconds == 0.2
     known_state(registry.active[0])
@@ -345,8 +299,14 @@ def test_a_loaded_list_is_not_served_once_the_registry_is_unreachable(registry):
     reload_state_registry()
     with pytest.raises(StateRegistryUnavailableError):
         known_state(registry.active[0])
+    queries = registry_module.mongo_registry().queries
+    for _ in range(20):  # refused at once while the failure is recent: no wait per request
+        with pytest.raises(StateRegistryUnavailableError):
+            known_state(registry.active[0])
+    assert registry_module.mongo_registry().queries == queries
     MongoManager.close()
     MongoManager.initialize(os.environ["MONGODB_URI"], event_listeners=[registry.log])
+    time.sleep(registry_module.RETRY_AFTER_FAILURE_SECONDS)
     assert known_state(registry.active[0]) == registry.active[0]  # back by itself
 
 

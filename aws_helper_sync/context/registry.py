@@ -37,6 +37,10 @@ UNGUARDED_WARNING = (
     "creates its database"
 )
 
+RETRY_AFTER_FAILURE_SECONDS = 1.0
+"""After a failed read, checks are refused at once for this long (or the TTL, if shorter)
+instead of each waiting for the server again: an outage costs one wait per second, not one per request."""
+
 # {"status": "active"} or {"is_active": true}; when a document has both, both must say active.
 ACTIVE_FILTER = {"$or": [{"status": "active"}, {"is_active": True}]}
 _PROJECTION = {"_id": 0, "name": 1, "status": 1, "is_active": 1}
@@ -56,7 +60,9 @@ class MongoStateRegistry:
     Thread-safe: the hit path is a lock-free read of an immutable snapshot; an
     expired snapshot is refreshed by one thread at a time, and threads that
     waited on a failed refresh share its failure instead of each retrying
-    (a stuck server would otherwise be waited on once per thread).
+    (a stuck server would otherwise be waited on once per thread). A failure
+    is remembered for ``RETRY_AFTER_FAILURE_SECONDS``: checks in that window
+    are refused without a query. An expired list is never served (fail closed).
     """
 
     def __init__(self, database: str, collection: str, refresh_seconds: float) -> None:
@@ -68,6 +74,7 @@ class MongoStateRegistry:
         self._lock = threading.Lock()
         self._snapshot: tuple[float, frozenset[str]] | None = None
         self._failures = 0  # refreshes that failed so far
+        self._failed_at: float | None = None
 
     @property
     def where(self) -> str:
@@ -76,8 +83,12 @@ class MongoStateRegistry:
     def active_names(self) -> frozenset[str]:
         """The active state names; raises StateRegistryUnavailableError when they cannot be read."""
         snapshot = self._snapshot
-        if snapshot is not None and time.monotonic() - snapshot[0] < self.refresh_seconds:
+        now = time.monotonic()
+        if snapshot is not None and now - snapshot[0] < self.refresh_seconds:
             return snapshot[1]
+        failed_at = self._failed_at
+        if failed_at is not None and now - failed_at < min(self.refresh_seconds, RETRY_AFTER_FAILURE_SECONDS):
+            raise StateRegistryUnavailableError(f"state registry {self.where} unavailable (recent failure)")
         return self._refresh(self._failures)
 
     def is_known(self, state: str) -> bool:
@@ -86,6 +97,7 @@ class MongoStateRegistry:
     def expire(self) -> None:
         """Make the next check read the collection again (after adding or retiring a state)."""
         self._snapshot = None
+        self._failed_at = None
 
     def _refresh(self, failures_seen: int) -> frozenset[str]:
         with self._lock:
@@ -104,11 +116,13 @@ class MongoStateRegistry:
                 raise
             except Exception as exc:
                 self._failures += 1
+                self._failed_at = time.monotonic()
                 logger.error("state registry %s could not be read: every state is refused until it can",
                              self.where, exc_info=exc)
                 raise StateRegistryUnavailableError(
                     f"state registry {self.where} unavailable: {type(exc).__name__}"
                 ) from exc
+            self._failed_at = None
             self._snapshot = (time.monotonic(), names)
             return names
 
