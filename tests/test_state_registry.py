@@ -397,3 +397,29 @@ def test_registry_errors_are_exported_with_a_clear_hierarchy():
     assert issubclass(UnknownStateError, InvalidStateError)  # any code refusing bad states refuses these
     assert not issubclass(StateRegistryUnavailableError, ValueError)  # not the caller's fault: never a 400
     assert not issubclass(StateRegistryUnavailableError, ConfigurationError)
+
+
+def test_a_batch_fails_only_its_unknown_records(registry, registered):
+    known, unknown = registry.active[0], registry.inactive[0]
+    for consumer in ("registered", "registered_batch"):
+        records = [lambda_record({"n": 1}, state=known), lambda_record({"n": 2}, state=unknown),
+                   lambda_record({"constitution_state": known})]
+        response = sqs_handler(consumer)(lambda_event(*records))
+        assert failed_ids(response) == {records[1]["messageId"]}, consumer
+    assert registered["sqs"].ran == [known, known] and registered["sqs-batch"].ran == [known]
+    assert registry.queries() == 1
+
+
+def test_checking_states_loads_pymongo_only_when_a_registry_collection_is_configured():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from aws_helper_sync.entrypoint import require_state; "
+        "from aws_helper_sync import set_allowed_states; "
+        "require_state('ohio', 'x'); set_allowed_states('ohio,texas'); require_state('texas', 'x'); "
+        "print('pymongo' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("STATES_COLLECTION", "ALLOWED_STATES")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "False"

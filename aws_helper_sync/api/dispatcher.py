@@ -9,6 +9,9 @@ exception from ``validate()``/``process()`` is the client's 400. Error bodies
 carry a request id; 500s never carry exception text, which goes to the log.
 MongoDB being unreachable (pymongo's ``ConnectionFailure``: server selection
 timeout, lost connection) is a 503 "Database unavailable", also without details.
+A well-formed state the registry does not know is a 403 (not a 400: the caller
+may not use it), an unreadable registry a 503 (fail closed), and the library's
+own ``ConfigurationError`` a 500 wherever it is raised.
 """
 
 from __future__ import annotations
