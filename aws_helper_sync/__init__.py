@@ -9,7 +9,13 @@ neither boto3 nor pymongo: Lambda cold starts pay only for what is used.
 from __future__ import annotations
 
 from ._lazy import lazy_exports
-from .context.state import InvalidStateError, get_state, set_state, state_scope
+from .context.state import (
+    InvalidStateError,
+    UnknownStateError,
+    get_state,
+    set_state,
+    state_scope,
+)
 
 __version__ = "0.1.0"
 
@@ -40,6 +46,8 @@ _LAZY = {
     "serialize_mongo_types": "aws_helper_sync.utils.serializer",
     "ApiResponse": "aws_helper_sync.utils.response",
     "ConfigurationError": "aws_helper_sync.errors",
+    "StateRegistryUnavailableError": "aws_helper_sync.errors",
+    "reload_state_registry": "aws_helper_sync.context.registry",
     "ContextThreadPoolExecutor": "aws_helper_sync.context.threads",
     "submit_with_context": "aws_helper_sync.context.threads",
     "StateLogFilter": "aws_helper_sync.context.log_filter",
@@ -72,15 +80,18 @@ __all__ = [
     "SQSConsumer",
     "SQSWorker",
     "StateLogFilter",
+    "StateRegistryUnavailableError",
     "StateRunError",
     "StateRunResults",
     "UnauthorizedError",
+    "UnknownStateError",
     "api_handler",
     "fargate_handler",
     "for_each_state",
     "get_state",
     "lambda_handler",
     "mongo_json_dumps",
+    "reload_state_registry",
     "run_worker",
     "serialize_mongo_types",
     "set_allowed_states",

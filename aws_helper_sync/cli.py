@@ -43,10 +43,11 @@ class CommandError(Exception):
 
 def _state(value: str) -> str:
     from .context.state import InvalidStateError, validate_state
+    from .errors import ConfigurationError
 
     try:
         return validate_state(value)
-    except InvalidStateError as exc:
+    except (InvalidStateError, ConfigurationError) as exc:  # e.g. a malformed ALLOWED_STATES
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -139,6 +140,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     print(f"Serving {root} at {server.url} (development only; Ctrl-C to stop)", flush=True)
+    from .context.registry import unguarded_warning
+
+    warning = unguarded_warning()
+    if warning:  # the registry is the line between "any state" and "our states": say which one runs
+        print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

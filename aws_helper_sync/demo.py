@@ -59,7 +59,7 @@ PARCELS: dict[str, list[dict[str, Any]]] = {
 
 # Variables the demo sets for its run, or removes so the user's shell cannot
 # point it at real AWS or another database; all are restored afterwards.
-_REMOVED_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "ALLOWED_STATES", "REQUIRE_AUTH", "MONGO_DB_URI",
+_REMOVED_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "ALLOWED_STATES", "STATES_COLLECTION", "REQUIRE_AUTH", "MONGO_DB_URI",
                 "EXTERNAL_MONGODB_CONNECTIONS", "ECS_SECURITY_GROUPS")
 
 
@@ -189,6 +189,11 @@ class _Demo:
             server = serve_api(self.app_root, port=0).start()
             stack.callback(server.stop)
             self.summary.servers["api_url"] = server.url
+        from .context.registry import unguarded_warning
+
+        warning = unguarded_warning()
+        if warning:  # as `serve` does: the demo accepts any well-formed state
+            self.progress(f"        WARNING: {warning}")
         with self.step(f"HTTP: post and read parcels for {' and '.join(self.states)}"):
             self.http_requests(server.url)
         with self.step("SQS worker: drain the queue with the batch consumer"):

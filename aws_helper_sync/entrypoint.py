@@ -12,6 +12,7 @@ import re
 from typing import Any, Callable, TypeVar
 
 from . import settings
+from .context.registry import check_known_state
 from .context.state import InvalidStateError, validate_state
 from .context.threads import run_in_unit_context
 from .database.access import DatabaseAccess
@@ -44,18 +45,30 @@ def run_unit(state: str | None, fn: Callable[..., T], /, *args: Any, **kwargs: A
     return run_in_unit_context(state, fn, *args, **kwargs)
 
 
-def require_state(value: object, source: str) -> str:
-    """The state read from ``source`` (a header, an event key, a variable), validated.
+def known_state(value: object) -> str:
+    """``value`` when it may select a database: its spelling and the allow lists
+    (``validate_state``), then the state registry (``STATES_COLLECTION``).
 
-    Missing -> MissingStateError, bad -> InvalidStateError; both name ``source``
-    so the caller knows what to fix. Every entry point reads its state through this.
+    Raises InvalidStateError (bad spelling: 400), UnknownStateError (unknown or
+    inactive: 403), StateRegistryUnavailableError (registry unreadable: refused,
+    503). Every entry point checks the state it reads through this.
+    """
+    return check_known_state(validate_state(value))
+
+
+def require_state(value: object, source: str) -> str:
+    """The state read from ``source`` (a header, an event key, a variable), checked by ``known_state``.
+
+    Missing -> MissingStateError, bad -> InvalidStateError, unknown ->
+    UnknownStateError; each names ``source`` so the caller knows what to fix.
+    Every entry point reads its state through this.
     """
     if value is None or value == "":
         raise MissingStateError(f"{source} is required (a constitution-state such as 'connecticut')")
     try:
-        return validate_state(value)
-    except InvalidStateError as exc:
-        raise InvalidStateError(f"{source}: {exc}") from None
+        return known_state(value)
+    except InvalidStateError as exc:  # UnknownStateError keeps its class (403, not 400)
+        raise type(exc)(f"{source}: {exc}") from None
 
 
 def lifecycle(entry: EntryPoint, step: str = "process") -> Any:

@@ -3,6 +3,7 @@
 A ``ConfigurationError`` is the operator's fault (a setting is missing or
 malformed), never the caller's: it is deliberately not a ``ValueError``, so an
 API answers 500 (logged) instead of echoing the setting to the client as a 400.
+A ``StateRegistryUnavailableError`` is an outage of the state registry (503).
 """
 
 from __future__ import annotations
@@ -12,4 +13,13 @@ class ConfigurationError(RuntimeError):
     """A library setting (environment variable or ``configure`` call) is missing or malformed.
 
     The message names the setting to fix.
+    """
+
+
+class StateRegistryUnavailableError(RuntimeError):
+    """The state registry (``STATES_COLLECTION``) could not be read: the state is refused.
+
+    The registry fails closed: a state it cannot confirm is never served. Not a
+    ``ValueError`` (the caller did nothing wrong): an API answers 503, a record
+    fails and is redelivered, a Lambda returns ``success: false``.
     """

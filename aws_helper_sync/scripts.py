@@ -18,9 +18,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable, Generic, TypeVar
 
-from .context.state import InvalidStateError, validate_state
+from .context.state import InvalidStateError, UnknownStateError
 from .context.threads import ContextThreadPoolExecutor
-from .entrypoint import run_unit
+from .entrypoint import known_state, run_unit
 
 __all__ = ["DEFAULT_MAX_WORKERS", "StateRunError", "StateRunResults", "for_each_state"]
 
@@ -65,29 +65,32 @@ class StateRunError(RuntimeError):
 
 
 def for_each_state(
-    states: Iterable[str],
+    states: str | Iterable[str],
     fn: Callable[[str], T],
     *,
     max_workers: int | None = None,
 ) -> StateRunResults[T]:
     """Call ``fn(state)`` once per state on a thread pool, each call in that state.
 
-    Every state is validated before anything runs (an invalid or duplicated
-    state raises ValueError and no call is made). Each call runs in a copy of
+    ``states`` is a collection of names; a bare string is one state (never its
+    letters). Every state is checked before anything runs, as an entry point
+    checks it (spelling, allow lists, state registry): an invalid or duplicated
+    state raises ValueError (an unknown one UnknownStateError) and no call is made. Each call runs in a copy of
     the caller's context with its own state set, so it sees the caller's other
     context variables, and the caller's state is untouched afterwards. An
     exception from one call is logged and recorded under its state; the other
     calls carry on. ``max_workers`` defaults to one per state, at most 8.
     """
-    ordered = list(states)
-    bad = []
+    ordered = [states] if isinstance(states, str) else list(states)
+    bad: list[InvalidStateError] = []
     for state in ordered:
         try:
-            validate_state(state)
+            known_state(state)
         except InvalidStateError as exc:
-            bad.append(str(exc))
-    if bad:
-        raise InvalidStateError("for_each_state: " + "; ".join(bad))
+            bad.append(exc)
+    if bad:  # UnknownStateError only when every refusal is one (a misspelling is the bigger fault)
+        error = UnknownStateError if all(isinstance(e, UnknownStateError) for e in bad) else InvalidStateError
+        raise error("for_each_state: " + "; ".join(map(str, bad)))
     duplicates = sorted(s for s, n in Counter(ordered).items() if n > 1)
     if duplicates:
         raise ValueError(f"for_each_state: states listed more than once: {', '.join(duplicates)}")

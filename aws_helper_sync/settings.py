@@ -6,8 +6,12 @@ changes its environment sees the change, and importing the package stays free.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from typing import TYPE_CHECKING, Callable
+
+from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,7 +57,7 @@ def env(name: str, default: str | None = None) -> str | None:
 
 
 def env_flag(name: str, default: bool) -> bool:
-    """A boolean variable; an unrecognised value is an error, not a silent default."""
+    """A boolean variable; an unrecognised value is a ConfigurationError, not a silent default."""
     value = env(name)
     if value is None:
         return default
@@ -62,7 +66,7 @@ def env_flag(name: str, default: bool) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ValueError(f"{name}={value!r} is not a boolean; use true or false")
+    raise ConfigurationError(f"{name}={value!r} is not a boolean; use true or false")
 
 
 def env_list(name: str) -> list[str]:
@@ -94,7 +98,42 @@ def aws_endpoint_url() -> str | None:
 
 
 def allowed_states() -> str | None:
+    """``ALLOWED_STATES`` as text; ``context.state`` validates each entry."""
     return env("ALLOWED_STATES")
+
+
+STATES_REFRESH_DEFAULT = 60.0
+_STATES_COLLECTION = re.compile(r"([A-Za-z0-9_-]{1,63})\.([A-Za-z0-9_-][A-Za-z0-9_.-]{0,119})")
+
+
+def states_collection() -> tuple[str, str] | None:
+    """``STATES_COLLECTION=<db>.<collection>`` (e.g. ``core.states``) as (db, collection), or None."""
+    value = env("STATES_COLLECTION")
+    if value is None:
+        return None
+    match = _STATES_COLLECTION.fullmatch(value)
+    if match is None:
+        raise ConfigurationError(
+            f"STATES_COLLECTION={value!r} must be <database>.<collection>, for example core.states"
+        )
+    database, collection = match.groups()
+    return database, collection
+
+
+def states_refresh_seconds() -> float:
+    """``STATES_REFRESH_SECONDS``: how long the registry's active names are trusted (default 60)."""
+    value = env("STATES_REFRESH_SECONDS")
+    if value is None:
+        return STATES_REFRESH_DEFAULT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigurationError(
+            f"STATES_REFRESH_SECONDS={value!r} must be a positive number of seconds (default 60)"
+        )
+    return seconds
 
 
 def auto_create_indexes() -> bool:

@@ -103,9 +103,9 @@ def test_invalid_state_is_400_and_creates_no_database(app_root, mongo_client, ba
         assert "records" not in mongo_client[system].list_collection_names()
 
 
-def test_state_outside_allow_list_is_400(app_root, state, monkeypatch):
+def test_state_outside_allow_list_is_403(app_root, state, monkeypatch):
     monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
-    assert call("v1", "GET", "/users", state)["statusCode"] == 400
+    assert call("v1", "GET", "/users", state)["statusCode"] == 403  # well spelled, not served here
     assert call("v1", "GET", "/users", "ohio")["statusCode"] == 200
 
 

@@ -283,6 +283,8 @@ def test_serve_answers_real_http_requests_and_stops_on_sigterm(env, mongo_client
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert mongo_client[state]["parcels"].count_documents({}) == 1
+    # no state registry configured: serve says that any well-formed state gets in (issue 11 §1)
+    assert "WARNING: no state registry configured" in stderr
 
 
 def test_serve_needs_an_app_root_with_api(tmp_path):

@@ -8,7 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from aws_helper_sync import InvalidStateError, get_state, set_state, state_scope
+from aws_helper_sync import (
+    ConfigurationError,
+    InvalidStateError,
+    UnknownStateError,
+    get_state,
+    set_state,
+    state_scope,
+)
 from aws_helper_sync.context import (
     ContextThreadPoolExecutor,
     StateLogFilter,
@@ -95,6 +102,35 @@ def test_allow_list_from_environment(monkeypatch):
         validate_state("utah")
 
 
+@pytest.mark.parametrize(("raw", "bad"), [
+    ("ohio, Texas", "'Texas'"), (" , ", "empty entry"), ("ohio,,texas", "empty entry"),
+    ("ohio,admin", "'admin'"), ("ohio;texas", "'ohio;texas'"), ("ohio,new jersey", "'new jersey'"),
+])
+def test_every_allowed_states_entry_is_checked_when_read(monkeypatch, raw, bad):
+    """Issue 11 §9: "ohio, Texas" once allowed only ohio, silently."""
+    monkeypatch.setenv("ALLOWED_STATES", raw)
+    with pytest.raises(ConfigurationError, match="ALLOWED_STATES has a bad entry") as info:
+        validate_state("ohio")
+    assert bad in str(info.value)
+    assert not isinstance(info.value, ValueError)  # the operator's fault, never a client's 400
+
+
+def test_set_allowed_states_takes_a_comma_separated_string_as_allowed_states_does():
+    """Issue 11 §9: set_allowed_states("ohio,texas") once allowed "o" and "h" and refused "ohio"."""
+    set_allowed_states("ohio, texas")
+    assert validate_state("ohio") == "ohio" and validate_state("texas") == "texas"
+    for letter in ("o", "h", "t"):
+        with pytest.raises(UnknownStateError):
+            validate_state(letter)
+    set_allowed_states("utah")  # a single name is one state
+    assert validate_state("utah") == "utah"
+    with pytest.raises(UnknownStateError):
+        validate_state("u")
+    for bad in ("ohio,Texas", ["ohio", "Texas"], ["ohio", ""], "ohio,"):
+        with pytest.raises(ConfigurationError, match="set_allowed_states"):
+            set_allowed_states(bad)
+
+
 def test_allow_list_in_code_wins_over_environment(monkeypatch):
     monkeypatch.setenv("ALLOWED_STATES", "ohio")
     set_allowed_states({"utah"})
@@ -108,7 +144,9 @@ def test_allow_list_in_code_wins_over_environment(monkeypatch):
 
 
 def test_allow_list_never_admits_reserved_names():
-    set_allowed_states({"admin"})
+    with pytest.raises(ConfigurationError, match="'admin'"):  # refused when set, not silently kept
+        set_allowed_states({"admin"})
+    set_allowed_states(lambda _state: True)  # a predicate cannot admit it either
     with pytest.raises(InvalidStateError):
         validate_state("admin")
 

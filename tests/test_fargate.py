@@ -9,7 +9,12 @@ from types import SimpleNamespace
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from aws_helper_sync import FargateExecutor, fargate_handler, state_scope
+from aws_helper_sync import (
+    ConfigurationError,
+    FargateExecutor,
+    fargate_handler,
+    state_scope,
+)
 from aws_helper_sync.aws import aws_client
 from aws_helper_sync.fargate.executor import ECS_OVERRIDES_LIMIT, TaskLaunchError
 
@@ -193,14 +198,15 @@ def test_get_task_status(ecs):
 
 @pytest.mark.parametrize(("unset", "variable"), [
     ("ECS_CLUSTER", "ECS_CLUSTER"), ("ECS_SUBNETS", "ECS_SUBNETS"), ("AWS_REGION", "AWS_REGION")])
-def test_missing_configuration_is_a_value_error_naming_the_variable(monkeypatch, unset, variable):
+def test_missing_configuration_is_a_configuration_error_naming_the_variable(monkeypatch, unset, variable):
     monkeypatch.setenv("ECS_CLUSTER", CLUSTER)
     monkeypatch.setenv("ECS_SUBNETS", "subnet-1")
     monkeypatch.delenv(unset)
     if unset == "AWS_REGION":
         monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
-    with pytest.raises(ValueError, match=variable):
+    with pytest.raises(ConfigurationError, match=variable) as info:
         FargateExecutor()
+    assert not isinstance(info.value, ValueError)  # SPEC §5: a 500 from an API, never a 400
 
 
 def test_arguments_override_the_environment(monkeypatch):

@@ -254,7 +254,7 @@ def test_allow_list_applies_to_the_header():
 
     assert client.get("/whoami", headers={"constitution-state": "ohio"}).status_code == 200
     response = client.get("/whoami", headers={"constitution-state": "utah"})
-    assert (response.status_code, response.json["error"]) == (400, "invalid_constitution_state")
+    assert (response.status_code, response.json["error"]) == (403, "unknown_constitution_state")
 
 
 def test_users_own_hooks_run_inside_the_request_state():

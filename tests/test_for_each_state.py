@@ -134,3 +134,26 @@ def test_max_workers_must_be_positive():
 
 def test_no_states_no_calls():
     assert for_each_state([], str) == StateRunResults()
+
+
+def test_a_bare_string_is_one_state_never_its_letters(mongo_client, make_state):
+    """Issue 11 §9: for_each_state("texas", fn) once ran in databases t, e, x, a, s."""
+    state = make_state("texas")
+    before = set(mongo_client.list_database_names())
+    outcome = for_each_state(state, lambda s: RUNS.collection.insert_one({"state": get_state()}) and get_state())
+    assert list(outcome.results) == [state] and outcome.results[state] == state
+    assert set(mongo_client.list_database_names()) - before == {state}
+    assert mongo_client[state][Runs.collection_name].count_documents({}) == 1
+
+
+def test_states_outside_the_allow_list_are_refused_before_any_call(monkeypatch):
+    from aws_helper_sync import UnknownStateError
+
+    monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
+    ran = []
+    with pytest.raises(UnknownStateError, match="'utah'.*ALLOWED_STATES"):
+        for_each_state(["ohio", "utah"], ran.append)
+    with pytest.raises(InvalidStateError, match="'Utah'"):  # a misspelling stays the plain error
+        for_each_state(["utah", "Utah"], ran.append)
+    assert ran == []
+    assert for_each_state("ohio", lambda s: get_state()).results == {"ohio": "ohio"}

@@ -289,3 +289,131 @@ def test_canaries_do_run_with_a_valid_state(canaries, mongo_client, make_state, 
 
     assert canaries["api"].ran == canaries["lambda"].ran == canaries["sqs"].ran == canaries["fargate"].ran == [state]
     assert mongo_client[state].injection_canary.count_documents({}) == 4
+
+
+# --- the state registry (issue 11 §1): well-formed is not enough, the state must be known ---
+
+@pytest.fixture
+def registry(mongo_client, unique, monkeypatch):
+    from tests.registry_support import use_registry
+
+    yield from use_registry(unique, monkeypatch)
+
+
+@pytest.fixture
+def registered(reliability_app):
+    """The ``registered`` entry classes (they write through a Repository with indexes)."""
+    classes = {
+        "api": resolve_route("POST", ("registered",))[0],
+        "lambda": load_entry_class(Lambda, "lambda", "registered", "main.py", "Lambda"),
+        "sqs": load_consumer_class("registered"),
+        "sqs-batch": load_consumer_class("registered_batch"),
+        "fargate": load_entry_class(FargateTask, "task", "registered", "task.py", "Task"),
+    }
+    for cls in classes.values():
+        cls.ran.clear()
+    return classes
+
+
+def test_registry_unknown_states_through_every_entry_point(registry, registered, monkeypatch, unique):
+    """200 well-formed states the registry does not know (or marks inactive), through 6 doors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aws_helper_sync import reload_state_registry
+    from aws_helper_sync.integrations.wsgi import StateMiddleware
+
+    unknown = [f"{unique}_u{n}" for n in range(200 - len(registry.inactive))] + registry.inactive
+    before = registry.databases()
+    refused: dict[str, int] = {}
+
+    def count(door: str, ok: bool) -> None:
+        assert ok, door
+        refused[door] = refused.get(door, 0) + 1
+
+    def api(n_state: tuple[int, str]) -> int:
+        n, state = n_state
+        build = v1_event if n % 2 else v2_event
+        return api_handler(build("POST", "/registered", headers={"constitution-state": state}, body={}))["statusCode"]
+
+    with ThreadPoolExecutor(8) as pool:  # concurrently: the registry is loaded once, not once per thread
+        for status in pool.map(api, enumerate(unknown)):
+            count("API (v1 and v2, 8 threads) -> 403", status == 403)
+    handler = lambda_handler("registered")
+    for state in unknown:
+        result = handler({"constitution-state": state})
+        count("Lambda -> success false, UnknownStateError", result["error_type"] == "UnknownStateError")
+    for consumer in ("registered", "registered_batch"):
+        records = [lambda_record({"n": n}, state=state) for n, state in enumerate(unknown)]
+        failed = failed_ids(sqs_handler(consumer)(lambda_event(*records)))
+        for record in records:
+            count(f"SQS {consumer} -> record failed", record["messageId"] in failed)
+    monkeypatch.setenv("TASK_NAME", "registered")
+    for state in unknown:
+        monkeypatch.setenv("CONSTITUTION_STATE", state)
+        count("Fargate -> exit 1", fargate_handler() == 1)
+    statuses: list[str] = []
+    middleware = StateMiddleware(lambda environ, start: pytest.fail("the app ran"))
+    for state in unknown:
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/registered", "HTTP_CONSTITUTION_STATE": state,
+                   "wsgi.input": io.BytesIO(b""), "SERVER_NAME": "test", "SERVER_PORT": "80"}
+        b"".join(middleware(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+        count("WSGI middleware -> 403", statuses[-1].startswith("403"))
+    created = registry.databases() - before
+    queries_first = registry.queries()
+
+    rounds = 5  # each refresh is one query, whatever the number of states checked in between
+    for round_number in range(rounds):
+        reload_state_registry()
+        for state in unknown[:40]:
+            assert handler({"constitution-state": state})["success"] is False
+    report("state-injection", "State registry: unknown states through every entry point",
+           unknown_states=len(unknown), entry_points=6, **refused,
+           databases_created=len(created), entry_classes_run=sum(len(c.ran) for c in registered.values()),
+           registry_queries_for_all_of_the_above=queries_first,
+           refreshes_then=rounds, registry_queries_per_refresh=(registry.queries() - queries_first) / rounds)
+    assert created == set()
+    assert all(cls.ran == [] for cls in registered.values())
+    assert queries_first == 1
+    assert registry.queries() - queries_first == rounds
+
+
+def test_registry_unreachable_fails_closed(registered, mongo_client, monkeypatch, unique):
+    """The registry's server gone: every door refuses, nothing runs, nothing is acknowledged."""
+    import os
+
+    from aws_helper_sync.context.registry import (
+        RETRY_AFTER_FAILURE_SECONDS,
+        mongo_registry,
+    )
+    from aws_helper_sync.database import MongoManager
+    from tests.reliability_support import free_port
+
+    monkeypatch.setenv("STATES_COLLECTION", f"{unique}_core.states")
+    monkeypatch.setenv("TASK_NAME", "registered")
+    MongoManager.close()
+    MongoManager.initialize(f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=150")
+    outcomes: dict[str, list] = {"API 503": [], "Lambda success false": [], "SQS records failed": [],
+                                 "Fargate exit 1": []}
+    try:
+        for n in range(3):
+            state = f"ohio{n}"
+            response = api_handler(v1_event("POST", "/registered", headers={"constitution-state": state}, body={}))
+            outcomes["API 503"].append(response["statusCode"] == 503)
+            outcomes["Lambda success false"].append(
+                lambda_handler("registered")({"constitution-state": state})["success"] is False)
+            records = [lambda_record({}, state=state), lambda_record({}, state=state)]
+            failed = failed_ids(sqs_handler("registered_batch")(lambda_event(*records)))
+            outcomes["SQS records failed"].extend(r["messageId"] in failed for r in records)
+            monkeypatch.setenv("CONSTITUTION_STATE", state)
+            outcomes["Fargate exit 1"].append(fargate_handler() == 1)
+        reads = mongo_registry().queries
+    finally:
+        MongoManager.close()
+        MongoManager.initialize(os.environ["MONGODB_URI"])
+    report("state-injection", "State registry unreachable (fail closed)",
+           **{door: f"{sum(v)} of {len(v)}" for door, v in outcomes.items()},
+           entry_classes_run=sum(len(c.ran) for c in registered.values()),
+           registry_reads_attempted=reads, refused_at_once_after_a_failure=f"for {RETRY_AFTER_FAILURE_SECONDS} s")
+    assert 1 <= reads <= 12
+    assert all(all(v) for v in outcomes.values()), outcomes
+    assert all(cls.ran == [] for cls in registered.values())

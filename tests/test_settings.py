@@ -7,6 +7,7 @@ import os
 import pytest
 
 from aws_helper_sync import settings
+from aws_helper_sync.errors import ConfigurationError
 
 
 def test_env_follows_every_change_to_os_environ(monkeypatch):
@@ -37,5 +38,6 @@ def test_flags(monkeypatch, raw, expected):
 
 def test_unrecognised_flag_names_the_variable(monkeypatch):
     monkeypatch.setenv("AUTO_CREATE_INDEXES", "maybe")
-    with pytest.raises(ValueError, match="AUTO_CREATE_INDEXES='maybe' is not a boolean"):
+    with pytest.raises(ConfigurationError, match="AUTO_CREATE_INDEXES='maybe' is not a boolean") as info:
         settings.auto_create_indexes()
+    assert not isinstance(info.value, ValueError)  # the operator's fault: never a client's 400

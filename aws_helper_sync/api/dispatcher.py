@@ -10,6 +10,9 @@ exception from ``validate()``/``process()`` is the client's 400. Error bodies
 carry a request id; 500s never carry exception text, which goes to the log.
 MongoDB being unreachable (pymongo's ``ConnectionFailure``: server selection
 timeout, lost connection) is a 503 "Database unavailable", also without details.
+A well-formed state the registry does not know is a 403 (not a 400: the caller
+may not use it), an unreadable registry a 503 (fail closed), and the library's
+own ``ConfigurationError`` a 500 wherever it is raised.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import settings
-from ..context.state import InvalidStateError, _set_validated_state
+from ..context.state import InvalidStateError, UnknownStateError, _set_validated_state
 from ..entrypoint import lifecycle, require_state, run_unit
+from ..errors import ConfigurationError, StateRegistryUnavailableError
 from .auth import AuthResult, authenticate
 from .events import (
     STATE_HEADER,
@@ -43,6 +47,7 @@ logger = logging.getLogger("aws_helper_sync.api")
 
 INTERNAL_ERROR = "Internal server error"
 DATABASE_UNAVAILABLE = "Database unavailable"
+REGISTRY_UNAVAILABLE = "State registry unavailable"
 
 
 def request_id_of(event: Any, context: Any) -> str:
@@ -115,8 +120,14 @@ class _Dispatch:
         try:
             state = require_state(request.state_header(), f"{STATE_HEADER} header")
             body = request.read_body(api_class.body_format, api_class.content_types)
+        except UnknownStateError as exc:  # well spelled, not served here: forbidden, not malformed
+            return self._client_error(403, str(exc))
         except (HTTPError, InvalidStateError) as exc:
             return self._client_error(getattr(exc, "status_code", 400), str(exc))
+        except (StateRegistryUnavailableError, ConfigurationError) as exc:
+            logger.exception("%s: the constitution-state could not be checked (request %s)",
+                             self._where(), self.request_id)
+            return self._server_error(exc)
         try:
             if auth is not None:
                 auth.check_state(state)  # a token or user bound to other states: 403
@@ -154,6 +165,8 @@ class _Dispatch:
             api._take_result(lifecycle(api))
         except HTTPError as exc:
             return self._http_error(exc)
+        except UnknownStateError as exc:  # e.g. process() switching to a state it may not use
+            return self._client_error(403, str(exc))
         except ValueError as exc:
             return self._client_error(400, str(exc) or "Bad request")
         except Exception as exc:
@@ -189,8 +202,10 @@ class _Dispatch:
         return build_response(status, _error_body(message, self.request_id), headers)
 
     def _server_error(self, exc: BaseException | None = None) -> dict[str, Any]:
-        """The generic 500, or 503 when MongoDB could not be reached; the caller has logged
-        the exception (never sent to the client)."""
+        """The generic 500, or 503 when MongoDB or the state registry could not be reached;
+        the caller has logged the exception (never sent to the client)."""
+        if isinstance(exc, StateRegistryUnavailableError):  # fail closed, but say it may pass later
+            return build_response(503, _error_body(REGISTRY_UNAVAILABLE, self.request_id), self.base_headers)
         if database_unavailable(exc):  # the request may succeed later: say so, not "bug"
             return build_response(503, _error_body(DATABASE_UNAVAILABLE, self.request_id), self.base_headers)
         return build_response(500, _error_body(INTERNAL_ERROR, self.request_id), self.base_headers)

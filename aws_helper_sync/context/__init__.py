@@ -10,6 +10,7 @@ from .._lazy import lazy_exports
 from .state import (
     RESERVED_STATES,
     InvalidStateError,
+    UnknownStateError,
     get_state,
     set_allowed_states,
     set_state,
@@ -23,6 +24,7 @@ _LAZY = {
     "submit_with_context": ".threads",
     "StateLogFilter": ".log_filter",
     "install_state_log_filter": ".log_filter",
+    "reload_state_registry": ".registry",
 }
 
 __all__ = [
@@ -30,8 +32,10 @@ __all__ = [
     "ContextThreadPoolExecutor",
     "InvalidStateError",
     "StateLogFilter",
+    "UnknownStateError",
     "get_state",
     "install_state_log_filter",
+    "reload_state_registry",
     "run_in_unit_context",
     "set_allowed_states",
     "set_state",

@@ -17,24 +17,63 @@ from contextvars import ContextVar
 from typing import Callable, Union
 
 from .. import settings
+from ..errors import ConfigurationError
 
 STATE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}")
 RESERVED_STATES = frozenset({"admin", "local", "config"})
 
 _state: ContextVar[str | None] = ContextVar("constitution_state", default=None)
 
-AllowList = Union[Iterable[str], Callable[[str], bool], None]
+AllowList = Union[str, Iterable[str], Callable[[str], bool], None]
 _allow_list_in_code: Callable[[str], bool] | None = None
 _env_allow_cache: tuple[str | None, frozenset[str]] = (None, frozenset())
 
 
 class InvalidStateError(ValueError):
-    """A constitution-state value that must not select a database."""
+    """A constitution-state value that must not select a database (the client's 400)."""
+
+
+class UnknownStateError(InvalidStateError):
+    """A well-formed state that the registry does not know, or marks inactive.
+
+    Still an ``InvalidStateError`` so that any code catching that refuses it
+    too (fail closed), but entry points map it first: the spelling is fine, the
+    caller is not allowed there, so an API answers 403, not 400.
+    """
 
 
 def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _spelling_error(value: object) -> str | None:
+    """Why ``value`` cannot be a database name, or None when its spelling is fine."""
+    if not isinstance(value, str):
+        return f"constitution-state must be a string, got {type(value).__name__}"
+    if not STATE_PATTERN.fullmatch(value):
+        return (
+            f"invalid constitution-state {_shown(value)}: expected lowercase ASCII "
+            "letters, digits and underscores, starting with a letter, at most 63 characters"
+        )
+    if value in RESERVED_STATES:
+        return f"invalid constitution-state {value!r}: reserved MongoDB database name"
+    return None
+
+
+def _parse_names(raw: str | Iterable[str], where: str) -> frozenset[str]:
+    """Each entry of a state list, checked: a bad entry is a ConfigurationError naming it.
+
+    A string is comma separated (surrounding blanks removed); entries are never
+    rewritten or skipped, so ``"ohio, Texas"`` fails instead of silently
+    allowing only ``ohio``.
+    """
+    entries = [item.strip() for item in raw.split(",")] if isinstance(raw, str) else list(raw)
+    for entry in entries:
+        problem = "an empty entry" if entry == "" else _spelling_error(entry)
+        if problem is not None:
+            raise ConfigurationError(f"{where} has a bad entry {_shown(entry)}: {problem}")
+    return frozenset(entries)
 
 
 def _env_allow_list() -> frozenset[str] | None:
@@ -43,13 +82,15 @@ def _env_allow_list() -> frozenset[str] | None:
     if raw is None:
         return None
     if _env_allow_cache[0] != raw:
-        _env_allow_cache = (raw, frozenset(s.strip() for s in raw.split(",") if s.strip()))
+        _env_allow_cache = (raw, _parse_names(raw, "ALLOWED_STATES"))
     return _env_allow_cache[1]
 
 
 def set_allowed_states(allowed: AllowList) -> None:
-    """Narrow the valid states in code: a collection of names, a predicate, or None to clear.
+    """Narrow the valid states in code: names, a predicate, or None to clear.
 
+    Names are a collection or a comma separated string (as ``ALLOWED_STATES``;
+    never its letters); each is checked now, a bad one is a ConfigurationError.
     Takes precedence over the ``ALLOWED_STATES`` environment variable.
     """
     global _allow_list_in_code
@@ -58,37 +99,38 @@ def set_allowed_states(allowed: AllowList) -> None:
     elif callable(allowed):
         _allow_list_in_code = allowed
     else:
-        names = frozenset(allowed)
+        names = _parse_names(allowed, "set_allowed_states()")
         _allow_list_in_code = names.__contains__
 
 
+def static_allow_list_configured() -> bool:
+    """True when ``set_allowed_states`` or ``ALLOWED_STATES`` narrows the states."""
+    return _allow_list_in_code is not None or settings.allowed_states() is not None
+
+
 def validate_state(value: object) -> str:
-    """Return ``value`` unchanged when it is a valid state, else raise InvalidStateError."""
-    if not isinstance(value, str):
-        raise InvalidStateError(
-            f"constitution-state must be a string, got {type(value).__name__}"
-        )
-    if not STATE_PATTERN.fullmatch(value):
-        raise InvalidStateError(
-            f"invalid constitution-state {_shown(value)}: expected lowercase ASCII "
-            "letters, digits and underscores, starting with a letter, at most 63 characters"
-        )
-    if value in RESERVED_STATES:
-        raise InvalidStateError(
-            f"invalid constitution-state {value!r}: reserved MongoDB database name"
-        )
+    """Return ``value`` unchanged when it is a valid state, else raise InvalidStateError.
+
+    Checks the spelling and the static allow lists (``set_allowed_states``,
+    ``ALLOWED_STATES``; a state outside them is an UnknownStateError). The
+    MongoDB registry (``STATES_COLLECTION``) is checked by the entry points
+    (``entrypoint.known_state``), which is where a state arrives from outside.
+    """
+    problem = _spelling_error(value)
+    if problem is not None:
+        raise InvalidStateError(problem)
     if _allow_list_in_code is not None:
-        if not _allow_list_in_code(value):
-            raise InvalidStateError(
+        if not _allow_list_in_code(value):  # type: ignore[arg-type]
+            raise UnknownStateError(
                 f"constitution-state {value!r} is not in the allowed states"
             )
     else:
         env_allowed = _env_allow_list()
         if env_allowed is not None and value not in env_allowed:
-            raise InvalidStateError(
+            raise UnknownStateError(
                 f"constitution-state {value!r} is not in ALLOWED_STATES"
             )
-    return value
+    return value  # type: ignore[return-value]
 
 
 def get_state() -> str | None:

@@ -15,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import settings
+from ..errors import ConfigurationError
 from .uri import inject_credentials
 
 if TYPE_CHECKING:
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 VARIABLE = "EXTERNAL_MONGODB_CONNECTIONS"
 
 
-class ExternalClusterConfigError(ValueError):
-    """EXTERNAL_MONGODB_CONNECTIONS is malformed."""
+class ExternalClusterConfigError(ConfigurationError):
+    """EXTERNAL_MONGODB_CONNECTIONS is malformed (the operator's fault: a 500, not a 400)."""
 
 
 class UnknownClusterError(KeyError):

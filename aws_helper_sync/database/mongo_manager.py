@@ -16,6 +16,7 @@ import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import settings
+from ..errors import ConfigurationError
 from .uri import build_connection_string
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def resolve_connection_string(connection_string: str | None = None) -> str:
         return uri
     host = settings.env("MONGO_DB_HOST")
     if not host:
-        raise RuntimeError(CONFIG_HELP)
+        raise ConfigurationError(CONFIG_HELP)
     user, password = settings.mongo_credentials()
     return build_connection_string(
         host, user, password, settings.env("MONGO_DB_NAME"), settings.env("MONGO_DB_OPTIONS")

@@ -21,6 +21,7 @@ from .. import settings
 from ..aws import aws_client
 from ..context.state import get_state, validate_state
 from ..context.threads import ContextThreadPoolExecutor
+from ..errors import ConfigurationError
 from ..utils.serializer import serialize_mongo_types
 
 logger = logging.getLogger(__name__)
@@ -95,13 +96,13 @@ class FargateExecutor:
     ) -> None:
         self.cluster = cluster or settings.ecs_cluster()
         if not self.cluster:
-            raise ValueError("no ECS cluster: pass cluster= or set ECS_CLUSTER")
+            raise ConfigurationError("no ECS cluster: pass cluster= or set ECS_CLUSTER")
         self.subnets = _as_list(subnets) if subnets is not None else settings.ecs_subnets()
         if not self.subnets:
-            raise ValueError("no subnets: pass subnets= or set ECS_SUBNETS (comma separated)")
+            raise ConfigurationError("no subnets: pass subnets= or set ECS_SUBNETS (comma separated)")
         self.region = region or settings.aws_region()
         if not self.region:
-            raise ValueError("no AWS region: pass region= or set AWS_REGION")
+            raise ConfigurationError("no AWS region: pass region= or set AWS_REGION")
         self.security_groups = (
             _as_list(security_groups) if security_groups is not None else settings.ecs_security_groups()
         )

@@ -38,7 +38,7 @@ def fargate_handler(task_name: str | None = None) -> int:
     """Run ``<app root>/task/<name>/task.py`` (class ``<PascalName>Task``); exit code 0 or 1.
 
     The name comes from the argument or ``TASK_NAME``. Any failure (no name, no
-    such task, no or invalid ``CONSTITUTION_STATE``, an exception in the task)
+    such task, no, invalid or unknown ``CONSTITUTION_STATE``, an exception in the task)
     is logged with its traceback and gives 1, so ECS records the task as failed.
     """
     return run_unit(None, _run, task_name or settings.task_name())

@@ -1,7 +1,7 @@
 """Reading the state header, shared by the Flask extension and the WSGI middleware.
 
-One place decides what a missing or invalid header means and what the 400 body
-says, so both integrations answer identically:
+One place decides what a missing, invalid or unknown header means and what the
+error body says (400, 403 or 503), so both integrations answer identically:
 
     state = read_state(environ.get(environ_key(header)), header=header, required=True)
     # raises StateHeaderError -> error.status / error.to_json()
@@ -10,10 +10,15 @@ says, so both integrations answer identically:
 from __future__ import annotations
 
 import json
+import logging
 import re
+from http import HTTPStatus
 
-from ..context.state import InvalidStateError
+from ..context.state import InvalidStateError, UnknownStateError
 from ..entrypoint import MissingStateError, require_state
+from ..errors import StateRegistryUnavailableError
+
+logger = logging.getLogger("aws_helper_sync.integrations")
 
 DEFAULT_HEADER = "constitution-state"
 
@@ -29,15 +34,18 @@ JSON_CONTENT_TYPE = "application/json"
 
 
 class StateHeaderError(ValueError):
-    """A request whose state header is missing or invalid; answered with a JSON 400."""
+    """A request whose state header is refused; answered with a JSON error.
 
-    status = 400
-    status_line = "400 Bad Request"
+    400 when missing or malformed, 403 when well formed but unknown to the state
+    registry (or inactive), 503 when the registry cannot be read (fail closed).
+    """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.status = status
+        self.status_line = f"{status} {HTTPStatus(status).phrase}"
 
     def to_dict(self) -> dict[str, str]:
         return {"error": self.code, "message": self.message}
@@ -74,5 +82,12 @@ def read_state(value: str | None, *, header: str, required: bool) -> str | None:
         return require_state(value, f"{header} header")
     except MissingStateError as exc:
         raise StateHeaderError("missing_constitution_state", str(exc)) from None
+    except UnknownStateError as exc:
+        raise StateHeaderError("unknown_constitution_state", str(exc), status=403) from None
     except InvalidStateError as exc:
         raise StateHeaderError("invalid_constitution_state", str(exc)) from None
+    except StateRegistryUnavailableError:
+        logger.exception("%s header: the state registry could not be read; request refused", header)
+        raise StateHeaderError(
+            "state_registry_unavailable", "State registry unavailable", status=503
+        ) from None

@@ -55,8 +55,9 @@ def _invoke(name: str, event: Mapping[str, Any], context: Any) -> dict[str, Any]
 def lambda_handler(name: str) -> Callable[[Any, Any], dict[str, Any]]:
     """The handler for ``<app root>/lambda/<name>/main.py``, class ``<PascalName>Lambda``.
 
-    The handler never raises: every failure (missing or invalid state, missing
-    class, an exception in ``validate()``/``process()``) is returned as
+    The handler never raises: every failure (missing, invalid or unknown state,
+    an unreadable state registry, missing class, a ``ConfigurationError``, an
+    exception in ``validate()``/``process()``) is returned as
     ``success: false`` with the error message and type, and logged. A name that
     cannot name a folder is refused here, at deployment, with a ValueError.
     """

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import settings
-from ..context.state import InvalidStateError, validate_state
+from ..context.state import InvalidStateError
 from ..context.threads import ContextThreadPoolExecutor
-from ..entrypoint import EntryPoint, run_unit
+from ..entrypoint import EntryPoint, known_state, run_unit
 from . import records as rec
 
 DEFAULT_MAX_WORKERS_CAP = 8
@@ -200,7 +200,7 @@ class SQSConsumer(EntryPoint):
                 elif isinstance(found, str) and found in valid:
                     state = valid[found]
                 else:
-                    state = valid[found] = validate_state(found)
+                    state = valid[found] = known_state(found)  # spelling, allow lists, registry
             except InvalidStateError as exc:
                 self._fail(result, mid, f"invalid constitution-state: {exc}", processed=False)
                 if group is not None:
