@@ -337,3 +337,151 @@ def test_failure_logs_carry_the_records_state(app_root, make_state, caplog):
     [failure] = [r for r in caplog.records if record["messageId"] in r.getMessage() and r.levelname == "ERROR"]
     assert failure.constitution_state == state
     assert "asked to fail" in failure.exc_text
+
+
+# --- FIFO order in batch mode (issue 10 §2): a group's records stop at its first failure ---
+
+
+def _fifo(uid: str, group: str, state: str, fail_until_receive: int = 0, receive_count: int = 1) -> dict:
+    record = lambda_record({"uid": uid, "fail_until_receive": fail_until_receive}, message_id=f"id-{uid}",
+                           state=state, group=group, source_arn=FIFO_QUEUE_ARN, receive_count=receive_count)
+    return record
+
+
+def _redelivered(record: dict) -> dict:
+    """The same message delivered again (ApproximateReceiveCount + 1), as SQS does after a failure."""
+    attributes = dict(record["attributes"])
+    attributes["ApproximateReceiveCount"] = str(int(attributes["ApproximateReceiveCount"]) + 1)
+    return {**record, "attributes": attributes}
+
+
+def _applied(mongo_client, state: str, collection: str = "fifo_applied") -> list[str]:
+    return [doc["uid"] for doc in mongo_client[state][collection].find().sort("seq", 1)]
+
+
+def test_fifo_batch_loop_never_sees_a_groups_records_after_its_failure(app_root, mongo_client, make_state):
+    """m1 fails, so m2 and m3 (same group) are held back unprocessed; group n goes on; redelivery applies each once."""
+    state = make_state("fifo")
+    m = [_fifo("m1", "g-m", state, fail_until_receive=1), _fifo("m2", "g-m", state), _fifo("m3", "g-m", state)]
+    n = [_fifo("n1", "g-n", state), _fifo("n2", "g-n", state)]
+    handler = sqs_handler("fifo_writer")
+    consumer_class = load_consumer_class("fifo_writer")
+
+    response = handler(lambda_event(m[0], n[0], m[1], n[1], m[2]), None)
+
+    assert failed_ids(response) == {"id-m1", "id-m2", "id-m3"}
+    assert consumer_class.handed == ["id-m1", "id-n1", "id-n2"]  # m2, m3 never reached the consumer
+    assert _applied(mongo_client, state) == ["n1", "n2"]
+
+    # SQS redelivers the group from m1 on: each message is applied once, in order.
+    response = handler(lambda_event(*[_redelivered(r) for r in m]), None)
+
+    assert response["batchItemFailures"] == []
+    assert _applied(mongo_client, state) == ["n1", "n2", "m1", "m2", "m3"]
+
+
+def test_fifo_batch_held_back_records_are_logged_once_as_not_processed(app_root, mongo_client, make_state, caplog):
+    state = make_state("fifo")
+    records = [_fifo("m1", "g", state, fail_until_receive=1), _fifo("m2", "g", state)]
+
+    sqs_handler("fifo_writer")(lambda_event(*records), None)
+
+    [line] = [r.getMessage() for r in caplog.records if "id-m2" in r.getMessage()]
+    assert line == "message id-m2 not processed: an earlier message (id-m1) of FIFO message group 'g' failed"
+
+
+def test_fifo_batch_second_pass_over_records_stops_at_the_failure(app_root, make_state):
+    state = make_state("fifo")
+    records = [_fifo(f"a{i}", "A", state) for i in range(4)]
+    second_pass: list[str] = []
+
+    class TwoPasses(load_consumer_class("batch_recorder")):
+        def process_batch(self, records):
+            collected = list(records)  # first pass: every record handed out, none failed yet
+            self.add_message_failed(collected[1]["messageId"], "bad")
+            second_pass.extend(r["messageId"] for r in records)  # second pass: apply
+
+    result = TwoPasses().run_records(records)
+
+    assert second_pass == ["id-a0"]  # the records before the failure still come, the failed one and later not
+    assert set(result.failures) == {"id-a1", "id-a2", "id-a3"}
+    assert "handed to process_batch" in result.failures["id-a2"]  # seen in pass one: may have been applied
+
+
+def test_fifo_batch_first_failure_is_the_earliest_marked(app_root, make_state):
+    state = make_state("fifo")
+    records = [_fifo(f"a{i}", "A", state) for i in range(4)]
+    applied: list[str] = []
+
+    class LateMarks(load_consumer_class("batch_recorder")):
+        def process_batch(self, records):
+            collected = list(records)
+            self.add_message_failed(collected[3]["messageId"], "bad")
+            self.add_message_failed(collected[1]["messageId"], "bad too")
+            applied.extend(r["messageId"] for r in records)
+
+    result = LateMarks().run_records(records)
+
+    assert applied == ["id-a0"]
+    assert set(result.failures) == {"id-a1", "id-a2", "id-a3"}
+
+
+def test_fifo_batch_group_spanning_batches_of_states(app_root, mongo_client, make_state):
+    """Group A in two states: its failure in the first state keeps its later records in the second unprocessed."""
+    s1, s2 = make_state("one"), make_state("two")
+    records = [_fifo("a0", "A", s1, fail_until_receive=1), _fifo("a1", "A", s2), _fifo("b0", "B", s2)]
+
+    response = sqs_handler("fifo_writer")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {"id-a0", "id-a1"}
+    assert sorted(load_consumer_class("fifo_writer").handed) == ["id-a0", "id-b0"]
+    assert _applied(mongo_client, s2) == ["b0"]
+
+
+def test_fifo_bulk_consumer_with_an_ordered_write_keeps_the_order(app_root, mongo_client, make_state):
+    """The README recipe: one ordered bulk_write, every record from the first error on marked failed."""
+    state = make_state("bulk")
+    mongo_client[state]["fifo_bulk"].insert_one({"_id": "m1"})  # m1's write will fail (duplicate key)
+    records = [_fifo("m1", "g-m", state), _fifo("m2", "g-m", state), _fifo("m3", "g-m", state)]
+
+    response = sqs_handler("fifo_bulk")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {"id-m1", "id-m2", "id-m3"}
+    assert sorted(d["_id"] for d in mongo_client[state]["fifo_bulk"].find()) == ["m1"]  # m2, m3 not applied
+
+    mongo_client[state]["fifo_bulk"].delete_one({"_id": "m1"})  # the fault is gone: redelivery succeeds
+    response = sqs_handler("fifo_bulk")(lambda_event(*[_redelivered(r) for r in records]), None)
+
+    assert response["batchItemFailures"] == []
+    assert sorted(d["_id"] for d in mongo_client[state]["fifo_bulk"].find()) == ["m1", "m2", "m3"]
+
+
+def test_fifo_bulk_consumer_without_ordered_write_gets_the_followers_reported(app_root, mongo_client, make_state,
+                                                                            caplog):
+    """With ordered=False m2 and m3 are applied before m1: still reported failed (group redelivered in order)."""
+    state = make_state("bulk")
+    mongo_client[state]["fifo_bulk"].insert_one({"_id": "m1"})
+    records = [_fifo("m1", "g-m", state), _fifo("m2", "g-m", state), _fifo("m3", "g-m", state)]
+    load_consumer_class("fifo_bulk").ordered = False
+
+    response = sqs_handler("fifo_bulk")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {"id-m1", "id-m2", "id-m3"}
+    assert "handed to process_batch" in caplog.text
+
+
+def test_batch_records_is_a_list_of_every_record(app_root, make_state):
+    """len(), indexing and json see the whole group: only iteration is guarded."""
+    import json
+
+    state = make_state("list")
+    records = [_fifo(f"a{i}", "A", state) for i in range(3)]
+    seen: dict = {}
+
+    class Inspector(load_consumer_class("batch_recorder")):
+        def process_batch(self, records):
+            seen.update(is_list=isinstance(records, list), length=len(records), first=records[0]["messageId"],
+                        dumped=len(json.loads(json.dumps(records))))
+
+    assert Inspector().run_records(records).failures == {}
+    assert seen == {"is_list": True, "length": 3, "first": "id-a0", "dumped": 3}
