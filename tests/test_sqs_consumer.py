@@ -5,11 +5,13 @@ Consumers live in tests/app/consumer; events are Lambda-shape SQS events.
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 
 import pytest
 
-from aws_helper_sync import get_state, state_scope
+from aws_helper_sync import SQSConsumer, get_state, state_scope
 from aws_helper_sync.sqs.handler import load_consumer_class, sqs_handler
 from tests.sqs_support import FIFO_QUEUE_ARN, failed_ids, lambda_event, lambda_record
 
@@ -485,3 +487,245 @@ def test_batch_records_is_a_list_of_every_record(app_root, make_state):
 
     assert Inspector().run_records(records).failures == {}
     assert seen == {"is_list": True, "length": 3, "first": "id-a0", "dumped": 3}
+
+
+# --- one poison record fails (at most) itself (issue 10 §4) ---
+
+DEEP_BODY = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("consumer", ["state_recorder", "batch_recorder"])
+def test_a_100000_deep_body_without_state_does_not_break_the_batch(app_root, make_state, consumer):
+    """The body is read as non-JSON ({"raw": ...}): every other record runs and succeeds."""
+    states = [make_state("a"), make_state("b")]
+    good = [lambda_record({"n": i}, state=states[i % 2]) for i in range(6)]
+    poison = lambda_record(DEEP_BODY)
+
+    response = sqs_handler(consumer)(lambda_event(*good[:3], poison, *good[3:]), None)
+
+    assert response["batchItemFailures"] == []
+    assert response["successful"] == 7
+    if consumer == "state_recorder":
+        contents = {mid: content for mid, _, content in load_consumer_class(consumer).seen}
+        assert contents[poison["messageId"]] == {"raw": DEEP_BODY}
+
+
+@pytest.mark.parametrize("mode", ["single", "batch"])
+@pytest.mark.parametrize("error", [RecursionError("maximum recursion depth exceeded"), KeyError("body"),
+                                   TypeError("unhashable"), MemoryError()])
+def test_any_failure_reading_a_record_fails_that_record_only(app_root, make_state, mode, error):
+    state = make_state("ok")
+    records = [lambda_record({"n": i}, state=state) for i in range(4)]
+    poison_id = records[1]["messageId"]
+    handled: list[str] = []
+
+    class Reader(SQSConsumer):
+        processing_mode = mode
+
+        def extract_state(self, record):
+            if record["messageId"] == poison_id:
+                raise error
+            return super().extract_state(record)
+
+        def process_record(self, record):
+            handled.append(record["messageId"])
+
+        def process_batch(self, records):
+            handled.extend(r["messageId"] for r in records)
+
+    result = Reader().run_records(records)
+
+    assert set(result.failures) == {poison_id}
+    assert result.failures[poison_id].startswith(f"not processed: record could not be read: {type(error).__name__}")
+    assert result.error is None
+    assert handled == [r["messageId"] for r in records if r["messageId"] != poison_id]
+
+
+def test_an_unreadable_fifo_record_holds_back_the_rest_of_its_group(app_root, make_state):
+    state = make_state("ok")
+    a = [_fifo(f"a{i}", "A", state) for i in range(3)]
+    b = _fifo("b0", "B", state)
+    a[1] = {**a[1], "messageAttributes": {"constitution-state": {"stringValue": "ohio"},
+                                          "Constitution-State": {"stringValue": "utah"}}}
+
+    response = sqs_handler("batch_recorder")(lambda_event(a[0], a[1], b, a[2]), None)
+
+    assert failed_ids(response) == {"id-a1", "id-a2"}
+    assert [ids for _, ids, _ in load_consumer_class("batch_recorder").calls] == [["id-a0", "id-b0"]]
+
+
+@pytest.mark.parametrize("mode", ["single", "batch"])
+def test_state_attribute_spellings_that_disagree_fail_the_record(app_root, make_state, mode):
+    ohio, utah = make_state("ohio"), make_state("utah")
+    conflicting = lambda_record({"n": 1})
+    conflicting["messageAttributes"] = {
+        "constitution-state": {"stringValue": ohio, "dataType": "String"},
+        "Constitution-State": {"stringValue": utah, "dataType": "String"},
+    }
+    capitalised = lambda_record({"n": 2})
+    capitalised["messageAttributes"] = {"Constitution-State": {"stringValue": utah, "dataType": "String"}}
+    ran: list[tuple[str, str | None]] = []
+
+    class Recorder(SQSConsumer):
+        processing_mode = mode
+
+        def process_record(self, record):
+            ran.append((record["messageId"], get_state()))
+
+        def process_batch(self, records):
+            ran.extend((r["messageId"], get_state()) for r in records)
+
+    result = Recorder().run_records([conflicting, capitalised])
+
+    assert set(result.failures) == {conflicting["messageId"]}
+    assert "name different states" in result.failures[conflicting["messageId"]]
+    assert ran == [(capitalised["messageId"], utah)]  # Constitution-State is the state, not ignored
+
+
+def test_poison_message_through_the_worker_fails_alone(app_root, mongo_client, boto_client, unique, make_state):
+    """29 good messages and one 100,000-deep body in one queue with a DLQ: every good one is written and deleted."""
+    from aws_helper_sync.sqs.worker import SQSWorker
+    from tests.sqs_support import create_queue, queue_arn, queue_depth, send
+
+    sqs = boto_client("sqs")
+    state = make_state("worker")
+    dlq = create_queue(sqs, f"{unique}-dlq")
+    url = create_queue(sqs, f"{unique}-src", RedrivePolicy=json.dumps(
+        {"deadLetterTargetArn": queue_arn(sqs, dlq), "maxReceiveCount": "1"}))
+    for i in range(15):
+        send(sqs, url, {"n": i}, state=state)
+    send(sqs, url, DEEP_BODY)  # no state: its group (state None) fails in the consumer, alone
+    for i in range(15, 29):
+        send(sqs, url, {"n": i}, state=state)
+
+    stats = SQSWorker("land_records", url, wait_time_seconds=0, until_empty=True, handle_signals=False).run()
+
+    assert mongo_client[state]["land_records"].count_documents({}) == 29
+    assert (stats.received, stats.succeeded, stats.failed, stats.deleted) == (30, 29, 1, 29)
+    assert sum(queue_depth(sqs, url)) == 1  # only the poison message is left (then dead-lettered)
+    assert queue_depth(sqs, dlq) == (0, 0)
+
+
+# --- the Lambda deadline (issue 10 §8) ---
+
+
+class LambdaContext:
+    """The part of the Lambda context object the handler reads: the time left before the timeout."""
+
+    def __init__(self, seconds_left: float) -> None:
+        self.deadline = time.monotonic() + seconds_left
+        self.function_name = "tests"
+        self.aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.monotonic()) * 1000)
+
+
+def test_single_mode_stops_starting_records_before_the_deadline(app_root):
+    records = [lambda_record({"sleep": 1}) for _ in range(3)]
+    context = LambdaContext(1.5)
+
+    response = sqs_handler("slow_records")(lambda_event(*records), context)
+
+    assert context.get_remaining_time_in_millis() > 0  # returned before the deadline
+    assert load_consumer_class("slow_records").started == [records[0]["messageId"]]
+    assert failed_ids(response) == {records[1]["messageId"], records[2]["messageId"]}
+    assert response["successful"] == 1
+
+
+def test_batch_mode_stops_starting_groups_before_the_deadline(app_root, make_state):
+    states = [make_state(f"s{i}") for i in range(3)]
+    records = [lambda_record({"sleep": 1}, state=state) for state in states]
+    context = LambdaContext(1.5)
+
+    response = sqs_handler("slow_groups")(lambda_event(*records), context)
+
+    assert context.get_remaining_time_in_millis() > 0
+    assert load_consumer_class("slow_groups").groups == [states[0]]
+    assert failed_ids(response) == {records[1]["messageId"], records[2]["messageId"]}
+
+
+def test_batch_mode_stops_handing_out_records_of_a_group_before_the_deadline(app_root, make_state):
+    state = make_state("one")
+    records = [lambda_record({"sleep": 1}, state=state) for _ in range(3)]
+    context = LambdaContext(1.5)
+
+    response = sqs_handler("slow_groups")(lambda_event(*records), context)
+
+    assert context.get_remaining_time_in_millis() > 0
+    assert load_consumer_class("slow_groups").handled == [records[0]["messageId"]]
+    assert failed_ids(response) == {records[1]["messageId"], records[2]["messageId"]}
+
+
+def test_the_deadline_margin_is_configurable(app_root):
+    records = [lambda_record({"sleep": 0}) for _ in range(2)]
+    consumer_class = load_consumer_class("slow_records")
+
+    consumer_class.deadline_margin_ms = 2000  # more than the 1.5 s left: nothing may start
+    response = sqs_handler("slow_records")(lambda_event(*records), LambdaContext(1.5))
+    assert failed_ids(response) == {r["messageId"] for r in records}
+    assert consumer_class.started == []
+    assert "deadline" in consumer_class().run_records(records, LambdaContext(1.5)).failures[records[0]["messageId"]]
+
+    consumer_class.deadline_margin_ms = None  # off
+    response = sqs_handler("slow_records")(lambda_event(*records), LambdaContext(0.1))
+    assert response["batchItemFailures"] == []
+
+
+@pytest.mark.parametrize("margin", [-1, "500", float("nan"), float("inf"), True])
+def test_an_invalid_deadline_margin_fails_every_record(app_root, margin):
+    records = [lambda_record({}), lambda_record({})]
+    consumer_class = load_consumer_class("slow_records")
+    consumer_class.deadline_margin_ms = margin
+
+    result = consumer_class().run_records(records, LambdaContext(10))
+
+    assert set(result.failures) == {r["messageId"] for r in records}
+    assert "deadline_margin_ms" in result.error
+    assert consumer_class.started == []
+
+
+@pytest.mark.parametrize("context", [None, object(), "not a context"])
+def test_without_a_lambda_context_there_is_no_deadline(app_root, context):
+    records = [lambda_record({}) for _ in range(3)]
+    assert sqs_handler("slow_records")(lambda_event(*records), context)["batchItemFailures"] == []
+
+
+def test_a_context_whose_clock_fails_does_not_fail_records(app_root, caplog):
+    class Broken:
+        def get_remaining_time_in_millis(self):
+            raise RuntimeError("no clock")
+
+    records = [lambda_record({}) for _ in range(3)]
+    assert sqs_handler("slow_records")(lambda_event(*records), Broken())["batchItemFailures"] == []
+    assert "deadline is not watched" in caplog.text
+
+
+# --- hooks that would silently not run (issue 10 §9) ---
+
+
+def test_a_generator_hook_is_refused_and_every_record_reported(app_root):
+    from aws_helper_sync.loading import GeneratorHookError
+
+    records = [lambda_record({}), lambda_record({})]
+
+    response = sqs_handler("generator_hook")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {r["messageId"] for r in records}
+    assert "generator" in response["error"]
+    with pytest.raises(GeneratorHookError, match="GeneratorHookConsumer.process_batch is a generator"):
+        load_consumer_class("generator_hook")
+
+
+def test_a_generator_hook_on_a_class_given_directly_fails_every_record():
+    """The worker takes classes and instances (not loaded by name): run_records checks them too."""
+
+    class Stray(SQSConsumer):
+        def process_record(self, record):
+            yield record
+
+    records = [lambda_record({})]
+    result = Stray().run_records(records)
+
+    assert set(result.failures) == {records[0]["messageId"]}
+    assert "GeneratorHookError" in result.error
