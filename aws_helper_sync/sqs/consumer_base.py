@@ -19,6 +19,12 @@ Every record (single mode) and every state group (batch mode) runs through
 from one to the next. Groups of a batch run concurrently on a thread pool and
 share this instance, so per-group bookkeeping lives in a per-unit collector
 (found through a ContextVar), never in attributes of ``self``.
+
+What a batch can rely on (SPEC §7): a record that cannot be read (its state,
+body or envelope) fails alone; on FIFO queues a message group's records after
+its first failure are never handed to the consumer (``BatchRecords``) and are
+reported failed; under Lambda, work not started when the deadline is near is
+reported failed instead of being cut off by the timeout.
 """
 
 from __future__ import annotations
