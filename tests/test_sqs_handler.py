@@ -92,7 +92,8 @@ def _dynamodb_record() -> dict:
     }
 
 
-def _foreign_events() -> dict[str, object]:
+def foreign_events() -> dict[str, object]:
+    """Events that are not SQS events, each shaped as its source sends it (imported by the reliability suite)."""
     good = lambda_record({"n": 1})
     sqs_with_a_kinesis_record = lambda_event(good, _kinesis_record())
     no_id = lambda_event(good, {"body": "{}", "eventSource": "aws:sqs"})
@@ -113,10 +114,10 @@ def _foreign_events() -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("kind", sorted(_foreign_events()))
+@pytest.mark.parametrize("kind", sorted(foreign_events()))
 def test_an_event_that_is_not_from_sqs_raises_and_runs_nothing(app_root, kind, caplog):
     """Returning would acknowledge it (SNS ignores the answer; [] means all succeeded): raise so Lambda retries."""
-    event = _foreign_events()[kind]
+    event = foreign_events()[kind]
 
     with pytest.raises(BadEventError, match=r"sqs_handler\('state_recorder'\): not an SQS event") as raised:
         sqs_handler("state_recorder")(event, None)
