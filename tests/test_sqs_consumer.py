@@ -729,3 +729,22 @@ def test_a_generator_hook_on_a_class_given_directly_fails_every_record():
 
     assert set(result.failures) == {records[0]["messageId"]}
     assert "GeneratorHookError" in result.error
+
+
+def test_deadline_with_concurrent_groups_never_acknowledges_unprocessed_work(app_root, make_state):
+    """8 state groups on 4 threads hit the deadline together: what is acknowledged was done, nothing done is failed."""
+    states = [make_state(f"c{i}") for i in range(8)]
+    records = [lambda_record({"sleep": 0.3}, state=state) for state in states for _ in range(3)]
+    consumer_class = load_consumer_class("slow_groups")
+    consumer_class.max_workers = 4
+    context = LambdaContext(1.2)
+
+    response = sqs_handler("slow_groups")(lambda_event(*records), context)
+
+    done = set(consumer_class.handled)
+    failed = failed_ids(response)
+    acknowledged = {r["messageId"] for r in records} - failed
+    assert context.get_remaining_time_in_millis() > 0
+    assert acknowledged == done  # acknowledged exactly the records that were processed to the end
+    assert 0 < len(done) < len(records)
+    assert len(consumer_class.groups) < len(states)  # the groups waiting for a thread never started
