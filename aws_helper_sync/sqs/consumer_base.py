@@ -140,7 +140,7 @@ class _Deadline:
             if self.reason is None:
                 self.reason = (
                     f"{NOT_PROCESSED}the Lambda deadline is near ({left:.0f} ms left, margin "
-                    f"{self.margin_ms:.0f} ms + {expected:.0f} ms for the longest unit so far)"
+                    f"{self.margin_ms:.0f} ms + {expected:.0f} ms expected for the next unit)"
                 )
                 self._logger.warning("%s: records not started yet are reported failed", self.reason)
         return self.reason
