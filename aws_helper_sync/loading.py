@@ -3,7 +3,7 @@
 Each entry point maps a name to a file under the app root (``api/users/get.py``,
 ``lambda/<name>/main.py``, ``consumer/<name>.py``, ``task/<name>/task.py``) and
 a class in it. This module imports that file once, picks the class, rejects
-``async def`` hooks, and caches the result for warm invocations, safely under
+``async def`` and generator hooks, and caches the result for warm invocations, safely under
 concurrent threads.
 """
 
@@ -38,6 +38,10 @@ class AsyncHookError(TypeError):
     """A user class defines ``async def`` hooks, but this library is synchronous."""
 
 
+class GeneratorHookError(TypeError):
+    """A user class defines a hook as a generator (a stray ``yield``): its body would never run."""
+
+
 def to_pascal_case(name: str) -> str:
     """``land_records`` / ``land-records`` -> ``LandRecords``."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[_\-\s]+", name) if part)
@@ -50,15 +54,26 @@ def to_snake_case(name: str) -> str:
 
 
 def check_sync_hooks(cls: type, hooks: Iterable[str] = SYNC_HOOKS) -> None:
-    """Refuse classes whose hooks are coroutines: they would never be awaited here."""
+    """Refuse classes whose hooks would return without running their body.
+
+    A coroutine is never awaited here, and calling a generator function only
+    builds a generator: either way the hook "succeeds" having done nothing
+    (an SQS record would be deleted unprocessed).
+    """
     for hook in hooks:
         method = getattr(cls, hook, None)
-        if method is not None and (
-            inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)
-        ):
+        if method is None:
+            continue
+        if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method):
             raise AsyncHookError(
                 f"{cls.__name__}.{hook} is defined with 'async def', but aws_helper_sync is "
                 f"synchronous: define it with plain 'def' and drop 'await' (PyMongo, not Motor)"
+            )
+        if inspect.isgeneratorfunction(method):
+            raise GeneratorHookError(
+                f"{cls.__name__}.{hook} is a generator function (it contains 'yield'): calling it "
+                f"would not run its body, so aws_helper_sync refuses it; remove the 'yield' "
+                f"(return a value instead, or iterate inside the hook)"
             )
 
 

@@ -36,6 +36,8 @@ MODULES = {
     "state-injection": ("5. State injection", "test_reliability_state_injection.py"),
     "load": ("6. Load", "test_reliability_load.py"),
     "auth": ("7. Auth hardening", "test_reliability_auth.py"),
+    "sqs-delivery": ("8. SQS delivery edges: FIFO order, poison records, foreign events, deadline",
+                     "test_reliability_sqs_delivery.py"),
 }
 VERSIONS = ("pymongo", "boto3", "moto", "SecantusDB", "hypothesis")
 

@@ -14,6 +14,8 @@ from aws_helper_sync.entrypoint import load_entry_class
 from aws_helper_sync.loading import (
     AsyncHookError,
     EntryPointNotFoundError,
+    GeneratorHookError,
+    check_sync_hooks,
     clear_cache,
     load_class,
     to_pascal_case,
@@ -134,6 +136,52 @@ def test_async_hooks_are_refused_by_every_entry_point(app, caplog, monkeypatch):
     caplog.set_level(logging.ERROR)
     assert fargate_handler("legacy") == 1
     assert "LegacyTask.execute is defined with 'async def'" in caplog.text
+
+
+def test_generator_hooks_are_refused_by_every_entry_point(app, caplog, monkeypatch):
+    """A stray ``yield`` turns a hook into a generator function: calling it would not run its body."""
+    app.write("api/stray/list.py", """
+        from aws_helper_sync import API
+
+        class StrayList(API):
+            def process(self):
+                yield {"items": []}
+    """)
+    app.write("lambda/stray/main.py", """
+        from aws_helper_sync import Lambda
+
+        class StrayLambda(Lambda):
+            def validate(self):
+                yield None
+
+            def process(self):
+                return 1
+    """)
+    app.write("task/stray/task.py", """
+        from aws_helper_sync import FargateTask
+
+        class StrayTask(FargateTask):
+            def execute(self):
+                yield 1
+    """)
+    with pytest.raises(GeneratorHookError, match=r"StrayList\.process is a generator function"):
+        resolve_route("GET", ("stray",))
+    result = lambda_handler("stray")({"constitution-state": "ohio"}, None)
+    assert result["error_type"] == "GeneratorHookError" and "'yield'" in result["error"]
+    monkeypatch.setenv("CONSTITUTION_STATE", "ohio")
+    caplog.set_level(logging.ERROR)
+    assert fargate_handler("stray") == 1
+    assert "StrayTask.execute is a generator function" in caplog.text
+
+
+@pytest.mark.parametrize("hook", ["process", "validate", "execute", "process_record", "process_batch"])
+def test_every_sync_hook_is_checked_for_generators(hook):
+    def generator(self, *args):
+        yield
+
+    with pytest.raises(GeneratorHookError, match=f"Hooked.{hook} is a generator function"):
+        check_sync_hooks(type("Hooked", (), {hook: generator}))
+    check_sync_hooks(type("Plain", (), {hook: lambda self, *args: None}))  # plain functions pass
 
 
 def test_concurrent_first_loads_import_the_file_once(app):

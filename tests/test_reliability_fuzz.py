@@ -7,8 +7,9 @@
 - ``sqs_handler``: batches mixing good records with bad ones (invalid or
   missing state, bodies that are not the expected JSON, records without a
   message id), in Lambda, boto3 and SNS-envelope shapes. Exactly the bad
-  records are reported in ``batchItemFailures`` (all of them when a record
-  cannot even be named), and every good record succeeds.
+  records are reported in ``batchItemFailures`` and every good record
+  succeeds; an event with a record that cannot even be named is not an SQS
+  event and raises (Lambda retries it), as does an event of any other shape.
 - ``lambda_handler``: events of any shape. ``success`` is true exactly for a
   valid state and valid data; otherwise a clear ``error`` and ``error_type``.
 
@@ -28,7 +29,7 @@ from hypothesis import strategies as st
 from aws_helper_sync import lambda_handler
 from aws_helper_sync.api.handler import api_handler
 from aws_helper_sync.context.state import RESERVED_STATES
-from aws_helper_sync.sqs.handler import sqs_handler
+from aws_helper_sync.sqs.handler import BadEventError, sqs_handler
 from tests.api_events import v1_event, v2_event
 from tests.reliability_support import report, use_reliability_app
 
@@ -230,7 +231,7 @@ def test_api_handler_refuses_every_malformed_credential_with_401_not_500(reliabi
 BAD_BODIES = ["not json {", "[1, 2]", '{"uid": 5, "n": 1}', '{"uid": "x", "n": true}', '{"uid": "x", "n": "3"}',
               '{"uid": "x", "n": 1001}', '{"uid": "x", "n": 1.5}', "", "null", None, 12345, [1],
               b"\xff\xfe", '{"Type": "Notification", "Message": "{not json"}']
-NOISE_FIELDS = ("md5OfBody", "eventSource", "awsRegion", "receiptHandle", "attributes")
+NOISE_FIELDS = ("md5OfBody", "awsRegion", "receiptHandle", "attributes")
 
 
 @st.composite
@@ -292,30 +293,30 @@ def test_sqs_handler_fails_exactly_the_bad_records(reliability_app, consumer):
     @given(sqs_batches, st.one_of(st.none(), junk))
     def check(batch: tuple[tuple[str, dict[str, Any]], ...], junk_event: Any) -> None:
         event = {"Records": [record for _, record in batch]}
-        response = handler(event)
-        json.dumps(response)
-
-        failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
         ids = {kind: {r.get("messageId", r.get("MessageId")) for k, r in batch if k == kind}
                for kind in ("good", "bad")}
-        if any(kind == "anonymous" for kind, _ in batch):  # cannot name it: the whole batch is retried
-            assert failed == ids["good"] | ids["bad"] | {""}
-            outcomes["whole batch failed (record without id)"] += 1
+        if any(kind == "anonymous" for kind, _ in batch):  # not an SQS event: raise, so Lambda retries it
+            with pytest.raises(BadEventError, match="not an SQS event"):
+                handler(event)
+            outcomes["event refused (record without id)"] += 1
         else:
+            response = handler(event)
+            json.dumps(response)
+            failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
             assert failed == ids["bad"], {r.get("messageId", r.get("MessageId")): k for k, r in batch}
             assert response["successful"] == len(ids["good"])
             outcomes["good records"] += len(ids["good"])
             outcomes["bad records failed"] += len(ids["bad"])
 
-        not_an_sqs_event = handler(junk_event) if not isinstance(junk_event, dict) else handler({"Records": 1})
-        assert not_an_sqs_event["batchItemFailures"] == [] and not_an_sqs_event["processed"] == 0
+        with pytest.raises(BadEventError, match="not an SQS event"):
+            handler(junk_event) if not isinstance(junk_event, dict) else handler({"Records": 1})
 
     check()
 
     report("fuzz", f"sqs_handler({consumer!r}): random batches of good and bad records (hypothesis)",
            **dict(outcomes))
     assert outcomes["good records"] and outcomes["bad records failed"] and \
-        outcomes["whole batch failed (record without id)"]
+        outcomes["event refused (record without id)"]
 
 
 # --- standalone Lambda events -------------------------------------------------

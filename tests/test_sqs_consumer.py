@@ -5,11 +5,13 @@ Consumers live in tests/app/consumer; events are Lambda-shape SQS events.
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 
 import pytest
 
-from aws_helper_sync import get_state, state_scope
+from aws_helper_sync import SQSConsumer, get_state, state_scope
 from aws_helper_sync.sqs.handler import load_consumer_class, sqs_handler
 from tests.sqs_support import FIFO_QUEUE_ARN, failed_ids, lambda_event, lambda_record
 
@@ -337,3 +339,412 @@ def test_failure_logs_carry_the_records_state(app_root, make_state, caplog):
     [failure] = [r for r in caplog.records if record["messageId"] in r.getMessage() and r.levelname == "ERROR"]
     assert failure.constitution_state == state
     assert "asked to fail" in failure.exc_text
+
+
+# --- FIFO order in batch mode (issue 10 §2): a group's records stop at its first failure ---
+
+
+def _fifo(uid: str, group: str, state: str, fail_until_receive: int = 0, receive_count: int = 1) -> dict:
+    record = lambda_record({"uid": uid, "fail_until_receive": fail_until_receive}, message_id=f"id-{uid}",
+                           state=state, group=group, source_arn=FIFO_QUEUE_ARN, receive_count=receive_count)
+    return record
+
+
+def _redelivered(record: dict) -> dict:
+    """The same message delivered again (ApproximateReceiveCount + 1), as SQS does after a failure."""
+    attributes = dict(record["attributes"])
+    attributes["ApproximateReceiveCount"] = str(int(attributes["ApproximateReceiveCount"]) + 1)
+    return {**record, "attributes": attributes}
+
+
+def _applied(mongo_client, state: str, collection: str = "fifo_applied") -> list[str]:
+    return [doc["uid"] for doc in mongo_client[state][collection].find().sort("seq", 1)]
+
+
+def test_fifo_batch_loop_never_sees_a_groups_records_after_its_failure(app_root, mongo_client, make_state):
+    """m1 fails, so m2 and m3 (same group) are held back unprocessed; group n goes on; redelivery applies each once."""
+    state = make_state("fifo")
+    m = [_fifo("m1", "g-m", state, fail_until_receive=1), _fifo("m2", "g-m", state), _fifo("m3", "g-m", state)]
+    n = [_fifo("n1", "g-n", state), _fifo("n2", "g-n", state)]
+    handler = sqs_handler("fifo_writer")
+    consumer_class = load_consumer_class("fifo_writer")
+
+    response = handler(lambda_event(m[0], n[0], m[1], n[1], m[2]), None)
+
+    assert failed_ids(response) == {"id-m1", "id-m2", "id-m3"}
+    assert consumer_class.handed == ["id-m1", "id-n1", "id-n2"]  # m2, m3 never reached the consumer
+    assert _applied(mongo_client, state) == ["n1", "n2"]
+
+    # SQS redelivers the group from m1 on: each message is applied once, in order.
+    response = handler(lambda_event(*[_redelivered(r) for r in m]), None)
+
+    assert response["batchItemFailures"] == []
+    assert _applied(mongo_client, state) == ["n1", "n2", "m1", "m2", "m3"]
+
+
+def test_fifo_batch_held_back_records_are_logged_once_as_not_processed(app_root, mongo_client, make_state, caplog):
+    state = make_state("fifo")
+    records = [_fifo("m1", "g", state, fail_until_receive=1), _fifo("m2", "g", state)]
+
+    sqs_handler("fifo_writer")(lambda_event(*records), None)
+
+    [line] = [r.getMessage() for r in caplog.records if "id-m2" in r.getMessage()]
+    assert line == "message id-m2 not processed: an earlier message (id-m1) of FIFO message group 'g' failed"
+
+
+def test_fifo_batch_second_pass_over_records_stops_at_the_failure(app_root, make_state):
+    state = make_state("fifo")
+    records = [_fifo(f"a{i}", "A", state) for i in range(4)]
+    second_pass: list[str] = []
+
+    class TwoPasses(load_consumer_class("batch_recorder")):
+        def process_batch(self, records):
+            collected = list(records)  # first pass: every record handed out, none failed yet
+            self.add_message_failed(collected[1]["messageId"], "bad")
+            second_pass.extend(r["messageId"] for r in records)  # second pass: apply
+
+    result = TwoPasses().run_records(records)
+
+    assert second_pass == ["id-a0"]  # the records before the failure still come, the failed one and later not
+    assert set(result.failures) == {"id-a1", "id-a2", "id-a3"}
+    assert "handed to process_batch" in result.failures["id-a2"]  # seen in pass one: may have been applied
+
+
+def test_fifo_batch_first_failure_is_the_earliest_marked(app_root, make_state):
+    state = make_state("fifo")
+    records = [_fifo(f"a{i}", "A", state) for i in range(4)]
+    applied: list[str] = []
+
+    class LateMarks(load_consumer_class("batch_recorder")):
+        def process_batch(self, records):
+            collected = list(records)
+            self.add_message_failed(collected[3]["messageId"], "bad")
+            self.add_message_failed(collected[1]["messageId"], "bad too")
+            applied.extend(r["messageId"] for r in records)
+
+    result = LateMarks().run_records(records)
+
+    assert applied == ["id-a0"]
+    assert set(result.failures) == {"id-a1", "id-a2", "id-a3"}
+
+
+def test_fifo_batch_group_spanning_batches_of_states(app_root, mongo_client, make_state):
+    """Group A in two states: its failure in the first state keeps its later records in the second unprocessed."""
+    s1, s2 = make_state("one"), make_state("two")
+    records = [_fifo("a0", "A", s1, fail_until_receive=1), _fifo("a1", "A", s2), _fifo("b0", "B", s2)]
+
+    response = sqs_handler("fifo_writer")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {"id-a0", "id-a1"}
+    assert sorted(load_consumer_class("fifo_writer").handed) == ["id-a0", "id-b0"]
+    assert _applied(mongo_client, s2) == ["b0"]
+
+
+def test_fifo_bulk_consumer_with_an_ordered_write_keeps_the_order(app_root, mongo_client, make_state):
+    """The README recipe: one ordered bulk_write, every record from the first error on marked failed."""
+    state = make_state("bulk")
+    mongo_client[state]["fifo_bulk"].insert_one({"_id": "m1"})  # m1's write will fail (duplicate key)
+    records = [_fifo("m1", "g-m", state), _fifo("m2", "g-m", state), _fifo("m3", "g-m", state)]
+
+    response = sqs_handler("fifo_bulk")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {"id-m1", "id-m2", "id-m3"}
+    assert sorted(d["_id"] for d in mongo_client[state]["fifo_bulk"].find()) == ["m1"]  # m2, m3 not applied
+
+    mongo_client[state]["fifo_bulk"].delete_one({"_id": "m1"})  # the fault is gone: redelivery succeeds
+    response = sqs_handler("fifo_bulk")(lambda_event(*[_redelivered(r) for r in records]), None)
+
+    assert response["batchItemFailures"] == []
+    assert sorted(d["_id"] for d in mongo_client[state]["fifo_bulk"].find()) == ["m1", "m2", "m3"]
+
+
+def test_fifo_bulk_consumer_without_ordered_write_gets_the_followers_reported(app_root, mongo_client, make_state,
+                                                                            caplog):
+    """With ordered=False m2 and m3 are applied before m1: still reported failed (group redelivered in order)."""
+    state = make_state("bulk")
+    mongo_client[state]["fifo_bulk"].insert_one({"_id": "m1"})
+    records = [_fifo("m1", "g-m", state), _fifo("m2", "g-m", state), _fifo("m3", "g-m", state)]
+    load_consumer_class("fifo_bulk").ordered = False
+
+    response = sqs_handler("fifo_bulk")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {"id-m1", "id-m2", "id-m3"}
+    assert "handed to process_batch" in caplog.text
+
+
+def test_batch_records_is_a_list_of_every_record(app_root, make_state):
+    """len(), indexing and json see the whole group: only iteration is guarded."""
+    import json
+
+    state = make_state("list")
+    records = [_fifo(f"a{i}", "A", state) for i in range(3)]
+    seen: dict = {}
+
+    class Inspector(load_consumer_class("batch_recorder")):
+        def process_batch(self, records):
+            seen.update(is_list=isinstance(records, list), length=len(records), first=records[0]["messageId"],
+                        dumped=len(json.loads(json.dumps(records))))
+
+    assert Inspector().run_records(records).failures == {}
+    assert seen == {"is_list": True, "length": 3, "first": "id-a0", "dumped": 3}
+
+
+# --- one poison record fails (at most) itself (issue 10 §4) ---
+
+DEEP_BODY = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("consumer", ["state_recorder", "batch_recorder"])
+def test_a_100000_deep_body_without_state_does_not_break_the_batch(app_root, make_state, consumer):
+    """The body is read as non-JSON ({"raw": ...}): every other record runs and succeeds."""
+    states = [make_state("a"), make_state("b")]
+    good = [lambda_record({"n": i}, state=states[i % 2]) for i in range(6)]
+    poison = lambda_record(DEEP_BODY)
+
+    response = sqs_handler(consumer)(lambda_event(*good[:3], poison, *good[3:]), None)
+
+    assert response["batchItemFailures"] == []
+    assert response["successful"] == 7
+    if consumer == "state_recorder":
+        contents = {mid: content for mid, _, content in load_consumer_class(consumer).seen}
+        assert contents[poison["messageId"]] == {"raw": DEEP_BODY}
+
+
+@pytest.mark.parametrize("mode", ["single", "batch"])
+@pytest.mark.parametrize("error", [RecursionError("maximum recursion depth exceeded"), KeyError("body"),
+                                   TypeError("unhashable"), MemoryError()])
+def test_any_failure_reading_a_record_fails_that_record_only(app_root, make_state, mode, error):
+    state = make_state("ok")
+    records = [lambda_record({"n": i}, state=state) for i in range(4)]
+    poison_id = records[1]["messageId"]
+    handled: list[str] = []
+
+    class Reader(SQSConsumer):
+        processing_mode = mode
+
+        def extract_state(self, record):
+            if record["messageId"] == poison_id:
+                raise error
+            return super().extract_state(record)
+
+        def process_record(self, record):
+            handled.append(record["messageId"])
+
+        def process_batch(self, records):
+            handled.extend(r["messageId"] for r in records)
+
+    result = Reader().run_records(records)
+
+    assert set(result.failures) == {poison_id}
+    assert result.failures[poison_id].startswith(f"not processed: record could not be read: {type(error).__name__}")
+    assert result.error is None
+    assert handled == [r["messageId"] for r in records if r["messageId"] != poison_id]
+
+
+def test_an_unreadable_fifo_record_holds_back_the_rest_of_its_group(app_root, make_state):
+    state = make_state("ok")
+    a = [_fifo(f"a{i}", "A", state) for i in range(3)]
+    b = _fifo("b0", "B", state)
+    a[1] = {**a[1], "messageAttributes": {"constitution-state": {"stringValue": "ohio"},
+                                          "Constitution-State": {"stringValue": "utah"}}}
+
+    response = sqs_handler("batch_recorder")(lambda_event(a[0], a[1], b, a[2]), None)
+
+    assert failed_ids(response) == {"id-a1", "id-a2"}
+    assert [ids for _, ids, _ in load_consumer_class("batch_recorder").calls] == [["id-a0", "id-b0"]]
+
+
+@pytest.mark.parametrize("mode", ["single", "batch"])
+def test_state_attribute_spellings_that_disagree_fail_the_record(app_root, make_state, mode):
+    ohio, utah = make_state("ohio"), make_state("utah")
+    conflicting = lambda_record({"n": 1})
+    conflicting["messageAttributes"] = {
+        "constitution-state": {"stringValue": ohio, "dataType": "String"},
+        "Constitution-State": {"stringValue": utah, "dataType": "String"},
+    }
+    capitalised = lambda_record({"n": 2})
+    capitalised["messageAttributes"] = {"Constitution-State": {"stringValue": utah, "dataType": "String"}}
+    ran: list[tuple[str, str | None]] = []
+
+    class Recorder(SQSConsumer):
+        processing_mode = mode
+
+        def process_record(self, record):
+            ran.append((record["messageId"], get_state()))
+
+        def process_batch(self, records):
+            ran.extend((r["messageId"], get_state()) for r in records)
+
+    result = Recorder().run_records([conflicting, capitalised])
+
+    assert set(result.failures) == {conflicting["messageId"]}
+    assert "name different states" in result.failures[conflicting["messageId"]]
+    assert ran == [(capitalised["messageId"], utah)]  # Constitution-State is the state, not ignored
+
+
+def test_poison_message_through_the_worker_fails_alone(app_root, mongo_client, boto_client, unique, make_state):
+    """29 good messages and one 100,000-deep body in one queue with a DLQ: every good one is written and deleted."""
+    from aws_helper_sync.sqs.worker import SQSWorker
+    from tests.sqs_support import create_queue, queue_arn, queue_depth, send
+
+    sqs = boto_client("sqs")
+    state = make_state("worker")
+    dlq = create_queue(sqs, f"{unique}-dlq")
+    url = create_queue(sqs, f"{unique}-src", RedrivePolicy=json.dumps(
+        {"deadLetterTargetArn": queue_arn(sqs, dlq), "maxReceiveCount": "1"}))
+    for i in range(15):
+        send(sqs, url, {"n": i}, state=state)
+    send(sqs, url, DEEP_BODY)  # no state: its group (state None) fails in the consumer, alone
+    for i in range(15, 29):
+        send(sqs, url, {"n": i}, state=state)
+
+    stats = SQSWorker("land_records", url, wait_time_seconds=0, until_empty=True, handle_signals=False).run()
+
+    assert mongo_client[state]["land_records"].count_documents({}) == 29
+    assert (stats.received, stats.succeeded, stats.failed, stats.deleted) == (30, 29, 1, 29)
+    assert sum(queue_depth(sqs, url)) == 1  # only the poison message is left (then dead-lettered)
+    assert queue_depth(sqs, dlq) == (0, 0)
+
+
+# --- the Lambda deadline (issue 10 §8) ---
+
+
+class LambdaContext:
+    """The part of the Lambda context object the handler reads: the time left before the timeout."""
+
+    def __init__(self, seconds_left: float) -> None:
+        self.deadline = time.monotonic() + seconds_left
+        self.function_name = "tests"
+        self.aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.monotonic()) * 1000)
+
+
+def test_single_mode_stops_starting_records_before_the_deadline(app_root):
+    records = [lambda_record({"sleep": 1}) for _ in range(3)]
+    context = LambdaContext(1.5)
+
+    response = sqs_handler("slow_records")(lambda_event(*records), context)
+
+    assert context.get_remaining_time_in_millis() > 0  # returned before the deadline
+    assert load_consumer_class("slow_records").started == [records[0]["messageId"]]
+    assert failed_ids(response) == {records[1]["messageId"], records[2]["messageId"]}
+    assert response["successful"] == 1
+
+
+def test_batch_mode_stops_starting_groups_before_the_deadline(app_root, make_state):
+    states = [make_state(f"s{i}") for i in range(3)]
+    records = [lambda_record({"sleep": 1}, state=state) for state in states]
+    context = LambdaContext(1.5)
+
+    response = sqs_handler("slow_groups")(lambda_event(*records), context)
+
+    assert context.get_remaining_time_in_millis() > 0
+    assert load_consumer_class("slow_groups").groups == [states[0]]
+    assert failed_ids(response) == {records[1]["messageId"], records[2]["messageId"]}
+
+
+def test_batch_mode_stops_handing_out_records_of_a_group_before_the_deadline(app_root, make_state):
+    state = make_state("one")
+    records = [lambda_record({"sleep": 1}, state=state) for _ in range(3)]
+    context = LambdaContext(1.5)
+
+    response = sqs_handler("slow_groups")(lambda_event(*records), context)
+
+    assert context.get_remaining_time_in_millis() > 0
+    assert load_consumer_class("slow_groups").handled == [records[0]["messageId"]]
+    assert failed_ids(response) == {records[1]["messageId"], records[2]["messageId"]}
+
+
+def test_the_deadline_margin_is_configurable(app_root):
+    records = [lambda_record({"sleep": 0}) for _ in range(2)]
+    consumer_class = load_consumer_class("slow_records")
+
+    consumer_class.deadline_margin_ms = 2000  # more than the 1.5 s left: nothing may start
+    response = sqs_handler("slow_records")(lambda_event(*records), LambdaContext(1.5))
+    assert failed_ids(response) == {r["messageId"] for r in records}
+    assert consumer_class.started == []
+    assert "deadline" in consumer_class().run_records(records, LambdaContext(1.5)).failures[records[0]["messageId"]]
+
+    consumer_class.deadline_margin_ms = None  # off
+    response = sqs_handler("slow_records")(lambda_event(*records), LambdaContext(0.1))
+    assert response["batchItemFailures"] == []
+
+
+@pytest.mark.parametrize("margin", [-1, "500", float("nan"), float("inf"), True])
+def test_an_invalid_deadline_margin_fails_every_record(app_root, margin):
+    records = [lambda_record({}), lambda_record({})]
+    consumer_class = load_consumer_class("slow_records")
+    consumer_class.deadline_margin_ms = margin
+
+    result = consumer_class().run_records(records, LambdaContext(10))
+
+    assert set(result.failures) == {r["messageId"] for r in records}
+    assert "deadline_margin_ms" in result.error
+    assert consumer_class.started == []
+
+
+@pytest.mark.parametrize("context", [None, object(), "not a context"])
+def test_without_a_lambda_context_there_is_no_deadline(app_root, context):
+    records = [lambda_record({}) for _ in range(3)]
+    assert sqs_handler("slow_records")(lambda_event(*records), context)["batchItemFailures"] == []
+
+
+def test_a_context_whose_clock_fails_does_not_fail_records(app_root, caplog):
+    class Broken:
+        def get_remaining_time_in_millis(self):
+            raise RuntimeError("no clock")
+
+    records = [lambda_record({}) for _ in range(3)]
+    assert sqs_handler("slow_records")(lambda_event(*records), Broken())["batchItemFailures"] == []
+    assert "deadline is not watched" in caplog.text
+
+
+# --- hooks that would silently not run (issue 10 §9) ---
+
+
+def test_a_generator_hook_is_refused_and_every_record_reported(app_root):
+    from aws_helper_sync.loading import GeneratorHookError
+
+    records = [lambda_record({}), lambda_record({})]
+
+    response = sqs_handler("generator_hook")(lambda_event(*records), None)
+
+    assert failed_ids(response) == {r["messageId"] for r in records}
+    assert "generator" in response["error"]
+    with pytest.raises(GeneratorHookError, match="GeneratorHookConsumer.process_batch is a generator"):
+        load_consumer_class("generator_hook")
+
+
+def test_a_generator_hook_on_a_class_given_directly_fails_every_record():
+    """The worker takes classes and instances (not loaded by name): run_records checks them too."""
+
+    class Stray(SQSConsumer):
+        def process_record(self, record):
+            yield record
+
+    records = [lambda_record({})]
+    result = Stray().run_records(records)
+
+    assert set(result.failures) == {records[0]["messageId"]}
+    assert "GeneratorHookError" in result.error
+
+
+def test_deadline_with_concurrent_groups_never_acknowledges_unprocessed_work(app_root, make_state):
+    """8 state groups on 4 threads hit the deadline together: what is acknowledged was done, nothing done is failed."""
+    states = [make_state(f"c{i}") for i in range(8)]
+    records = [lambda_record({"sleep": 0.3}, state=state) for state in states for _ in range(3)]
+    consumer_class = load_consumer_class("slow_groups")
+    consumer_class.max_workers = 4
+    context = LambdaContext(1.2)
+
+    response = sqs_handler("slow_groups")(lambda_event(*records), context)
+
+    done = set(consumer_class.handled)
+    failed = failed_ids(response)
+    acknowledged = {r["messageId"] for r in records} - failed
+    assert context.get_remaining_time_in_millis() > 0
+    assert acknowledged == done  # acknowledged exactly the records that were processed to the end
+    assert 0 < len(done) < len(records)
+    assert len(consumer_class.groups) < len(states)  # the groups waiting for a thread never started

@@ -10,7 +10,7 @@ import pytest
 from aws_helper_sync import sqs_handler as top_level_sqs_handler
 from aws_helper_sync.loading import AsyncHookError, EntryPointNotFoundError
 from aws_helper_sync.sqs import SQSConsumer
-from aws_helper_sync.sqs.handler import load_consumer_class, sqs_handler
+from aws_helper_sync.sqs.handler import BadEventError, load_consumer_class, sqs_handler
 from tests.sqs_support import failed_ids, lambda_event, lambda_record
 
 
@@ -49,22 +49,99 @@ def test_invalid_consumer_names_report_every_record(app_root, name):
     assert failed_ids(response) == {record["messageId"]}
 
 
-def test_record_without_message_id_fails_the_whole_batch(app_root):
+def _sns_direct_event() -> dict:
+    """An SNS notification as Lambda delivers it to an SNS-subscribed function (EventSource aws:sns)."""
+    return {"Records": [{
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-2:123456789012:parcel-events:21be56ed-a058-49f5-8c98-aedd2564c486",
+        "Sns": {
+            "Type": "Notification",
+            "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+            "TopicArn": "arn:aws:sns:us-east-2:123456789012:parcel-events",
+            "Subject": None,
+            "Message": '{"parcel_id": "HFD-0002"}',
+            "Timestamp": "2026-11-26T05:00:00.000Z",
+            "SignatureVersion": "1",
+            "Signature": "tcc6faL2yUC6dgZdmrwh1Y4cGa/ebXEkAi6RibDsvpi+tE/1+82j...65r==",
+            "SigningCertUrl": "https://sns.us-east-2.amazonaws.com/SimpleNotificationService-ac565b8b1a6c5d002d285f9598aa1d9b.pem",
+            "UnsubscribeUrl": "https://sns.us-east-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:...",
+            "MessageAttributes": {"constitution-state": {"Type": "String", "Value": "connecticut"}},
+        },
+    }]}
+
+
+def _kinesis_record() -> dict:
+    return {
+        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "1", "sequenceNumber": "4954511524144",
+                    "data": "SGVsbG8sIHRoaXMgaXMgYSB0ZXN0Lg==", "approximateArrivalTimestamp": 1545084650.987},
+        "eventSource": "aws:kinesis", "eventVersion": "1.0",
+        "eventID": "shardId-000000000006:49590338271490256608559692538361571095921575989136588898",
+        "eventName": "aws:kinesis:record", "awsRegion": "us-east-2",
+        "eventSourceARN": "arn:aws:kinesis:us-east-2:123456789012:stream/lambda-stream",
+    }
+
+
+def _dynamodb_record() -> dict:
+    return {
+        "eventID": "c4ca4238a0b923820dcc509a6f75849b", "eventName": "INSERT", "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb", "awsRegion": "us-east-2",
+        "dynamodb": {"Keys": {"Id": {"N": "101"}}, "NewImage": {"Id": {"N": "101"}},
+                     "SequenceNumber": "111", "SizeBytes": 26, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        "eventSourceARN": "arn:aws:dynamodb:us-east-2:123456789012:table/Example/stream/2026-11-26T00:00:00.000",
+    }
+
+
+def foreign_events() -> dict[str, object]:
+    """Events that are not SQS events, each shaped as its source sends it (imported by the reliability suite)."""
     good = lambda_record({"n": 1})
-    broken = {"body": "{}"}
+    sqs_with_a_kinesis_record = lambda_event(good, _kinesis_record())
+    no_id = lambda_event(good, {"body": "{}", "eventSource": "aws:sqs"})
+    return {
+        "sns-direct": _sns_direct_event(),
+        "kinesis": lambda_event(_kinesis_record()),
+        "dynamodb": lambda_event(_dynamodb_record()),
+        "sqs-mixed-with-kinesis": sqs_with_a_kinesis_record,
+        "record-without-messageId": no_id,
+        "record-with-empty-messageId": lambda_event({**good, "messageId": ""}),
+        "record-not-an-object": lambda_event(good, "m-2"),
+        "Records-a-string": {"Records": "x"},
+        "Records-a-dict": {"Records": {"messageId": "m-1"}},
+        "no-Records": {"detail-type": "Scheduled Event", "source": "aws.events"},
+        "empty-dict": {},
+        "None": None,
+        "a-list": [good],
+    }
 
-    response = sqs_handler("state_recorder")(lambda_event(good, broken), None)
 
-    # The identifiable record is named; the empty identifier makes Lambda retry the whole batch.
-    assert response["batchItemFailures"] == [{"itemIdentifier": good["messageId"]}, {"itemIdentifier": ""}]
+@pytest.mark.parametrize("kind", sorted(foreign_events()))
+def test_an_event_that_is_not_from_sqs_raises_and_runs_nothing(app_root, kind, caplog):
+    """Returning would acknowledge it (SNS ignores the answer; [] means all succeeded): raise so Lambda retries."""
+    event = foreign_events()[kind]
+
+    with pytest.raises(BadEventError, match=r"sqs_handler\('state_recorder'\): not an SQS event") as raised:
+        sqs_handler("state_recorder")(event, None)
+
+    assert isinstance(raised.value, ValueError)
     assert load_consumer_class("state_recorder").seen == []
+    assert "not an SQS event" in caplog.text
 
 
-@pytest.mark.parametrize("event", [None, {}, {"Records": "nope"}, []])
-def test_event_without_records_list_is_reported_not_raised(app_root, event):
-    response = sqs_handler("state_recorder")(event, None)
-    assert response["batchItemFailures"] == []
-    assert "Records" in response["error"]
+def test_foreign_event_source_is_named_in_the_error(app_root):
+    with pytest.raises(BadEventError, match=r"record 0 has EventSource 'aws:sns'"):
+        sqs_handler("state_recorder")(_sns_direct_event(), None)
+    with pytest.raises(BadEventError, match=r"record 1 has eventSource 'aws:kinesis'"):
+        sqs_handler("state_recorder")(lambda_event(lambda_record({}), _kinesis_record()), None)
+
+
+def test_hand_built_records_without_event_source_keep_working(app_root):
+    """The README's hand-built events carry no eventSource: they are SQS events."""
+    records = [{"messageId": "m-1", "body": "{}"}, {"messageId": "m-2", "body": '{"n": 2}', "attributes": {}}]
+
+    response = sqs_handler("state_recorder")(lambda_event(*records), None)
+
+    assert response == {"batchItemFailures": [], "processed": 2, "successful": 2, "failed": 0}
+    assert [mid for mid, _, _ in load_consumer_class("state_recorder").seen] == ["m-1", "m-2"]
 
 
 def test_empty_batch_is_an_empty_success(app_root):

@@ -209,3 +209,95 @@ def test_queue_arn_from_url():
         "arn:aws-cn:sqs:cn-north-1:123:q.fifo"
     assert rec.queue_arn("http://127.0.0.1:5000/123456789012/jobs", "us-east-2") == \
         "arn:aws:sqs:us-east-2:123456789012:jobs"
+
+
+# --- bodies that cannot be parsed are not JSON, never an exception (issue 10 §4) ---
+
+DEEP_BODY = "[" * 100_000 + "]" * 100_000  # 200 KB: fits in an SQS message, beyond any recursion limit
+
+
+def _unparsable_bodies() -> dict[str, object]:
+    return {
+        "nested-100000-deep": DEEP_BODY,
+        "nested-object-100000-deep": '{"a":' * 100_000 + "1" + "}" * 100_000,
+        "int-beyond-the-digit-limit": '{"n": ' + "9" * 100_000 + "}",
+        "invalid-utf8-bytes": b'{"a": "\xff\xfe"}',
+        "truncated": '{"uid": "x", ',
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_unparsable_bodies()))
+def test_a_body_that_cannot_be_parsed_is_raw_content_never_an_exception(kind):
+    body = _unparsable_bodies()[kind]
+    record = {**lambda_record(""), "body": body}
+
+    assert rec.extract_content(record) == {"raw": body}
+    assert rec.extract_state(record) is None  # and no exception on the way
+    assert rec.sns_envelope(record) is None
+
+
+def test_an_sns_envelope_whose_message_cannot_be_parsed_is_raw():
+    record = lambda_record({"Type": "Notification", "MessageId": "x", "Message": DEEP_BODY})
+    assert rec.extract_content(record) == {"raw": DEEP_BODY}
+    assert rec.extract_state(record) is None
+
+
+def test_parse_body_on_the_consumer_never_raises_on_a_deep_body():
+    from aws_helper_sync.sqs import SQSConsumer
+
+    record = lambda_record(DEEP_BODY)
+    assert SQSConsumer().parse_body(record) == {"raw": DEEP_BODY}
+    assert SQSConsumer().extract_content_message(record) == {"raw": DEEP_BODY}
+
+
+# --- the attribute name constitution-state in any case (issue 12 §5) ---
+
+
+def _attribute(value: str, shape: str = "lambda") -> dict:
+    if shape == "lambda":
+        return {"stringValue": value, "stringListValues": [], "binaryListValues": [], "dataType": "String"}
+    if shape == "boto3":
+        return {"StringValue": value, "DataType": "String"}
+    return {"Type": "String", "Value": value}  # SNS envelope
+
+
+@pytest.mark.parametrize("name", ["Constitution-State", "CONSTITUTION-STATE", "constitution-State"])
+@pytest.mark.parametrize("shape", ["lambda", "boto3"])
+def test_state_attribute_name_in_any_case(name, shape):
+    body_key = "messageAttributes" if shape == "lambda" else "MessageAttributes"
+    record = {**lambda_record({"n": 1}), body_key: {name: _attribute("ohio", shape)}}
+    if shape == "boto3":
+        record.pop("messageAttributes")
+    assert rec.extract_state(record) == "ohio"
+
+
+def test_state_attribute_name_in_any_case_in_the_sns_envelope():
+    envelope = {"Type": "Notification", "MessageId": "x", "Message": json.dumps({"n": 1}),
+                "MessageAttributes": {"Constitution-State": _attribute("nevada", "sns")}}
+    assert rec.extract_state(lambda_record(envelope)) == "nevada"
+
+
+def test_two_spellings_with_the_same_state_agree():
+    record = lambda_record({"n": 1})
+    record["messageAttributes"] = {"constitution-state": _attribute("ohio"), "Constitution-State": _attribute("ohio")}
+    assert rec.extract_state(record) == "ohio"
+
+
+@pytest.mark.parametrize("where", ["sqs", "sns"])
+def test_two_spellings_that_disagree_raise(where):
+    attributes = {"constitution-state": _attribute("ohio", "lambda" if where == "sqs" else "sns"),
+                  "Constitution-State": _attribute("utah", "lambda" if where == "sqs" else "sns")}
+    if where == "sqs":
+        record = {**lambda_record({"n": 1}), "messageAttributes": attributes}
+    else:
+        record = lambda_record({"Type": "Notification", "MessageId": "x", "Message": "{}",
+                                "MessageAttributes": attributes})
+
+    with pytest.raises(rec.ConflictingStateAttributesError, match="'ohio' and 'utah'"):
+        rec.extract_state(record)
+
+
+def test_a_spelling_without_a_value_does_not_conflict():
+    record = lambda_record({"n": 1})
+    record["messageAttributes"] = {"Constitution-State": {"dataType": "String"}, "constitution-state": _attribute("ohio")}
+    assert rec.extract_state(record) == "ohio"

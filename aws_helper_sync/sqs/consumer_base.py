@@ -19,45 +19,36 @@ Every record (single mode) and every state group (batch mode) runs through
 from one to the next. Groups of a batch run concurrently on a thread pool and
 share this instance, so per-group bookkeeping lives in a per-unit collector
 (found through a ContextVar), never in attributes of ``self``.
+
+What a batch can rely on (SPEC §7): a record that cannot be read (its state,
+body or envelope) fails alone; on FIFO queues a message group's records after
+its first failure are never handed to the consumer (``BatchRecords``) and are
+reported failed; under Lambda, work not started when the deadline is near is
+reported failed instead of being cut off by the timeout.
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from .. import settings
 from ..context.state import InvalidStateError
 from ..context.threads import ContextThreadPoolExecutor
 from ..entrypoint import EntryPoint, known_state, run_unit
+from ..errors import ConfigurationError, StateRegistryUnavailableError
+from ..loading import check_sync_hooks
 from . import records as rec
 
 DEFAULT_MAX_WORKERS_CAP = 8
+DEFAULT_DEADLINE_MARGIN_MS = 500
 PROCESSING_MODES = ("single", "batch")
-
-
-class _UnitFailures:
-    """The failures marked inside one unit (a record or a state group); thread-safe."""
-
-    def __init__(self, message_ids: Sequence[str]) -> None:
-        self.members = frozenset(message_ids)
-        self.failures: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def mark(self, message_id: str, reason: str) -> None:
-        if message_id not in self.members:
-            raise ValueError(
-                f"add_message_failed({message_id!r}): that message is not one of the records "
-                "being processed in this call (each state group only marks its own records)"
-            )
-        with self._lock:
-            self.failures.setdefault(message_id, reason)
-
-
-_current_unit: ContextVar[_UnitFailures | None] = ContextVar("sqs_unit_failures", default=None)
+NOT_PROCESSED = "not processed: "
 
 
 @dataclass
@@ -68,17 +59,175 @@ class _Item:
     fifo_group: str | None
 
 
+class _UnitFailures:
+    """The failures marked inside one unit (a record or a state group); thread-safe.
+
+    It also keeps, per FIFO message group, the earliest record marked failed:
+    ``BatchRecords`` stops handing out a group's records from there on.
+    """
+
+    def __init__(self, items: Sequence[_Item]) -> None:
+        self.groups = {item.message_id: item.fifo_group for item in items}
+        self.positions = {item.message_id: position for position, item in enumerate(items)}
+        self.failures: dict[str, str] = {}
+        self.broken_groups: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def mark(self, message_id: str, reason: str) -> None:
+        if message_id not in self.groups:
+            raise ValueError(
+                f"add_message_failed({message_id!r}): that message is not one of the records "
+                "being processed in this call (each state group only marks its own records)"
+            )
+        with self._lock:
+            self.failures.setdefault(message_id, reason)
+            group = self.groups[message_id]
+            if group is not None:
+                earlier = self.broken_groups.get(group)
+                if earlier is None or self.positions[message_id] < self.positions[earlier]:
+                    self.broken_groups[group] = message_id
+
+    def first_failure(self, group: str | None) -> str | None:
+        """The earliest record marked failed in FIFO message ``group``, or None."""
+        return None if group is None else self.broken_groups.get(group)
+
+
+_current_unit: ContextVar[_UnitFailures | None] = ContextVar("sqs_unit_failures", default=None)
+
+
+class _Deadline:
+    """Whether work may still start before the Lambda times out.
+
+    When a function times out, Lambda redelivers the whole batch, the records
+    that succeeded included; stopping in time lets those be acknowledged. A
+    unit may start while the remaining time is at least the margin plus the
+    longest unit so far (a unit that ran once is the best guess of the next).
+    Once stopped, it stays stopped for the rest of the call.
+    """
+
+    def __init__(self, remaining_ms: Callable[[], Any] | None, margin_ms: float, logger: Any) -> None:
+        self._remaining_ms = remaining_ms
+        self.margin_ms = margin_ms
+        self.longest_ms = 0.0
+        self.reason: str | None = None
+        self._logger = logger
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, context: Any, margin_ms: float | None, logger: Any) -> _Deadline:
+        getter = getattr(context, "get_remaining_time_in_millis", None)
+        watched = callable(getter) and margin_ms is not None
+        return cls(getter if watched else None, margin_ms or 0.0, logger)
+
+    def stop_reason(self, expected_ms: float | None = None) -> str | None:
+        """None when a unit expected to take ``expected_ms`` (default: the longest so far) may start, else why not."""
+        if self._remaining_ms is None:
+            return None
+        if self.reason is not None:
+            return self.reason
+        try:
+            left = float(self._remaining_ms())
+            if math.isnan(left):
+                raise ValueError("NaN")
+        except Exception:
+            self._logger.warning("context.get_remaining_time_in_millis() failed: the deadline is not watched",
+                                 exc_info=True)
+            self._remaining_ms = None
+            return None
+        expected = self.longest_ms if expected_ms is None else expected_ms
+        if left >= self.margin_ms + expected:
+            return None
+        with self._lock:
+            if self.reason is None:
+                self.reason = (
+                    f"{NOT_PROCESSED}the Lambda deadline is near ({left:.0f} ms left, margin "
+                    f"{self.margin_ms:.0f} ms + {expected:.0f} ms expected for the next unit)"
+                )
+                self._logger.warning("%s: records not started yet are reported failed", self.reason)
+        return self.reason
+
+    def record(self, started: float) -> None:
+        """Note a unit that began at ``started`` (``time.monotonic()``) and just ended."""
+        elapsed_ms = (time.monotonic() - started) * 1000.0
+        with self._lock:
+            self.longest_ms = max(self.longest_ms, elapsed_ms)
+
+
+class BatchRecords(list):
+    """The records of one state group as ``process_batch`` receives them: a list, guarded when iterated.
+
+    ``len()``, indexing and slicing see every record of the group. Iterating
+    (``for record in records``, ``list(records)``, comprehensions) yields them
+    in order, except:
+
+    - FIFO queues: once a record of a message group has been marked failed
+      (``add_message_failed``), later records of that group are not yielded;
+      records of other groups go on. So a consumer that handles each record
+      inside its loop never sees a group's later records after a failure.
+    - Near the Lambda deadline, iteration stops.
+
+    Records held back that way are reported failed without having been
+    processed (SQS redelivers them, in order). A bulk consumer that collects
+    the records first and writes them later gets the same guarantee with an
+    ordered write, marking every record from the first error on as failed
+    (see ``SQSConsumer.process_batch``).
+    """
+
+    def __init__(self, items: Sequence[_Item], unit: _UnitFailures, deadline: _Deadline, logger: Any) -> None:
+        super().__init__(item.record for item in items)
+        self._items = list(items)
+        self._unit = unit
+        self._deadline = deadline
+        self._logger = logger
+        self._handed: set[str] = set()
+        self.held_back: dict[str, str] = {}  # message id -> why it was reported failed unprocessed
+
+    def _hold_back(self, item: _Item, reason: str) -> None:
+        if item.message_id not in self.held_back and item.message_id not in self._unit.failures:
+            self.held_back[item.message_id] = reason
+            self._logger.error("message %s %s", item.message_id, reason)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        last_handed: float | None = None
+        longest_gap_ms = 0.0  # the longest the consumer took over one record: the next may take as long
+        for position, item in enumerate(self._items):
+            failed_id = self._unit.first_failure(item.fifo_group)
+            if failed_id is not None and self._unit.positions[failed_id] <= position:
+                if failed_id != item.message_id and item.message_id not in self._handed:
+                    self._hold_back(item, _fifo_reason(item.fifo_group or "", failed_id))
+                continue  # (one handed out before the failure is reported by _apply_group_failures)
+            now = time.monotonic()
+            if last_handed is not None:
+                longest_gap_ms = max(longest_gap_ms, (now - last_handed) * 1000.0)
+            stop = self._deadline.stop_reason(longest_gap_ms)
+            if stop is not None:
+                for rest in self._items[position:]:
+                    if rest.message_id in self._handed:  # seen earlier in this call, not finished: still failed
+                        self._hold_back(rest, stop.replace(NOT_PROCESSED, "stopped unfinished: ", 1))
+                    else:
+                        self._hold_back(rest, stop)
+                return
+            last_handed = now
+            self._handed.add(item.message_id)
+            yield item.record
+
+
 class SQSConsumer(EntryPoint):
     """Base class for SQS consumers (SPEC §7).
 
     ``processing_mode``: ``"single"`` (default, ``process_record`` per record)
     or ``"batch"`` (``process_batch`` per state group, groups concurrently).
     ``max_workers``: batch-mode threads; None means one per group, at most 8.
+    ``deadline_margin_ms``: under Lambda, records and groups not started when
+    the remaining time is below this margin (plus the longest unit so far)
+    are reported failed unprocessed, so the handler returns before the
+    timeout; None turns the check off.
     One instance handles a whole batch and is shared by the group threads.
     """
 
     processing_mode: ClassVar[str] = "single"
     max_workers: ClassVar[int | None] = None
+    deadline_margin_ms: ClassVar[float | None] = DEFAULT_DEADLINE_MARGIN_MS
 
     # --- hooks ---
 
@@ -93,7 +242,25 @@ class SQSConsumer(EntryPoint):
         """Process the records of one state group (batch mode).
 
         Mark individual failures with ``add_message_failed``; an exception
-        fails every record of the group.
+        fails every record of the group. ``records`` is a ``BatchRecords``
+        list: on a FIFO queue, iterating it stops handing out a message
+        group's records once one of them is marked failed, so a loop that
+        handles each record in turn keeps the group's order.
+
+        A bulk consumer (records collected first, written at once) keeps the
+        same guarantee with an ordered write and marks every record from the
+        first error on, because an ordered write applies nothing after it::
+
+            batch = list(records)
+            try:
+                collection.bulk_write([to_operation(r) for r in batch], ordered=True)
+            except BulkWriteError as exc:
+                first = exc.details["writeErrors"][0]["index"]
+                for record in batch[first:]:
+                    self.add_message_failed(record["messageId"], exc)
+
+        With ``ordered=False`` later records of a group could be applied
+        before the failed one is retried, which breaks FIFO order.
         """
         raise NotImplementedError(
             f"{type(self).__name__} sets processing_mode = 'batch' but does not implement process_batch()"
@@ -150,13 +317,16 @@ class SQSConsumer(EntryPoint):
 
     # --- the lifecycle (not meant to be overridden) ---
 
-    def run_records(self, records: list[dict[str, Any]]) -> rec.ProcessingResult:
+    def run_records(self, records: list[dict[str, Any]], context: Any = None) -> rec.ProcessingResult:
         """Process a batch of records and return which ones failed; never raises ``Exception``.
 
         Used by ``sqs_handler`` and the worker alike. Records must carry a
-        message id (the callers check the event shape first). Anything that
-        goes wrong outside the consumer's own hooks fails every record that
-        has not already failed: no record is acknowledged unprocessed.
+        message id (the callers check the event shape first). ``context`` is
+        the Lambda context: its ``get_remaining_time_in_millis()``, when it has
+        one, bounds what is started (``deadline_margin_ms``). A record that
+        cannot be read fails alone; anything that goes wrong outside the
+        consumer's own hooks fails every record that has not already failed:
+        no record is acknowledged unprocessed.
         """
         result = rec.ProcessingResult(message_ids=[rec.message_id(r) or "" for r in records])
         try:
@@ -165,11 +335,13 @@ class SQSConsumer(EntryPoint):
                 raise ValueError(
                     f"{type(self).__name__}.processing_mode is {mode!r}; use 'single' or 'batch'"
                 )
+            check_sync_hooks(type(self))  # also for classes not loaded by name (the worker takes classes)
+            deadline = _Deadline.of(context, self._deadline_margin(), self.logger)
             items = self._prepare(records, result)
             if mode == "batch":
-                self._run_batch_mode(items, result)
+                self._run_batch_mode(items, result, deadline)
             else:
-                self._run_single_mode(items, result)
+                self._run_single_mode(items, result, deadline)
         except Exception as exc:  # a fault of the framework or the consumer's configuration
             self.logger.exception("batch aborted; every record not yet failed is reported failed")
             reason = f"batch aborted: {_reason(exc)}"
@@ -182,18 +354,31 @@ class SQSConsumer(EntryPoint):
         )
         return result
 
+    def _deadline_margin(self) -> float | None:
+        margin = self.deadline_margin_ms
+        if margin is None:
+            return None
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0 \
+                or math.isinf(margin):
+            raise ValueError(
+                f"{type(self).__name__}.deadline_margin_ms must be a non-negative number of "
+                f"milliseconds or None, got {margin!r}"
+            )
+        return float(margin)
+
     def _prepare(self, records: list[dict[str, Any]], result: rec.ProcessingResult) -> list[_Item]:
-        """Resolve each record's state; a record with an invalid state fails (and, FIFO, its followers)."""
+        """Resolve each record's state; a record that cannot be read fails alone (and, FIFO, its followers)."""
         items: list[_Item] = []
         broken_groups: dict[str, str] = {}
         valid: dict[str, str] = {}  # a batch carries few distinct states: validate each once
         for record in records:
             mid = rec.message_id(record) or ""
-            group = rec.fifo_group(record)
-            if group is not None and group in broken_groups:
-                self._fail(result, mid, _fifo_reason(group, broken_groups[group]), processed=False)
-                continue
+            group: str | None = None
             try:
+                group = rec.fifo_group(record)
+                if group is not None and group in broken_groups:
+                    self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
+                    continue
                 found = self.extract_state(record)
                 if found is None:
                     state = None
@@ -202,39 +387,56 @@ class SQSConsumer(EntryPoint):
                 else:
                     state = valid[found] = known_state(found)  # spelling, allow lists, registry
             except InvalidStateError as exc:
-                self._fail(result, mid, f"invalid constitution-state: {exc}", processed=False)
-                if group is not None:
-                    broken_groups[group] = mid
+                self._unreadable(result, mid, group, broken_groups, f"invalid constitution-state: {exc}")
+                continue
+            except (StateRegistryUnavailableError, ConfigurationError):
+                raise  # not this record's fault: the whole batch fails and is redelivered
+            except Exception as exc:  # a poison record (too deep, odd shape, a failing hook): it alone fails
+                self.logger.warning("message %s could not be read", mid, exc_info=True)
+                self._unreadable(result, mid, group, broken_groups, f"record could not be read: {_reason(exc)}")
                 continue
             items.append(_Item(record, mid, state, group))
         return items
 
-    def _fail(self, result: rec.ProcessingResult, message_id: str, reason: str, processed: bool = True) -> None:
+    def _unreadable(
+        self, result: rec.ProcessingResult, mid: str, group: str | None, broken_groups: dict[str, str], why: str,
+    ) -> None:
+        self._fail(result, mid, NOT_PROCESSED + why)
+        if group is not None:
+            broken_groups.setdefault(group, mid)
+
+    def _fail(self, result: rec.ProcessingResult, message_id: str, reason: str) -> None:
+        """Report a record failed that was not processed (``reason`` says why, once)."""
         result.fail(message_id, reason)
-        if not processed:
-            self.logger.error("message %s not processed: %s", message_id, reason)
+        self.logger.error("message %s %s", message_id, reason)
 
     # single mode
 
-    def _run_single_mode(self, items: list[_Item], result: rec.ProcessingResult) -> None:
+    def _run_single_mode(self, items: list[_Item], result: rec.ProcessingResult, deadline: _Deadline) -> None:
         broken_groups: dict[str, str] = {}
         for item in items:
             if item.fifo_group is not None and item.fifo_group in broken_groups:
-                self._fail(result, item.message_id,
-                           _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]), processed=False)
+                self._fail(result, item.message_id, _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
                 continue
+            stop = deadline.stop_reason()
+            if stop is not None:
+                self._fail(result, item.message_id, stop)
+                continue
+            started = time.monotonic()
             try:
                 failures = run_unit(item.state, self._run_record, item)
             except Exception as exc:  # run_unit itself failed: the record was not processed
                 self.logger.exception("message %s could not run", item.message_id)
                 failures = {item.message_id: _reason(exc)}
+            finally:
+                deadline.record(started)
             for mid, reason in failures.items():
                 result.fail(mid, reason)
             if failures and item.fifo_group is not None:
                 broken_groups[item.fifo_group] = item.message_id
 
     def _run_record(self, item: _Item) -> dict[str, str]:
-        unit = _UnitFailures([item.message_id])
+        unit = _UnitFailures([item])
         _current_unit.set(unit)  # this runs in the unit's own context: nothing to reset
         try:
             self.process_record(item.record)
@@ -254,51 +456,66 @@ class SQSConsumer(EntryPoint):
             raise ValueError(f"{type(self).__name__}.max_workers must be a positive int or None, got {configured!r}")
         return max(1, min(configured, group_count))
 
-    def _run_batch_mode(self, items: list[_Item], result: rec.ProcessingResult) -> None:
+    def _run_batch_mode(self, items: list[_Item], result: rec.ProcessingResult, deadline: _Deadline) -> None:
         broken_groups: dict[str, str] = {}
         for round_items in _fifo_rounds(items):
             runnable = []
             for item in round_items:
                 if item.fifo_group is not None and item.fifo_group in broken_groups:
                     self._fail(result, item.message_id,
-                               _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]), processed=False)
+                               _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
                 else:
                     runnable.append(item)
             groups: dict[str | None, list[_Item]] = {}
             for item in runnable:
                 groups.setdefault(item.state, []).append(item)
-            for group_items, failures in self._run_groups(groups):
+            for group_items, failures in self._run_groups(groups, deadline):
                 self._apply_group_failures(group_items, failures, result, broken_groups)
 
-    def _run_groups(self, groups: dict[str | None, list[_Item]]) -> list[tuple[list[_Item], dict[str, str]]]:
+    def _run_groups(
+        self, groups: dict[str | None, list[_Item]], deadline: _Deadline,
+    ) -> list[tuple[list[_Item], dict[str, str]]]:
         if not groups:
             return []
         workers = self.resolve_max_workers(len(groups))
         if workers == 1:
-            return [(items, self._run_group_unit(state, items)) for state, items in groups.items()]
+            return [(items, self._run_group_unit(state, items, deadline)) for state, items in groups.items()]
         with ContextThreadPoolExecutor(max_workers=workers, thread_name_prefix="sqs-group") as pool:
             futures = [
-                (items, pool.submit(self._run_group_unit, state, items)) for state, items in groups.items()
+                (items, pool.submit(self._run_group_unit, state, items, deadline))
+                for state, items in groups.items()
             ]
             return [(items, future.result()) for items, future in futures]
 
-    def _run_group_unit(self, state: str | None, items: list[_Item]) -> dict[str, str]:
+    def _run_group_unit(self, state: str | None, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
+        stop = deadline.stop_reason()  # checked when the group would start (it may have waited for a thread)
+        if stop is not None:
+            for item in items:
+                self.logger.error("message %s %s", item.message_id, stop)
+            return {item.message_id: stop for item in items}
+        started = time.monotonic()
         try:
-            return run_unit(state, self._run_group, items)
+            return run_unit(state, self._run_group, items, deadline)
         except Exception as exc:  # run_unit itself failed: the group was not processed
             self.logger.exception("state group %s could not run", state)
             return {item.message_id: _reason(exc) for item in items}
+        finally:
+            deadline.record(started)
 
-    def _run_group(self, items: list[_Item]) -> dict[str, str]:
-        unit = _UnitFailures([item.message_id for item in items])
+    def _run_group(self, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
+        unit = _UnitFailures(items)
         _current_unit.set(unit)  # this runs in the group's own context: nothing to reset
+        batch = BatchRecords(items, unit, deadline, self.logger)
         try:
-            self.process_batch([item.record for item in items])
+            self.process_batch(batch)
         except Exception as exc:
             self.logger.exception("process_batch failed for %d records", len(items))
             reason = f"process_batch raised: {_reason(exc)}"
-            return {item.message_id: reason for item in items}
-        return dict(unit.failures)
+            return {item.message_id: batch.held_back.get(item.message_id, reason) for item in items}
+        failures = dict(unit.failures)
+        for mid, reason in batch.held_back.items():
+            failures.setdefault(mid, reason)
+        return failures
 
     def _apply_group_failures(
         self,
@@ -307,9 +524,10 @@ class SQSConsumer(EntryPoint):
         result: rec.ProcessingResult,
         broken_groups: dict[str, str],
     ) -> None:
-        # FIFO: process_batch saw the whole group at once, so records after a
-        # failure may have run; they are still reported failed, so that SQS
-        # redelivers the message group from the failure on, in order.
+        # FIFO: records after a group's first failure were held back by
+        # BatchRecords, unless process_batch got them before that failure was
+        # marked (a bulk consumer) or by index: they are reported failed too,
+        # so that SQS redelivers the message group from the failure on, in order.
         for item in items:
             group = item.fifo_group
             if item.message_id in failures:
@@ -317,7 +535,13 @@ class SQSConsumer(EntryPoint):
                 if group is not None:
                     broken_groups.setdefault(group, item.message_id)
             elif group is not None and group in broken_groups:
-                self._fail(result, item.message_id, _fifo_reason(group, broken_groups[group]), processed=False)
+                reason = (
+                    f"an earlier message ({broken_groups[group]}) of FIFO message group "
+                    f"{_group_shown(group)} failed after this one was handed to process_batch: "
+                    "reported failed so that the group is redelivered in order"
+                )
+                result.fail(item.message_id, reason)
+                self.logger.warning("message %s %s", item.message_id, reason)
 
 
 def _fifo_rounds(items: list[_Item]) -> list[list[_Item]]:
@@ -343,9 +567,12 @@ def _fifo_rounds(items: list[_Item]) -> list[list[_Item]]:
     return rounds
 
 
+def _group_shown(group: str) -> str:
+    return repr(group) if group else "of this queue"
+
+
 def _fifo_reason(group: str, failed_id: str) -> str:
-    shown = repr(group) if group else "of this queue"
-    return f"not processed: an earlier message ({failed_id}) of FIFO message group {shown} failed"
+    return f"{NOT_PROCESSED}an earlier message ({failed_id}) of FIFO message group {_group_shown(group)} failed"
 
 
 def _reason(error: Any) -> str:

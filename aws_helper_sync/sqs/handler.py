@@ -4,10 +4,12 @@
     from aws_helper_sync import sqs_handler
     handler = sqs_handler("land-records")   # consumer/land_records.py, LandRecordsConsumer
 
-The handler never raises and always answers ``batchItemFailures``: a record is
-acknowledged only when its consumer processed it successfully. When anything
-fails before or around processing (the consumer cannot be loaded, the event
-is malformed), every record is reported failed, with the reason logged.
+A record is acknowledged only when its consumer processed it successfully.
+When anything fails before or around processing (the consumer cannot be
+loaded), every record is reported failed, with the reason logged. An event
+that is not an SQS event (no ``Records`` list, records of SNS, Kinesis or
+DynamoDB, records without ``messageId``) raises ``BadEventError``: whatever
+the handler returned would acknowledge it, raising makes Lambda retry it.
 """
 
 from __future__ import annotations
@@ -26,8 +28,16 @@ logger = logging.getLogger(__name__)
 CONSUMER_FOLDER = "consumer"
 
 
+SQS_EVENT_SOURCE = "aws:sqs"
+
+
 class BadEventError(ValueError):
-    """The event is not an SQS event the handler can account for record by record."""
+    """The event is not an SQS event the handler can account for record by record.
+
+    Raised out of the handler (never answered): SNS ignores return values and
+    an empty ``batchItemFailures`` means "all succeeded", so returning would
+    lose the event; an exception makes Lambda retry or dead-letter it.
+    """
 
 
 def load_consumer_class(name: str) -> type[SQSConsumer]:
@@ -52,22 +62,35 @@ def load_consumer_class(name: str) -> type[SQSConsumer]:
 
 
 def records_of(event: Any) -> list[dict[str, Any]]:
-    """The event's records, each a dict with a message id; else BadEventError."""
+    """The event's records, each a dict with a message id from SQS; else BadEventError.
+
+    A record whose ``eventSource`` (``EventSource`` for SNS) is present and is
+    not ``aws:sqs`` makes the event foreign; hand-built records without one
+    are accepted.
+    """
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
-        raise BadEventError("not an SQS event: expected a dict with a 'Records' list")
+        shape = "a dict without a 'Records' list" if isinstance(event, dict) else type(event).__name__
+        raise BadEventError(f"not an SQS event: expected a dict with a 'Records' list, got {shape}")
     records = event["Records"]
     for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise BadEventError(f"not an SQS event: record {index} is a {type(record).__name__}, not an object")
+        for key in ("eventSource", "EventSource"):
+            if key in record and record[key] != SQS_EVENT_SOURCE:
+                shown = repr(record[key])
+                shown = shown if len(shown) <= 60 else shown[:57] + "..."
+                raise BadEventError(
+                    f"not an SQS event: record {index} has {key} {shown} (expected {SQS_EVENT_SOURCE!r})"
+                )
         if rec.message_id(record) is None:
-            raise BadEventError(f"record {index} has no messageId: the event is not an SQS event")
+            raise BadEventError(f"not an SQS event: record {index} has no messageId")
     return records
 
 
-def failed_response(event: Any, reason: str) -> dict[str, Any]:
-    """Every record of ``event`` reported failed (those without an id too: see batch_response)."""
-    raw = event.get("Records") if isinstance(event, dict) else None
-    raw = raw if isinstance(raw, list) else []
-    ids = [mid for mid in (rec.message_id(r) for r in raw) if mid is not None]
-    return rec.batch_response(rec.ProcessingResult.all_failed(ids, reason), unidentified=len(raw) - len(ids))
+def failed_response(records: list[dict[str, Any]], reason: str) -> dict[str, Any]:
+    """Every record reported failed (the records come from ``records_of``: each has an id)."""
+    ids = [rec.message_id(r) or "" for r in records]
+    return rec.batch_response(rec.ProcessingResult.all_failed(ids, reason))
 
 
 def sqs_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -75,15 +98,18 @@ def sqs_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
 
     Returns ``{"batchItemFailures": [{"itemIdentifier": id}, ...], "processed",
     "successful", "failed"}``; enable ``ReportBatchItemFailures`` on the event
-    source mapping so that only the failed records are retried.
+    source mapping so that only the failed records are retried. Raises
+    ``BadEventError`` for an event that is not from SQS. With a Lambda
+    ``context``, work not started before the deadline margin is reported failed
+    (``SQSConsumer.deadline_margin_ms``).
     """
 
     def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         try:
             records = records_of(event)
         except BadEventError as exc:
-            logger.error("sqs_handler(%r): %s; every record is reported failed", name, exc)
-            return failed_response(event, str(exc))
+            logger.error("sqs_handler(%r): %s; raising so that Lambda retries the invocation", name, exc)
+            raise BadEventError(f"sqs_handler({name!r}): {exc}") from None
         try:
             consumer = load_consumer_class(name)()
         except Exception as exc:
@@ -91,8 +117,8 @@ def sqs_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
                 "sqs_handler(%r): consumer could not be loaded; all %d records reported failed",
                 name, len(records),
             )
-            return failed_response(event, f"consumer {name!r} could not be loaded: {exc}")
-        return rec.batch_response(consumer.run_records(records))  # run_records never raises
+            return failed_response(records, f"consumer {name!r} could not be loaded: {exc}")
+        return rec.batch_response(consumer.run_records(records, context))  # run_records never raises
 
     handler.__qualname__ = handler.__name__ = f"sqs_handler_{to_snake_case(str(name))}"
     return handler

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from ..context.state import InvalidStateError
+
 STATE_ATTRIBUTE = "constitution-state"
 STATE_BODY_KEY = "constitution_state"
 
@@ -51,13 +53,23 @@ def system_attributes(record: dict[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+class ConflictingStateAttributesError(InvalidStateError):
+    """Two spellings of the ``constitution-state`` attribute name carry different values."""
+
+
 def _loads(text: Any) -> tuple[Any, bool]:
-    """``(parsed, True)`` for a JSON string (or an already-parsed value), else ``(text, False)``."""
+    """``(parsed, True)`` for a JSON string (or an already-parsed value), else ``(text, False)``.
+
+    Never raises: text that cannot be parsed for any reason (invalid, nested
+    too deep for the parser's recursion limit, too big for memory, digits
+    beyond the int conversion limit) counts as not JSON, so one poison body
+    cannot break the code that reads the batch around it.
+    """
     if not isinstance(text, (str, bytes, bytearray)):
         return text, text is not None
     try:
         return json.loads(text), True
-    except ValueError:
+    except Exception:  # noqa: BLE001 - ValueError, RecursionError, MemoryError...: not JSON we can read
         return text, False
 
 
@@ -98,27 +110,54 @@ def _attribute_value(attribute: Any) -> Any:
     return None
 
 
+def state_attribute(attributes: Any, where: str = "message attributes") -> Any:
+    """The value of the ``constitution-state`` attribute in ``attributes``, its name in any case.
+
+    Attribute names are case-sensitive in SQS and SNS, so ``Constitution-State``
+    is a different attribute that a sender may well have meant as the state:
+    every spelling is read. Spellings that carry different values raise
+    ``ConflictingStateAttributesError`` (the record is failed, never run under
+    one of them); None when no spelling has a value.
+    """
+    if not isinstance(attributes, dict):
+        return None
+    found = [
+        (name, value) for name, value in (
+            (name, _attribute_value(attribute)) for name, attribute in attributes.items()
+            if isinstance(name, str) and name.lower() == STATE_ATTRIBUTE
+        ) if value is not None
+    ]
+    if not found:
+        return None
+    name, value = found[0]
+    for other_name, other_value in found[1:]:
+        if other_value != value:
+            raise ConflictingStateAttributesError(
+                f"{where} {name!r} and {other_name!r} name different states "
+                f"({value!r} and {other_value!r}): the record is not processed under either"
+            )
+    return value
+
+
 def extract_state(record: dict[str, Any]) -> Any:
     """The record's constitution-state as found (unvalidated), or None when it has none.
 
     First found wins: the SQS message attribute, the SNS envelope's
     ``MessageAttributes``, the content's ``constitution_state``, then the
-    content's ``content.constitution_state``. A value that is found is returned
+    content's ``content.constitution_state``. Attribute names match in any
+    case (``Constitution-State`` too); two spellings that disagree raise
+    ``ConflictingStateAttributesError``. A value that is found is returned
     as is, even when it is not a valid state, so that the caller fails the
     record instead of processing it under another state.
     """
-    attributes = message_attributes(record)
-    if STATE_ATTRIBUTE in attributes:
-        value = _attribute_value(attributes[STATE_ATTRIBUTE])
-        if value is not None:
-            return value
+    value = state_attribute(message_attributes(record))
+    if value is not None:
+        return value
     envelope = sns_envelope(record)
     if envelope is not None:
-        envelope_attributes = envelope.get("MessageAttributes")
-        if isinstance(envelope_attributes, dict) and STATE_ATTRIBUTE in envelope_attributes:
-            value = _attribute_value(envelope_attributes[STATE_ATTRIBUTE])
-            if value is not None:
-                return value
+        value = state_attribute(envelope.get("MessageAttributes"), "SNS envelope MessageAttributes")
+        if value is not None:
+            return value
     content = extract_content(record)
     if isinstance(content, dict):
         value = content.get(STATE_BODY_KEY)
