@@ -14,6 +14,7 @@ _LAZY = {
     "BadRequestError": ".exceptions",
     "ForbiddenError": ".exceptions",
     "HTTPError": ".exceptions",
+    "HeaderInjectionError": ".headers",
     "NotFoundError": ".exceptions",
     "UnauthorizedError": ".exceptions",
 }
@@ -24,6 +25,7 @@ __all__ = [
     "BadRequestError",
     "ForbiddenError",
     "HTTPError",
+    "HeaderInjectionError",
     "NotFoundError",
     "UnauthorizedError",
     "api_handler",

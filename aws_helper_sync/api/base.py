@@ -23,6 +23,7 @@ from typing import Any
 
 from ..entrypoint import EntryPoint
 from .events import Headers
+from .headers import header_value
 
 _RESPONSE_KEYS = frozenset({"code", "body", "headers"})
 
@@ -87,12 +88,17 @@ class API(EntryPoint):
         return self
 
     def set_header(self, name: str, value: Any) -> API:
-        """Add or replace one response header (names compare case-insensitively)."""
+        """Add or replace one response header (names compare case-insensitively).
+
+        A name or value that could forge the response (CR, LF, NUL; a name that is
+        not an HTTP token) raises ``HeaderInjectionError``: a 500, never sent.
+        """
         if not isinstance(name, str) or not name:
             raise TypeError(f"header name must be a non-empty string, got {name!r}")
+        text = header_value(name, value)
         for existing in [k for k in self._headers if k.lower() == name.lower()]:
             del self._headers[existing]
-        self._headers[name] = str(value)
+        self._headers[name] = text
         return self
 
     def set_headers(self, headers: Mapping[str, Any]) -> API:

@@ -25,6 +25,7 @@ from ..entrypoint import lifecycle, require_state, run_unit
 from .auth import AuthResult, authenticate
 from .events import STATE_HEADER, ApiRequest, build_response, cors_headers, parse_event
 from .exceptions import HTTPError
+from .headers import is_safe_header_value
 from .router import Route, resolve_route
 
 if TYPE_CHECKING:
@@ -39,13 +40,14 @@ DATABASE_UNAVAILABLE = "Database unavailable"
 def request_id_of(event: Any, context: Any) -> str:
     """The Lambda invocation id, else API Gateway's request id, else a fresh one."""
     rid = getattr(context, "aws_request_id", None)
-    if isinstance(rid, str) and rid:
+    if isinstance(rid, str) and rid and is_safe_header_value(rid):
         return rid
     if isinstance(event, Mapping):
         request_context = event.get("requestContext")
         if isinstance(request_context, Mapping):
             rid = request_context.get("requestId")
-            if isinstance(rid, str) and rid:
+            # it goes out as X-Request-Id: an id that would forge a header is not used
+            if isinstance(rid, str) and rid and is_safe_header_value(rid):
                 return rid
     return uuid.uuid4().hex
 

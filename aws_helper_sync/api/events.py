@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 from ..utils.json_encoder import MongoJSONEncoder
 from .exceptions import BadRequestError
+from .headers import check_response_headers
 
 STATE_HEADER = "constitution-state"
 JSON_CONTENT_TYPE = "application/json"
@@ -270,4 +271,6 @@ def build_response(
         text, encoded = base64.b64encode(bytes(body)).decode("ascii"), True
     else:
         text = _ENCODER.encode(body)
-    return {"statusCode": status_code, "headers": merged, "body": text, "isBase64Encoded": encoded}
+    response = {"statusCode": status_code, "headers": merged, "body": text, "isBase64Encoded": encoded}
+    check_response_headers(response)  # whoever set them: a forged header is never sent
+    return response
