@@ -290,3 +290,38 @@ def test_the_shared_encoder_is_safe_across_threads():
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+# --- what the library emits, end to end: Lambda results and SNS messages ---
+
+HOSTILE_NUMBERS = {"nan": float("nan"), "inf": float("inf"), "dnan": Decimal128("NaN"),
+                   "dinf": Decimal128("-Infinity"), "exact": Decimal128("19.99"),
+                   "precise": Decimal128("0.1000000000000000000001"),
+                   "at": dt.datetime(2026, 1, 2, 3, 4, 5)}
+HOSTILE_EXPECTED = {"nan": None, "inf": None, "dnan": None, "dinf": None, "exact": 19.99,
+                    "precise": "0.1000000000000000000001", "at": "2026-01-02T03:04:05+00:00"}
+
+
+def test_lambda_results_are_strict_json(app_root):
+    from aws_helper_sync import lambda_handler
+
+    result = lambda_handler("echo")({"constitution-state": "ohio", "data": HOSTILE_NUMBERS}, None)
+    assert result["success"] is True
+    out = strict_loads(json.dumps(result, allow_nan=False))  # what the Lambda runtime sends
+    assert out["data"]["data"] == HOSTILE_EXPECTED
+    assert out["data"]["at"] == "2024-01-02T03:04:05+00:00"  # the Lambda's own naive datetime
+
+
+def test_sns_message_bodies_are_strict_json(boto_client, unique):
+    from aws_helper_sync import SNSPublisher, state_scope
+    from tests.sqs_support import create_queue, receive_all, subscribe_queue
+
+    sns, sqs = boto_client("sns"), boto_client("sqs")
+    topic = sns.create_topic(Name=f"{unique}-json")["TopicArn"]
+    queue = create_queue(sqs, f"{unique}-json")
+    subscribe_queue(sns, sqs, topic, queue, raw=True)
+    with state_scope("ohio"):
+        SNSPublisher(topic).publish({"content": HOSTILE_NUMBERS, "attributes": {"n": [float("nan"), 1]}})
+    (message,) = receive_all(sqs, queue)
+    assert strict_loads(message["Body"]) == HOSTILE_EXPECTED
+    assert strict_loads(message["MessageAttributes"]["n"]["StringValue"]) == [None, 1]

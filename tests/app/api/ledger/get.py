@@ -1,6 +1,7 @@
 """GET /ledger/<id>: the stored entry as MongoDB returns it."""
 
-from aws_helper_sync import API, NotFoundError, get_state
+from aws_helper_sync import API, get_state
+from aws_helper_sync.api import NotFoundError
 
 
 class LedgerGet(API):
