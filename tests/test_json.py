@@ -12,7 +12,18 @@ import threading
 import uuid
 
 import pytest
-from bson import Binary, Code, DBRef, Decimal128, MaxKey, MinKey, ObjectId, Regex, Timestamp, json_util
+from bson import (
+    Binary,
+    Code,
+    DBRef,
+    Decimal128,
+    MaxKey,
+    MinKey,
+    ObjectId,
+    Regex,
+    Timestamp,
+    json_util,
+)
 
 from aws_helper_sync import MongoJSONEncoder, mongo_json_dumps, serialize_mongo_types
 from aws_helper_sync.utils import ApiResponse
@@ -151,8 +162,8 @@ def test_non_finite_output_holds_with_indent_sort_keys_and_json_dump():
     (decimal.Decimal("0.1"), 0.1),
     (decimal.Decimal("-0"), -0.0),
     (decimal.Decimal("1E-7"), 1e-7),
-    (decimal.Decimal("123456789012345"), 123456789012345.0),
-    (decimal.Decimal("9007199254740993"), "9007199254740993"),  # 2**53 + 1: no float holds it
+    (decimal.Decimal(123456789012345), 123456789012345.0),
+    (decimal.Decimal(9007199254740993), "9007199254740993"),  # 2**53 + 1: no float holds it
     (decimal.Decimal("0.1000000000000000000001"), "0.1000000000000000000001"),
     (decimal.Decimal("12345678901234567890.5"), "12345678901234567890.5"),
     (decimal.Decimal("1E+400"), "1E+400"),  # float() would be Infinity

@@ -56,7 +56,7 @@ def _decimal(value: decimal.Decimal) -> Any:
     """A number when JSON's text of the float is exactly ``value``, else the exact text."""
     if not value.is_finite():
         return None
-    sign, digits, exponent = value.as_tuple()
+    _, digits, exponent = value.as_tuple()
     # up to 15 significant digits in the normal range: the float's shortest text is the
     # same number (IEEE 754 double, DBL_DIG); otherwise compare the texts
     if len(digits) <= 15 and -300 < exponent + len(digits) < 300:  # type: ignore[operator]
@@ -141,8 +141,9 @@ def _key(key: Any) -> str:
     if isinstance(key, int):
         return int.__repr__(key)
     if isinstance(key, float):
-        return float.__repr__(key) if math.isfinite(key) else ("NaN" if key != key else
-                                                                "Infinity" if key > 0 else "-Infinity")
+        if math.isfinite(key):
+            return float.__repr__(key)
+        return "NaN" if math.isnan(key) else ("Infinity" if key > 0 else "-Infinity")
     converted = convert_scalar(key)
     return converted if isinstance(converted, str) else str(key)
 
