@@ -428,3 +428,9 @@ def test_every_body_the_server_sends_is_strict_json():
         raise ValueError(name)
 
     assert status == 200 and json.loads(body, parse_constant=refuse) == {"ratio": None, "big": None}
+
+
+def test_endless_trailers_are_a_400(echo_server):
+    trailers = b"".join(b"X-T%d: 1\r\n" % i for i in range(101))
+    raw = raw_exchange(echo_server.port, chunked_request(b"2\r\n{}\r\n0\r\n", trailers, b"\r\n"))
+    assert status_of(raw) == 400 and echo_server.events == []

@@ -11,7 +11,12 @@ is routed differently from production: the same dispatcher answers.
 
 It binds 127.0.0.1 by default and is a ``ThreadingHTTPServer``: fine for a
 developer and for tests, not a production server (use API Gateway, or a WSGI
-server with ``integrations.wsgi``).
+server with ``integrations.wsgi``). Still, it cannot be used to forge a response
+or smuggle a request: a body framed ambiguously (a signed, ``0x`` or malformed
+chunk size, an invalid or repeated Content-Length, a coding other than
+``chunked``) is a 400 and the connection is closed; the 10 MB limit holds for
+either framing; a header with CR, LF or NUL is a 500 and never written; a socket
+read waits at most ``read_timeout`` seconds (30 by default).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ DEFAULT_HOST = "127.0.0.1"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 READ_TIMEOUT_SECONDS = 30.0  # a client silent for longer loses its connection (and thread)
 _MAX_LINE = 65536  # chunk-size and trailer lines, as http.server limits header lines
+_MAX_TRAILERS = 100  # as http.client limits the number of headers
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded", "application/xml",
@@ -227,9 +233,10 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
                 raise ValueError(f"invalid chunk size {field[:20]!r}")
             length = int(field, 16)
             if length == 0:
-                while self._read_line() not in (b"\r\n", b"\n"):
-                    pass  # trailers: read and dropped
-                return b"".join(chunks)
+                for _ in range(_MAX_TRAILERS + 1):  # trailers: read and dropped
+                    if self._read_line() in (b"\r\n", b"\n"):
+                        return b"".join(chunks)
+                raise ValueError(f"more than {_MAX_TRAILERS} trailer lines")
             size += length
             if size > MAX_BODY_BYTES:
                 raise PayloadTooLargeError
