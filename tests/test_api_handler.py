@@ -262,3 +262,92 @@ def test_request_state_never_leaks_into_or_out_of_the_handler(app_root, state, m
     assert inner["state"] == state
     assert without_header["statusCode"] == 400  # the caller's state is not inherited
     assert get_state() is None
+
+
+# --- issue 11 §5: a forged response header is a 500, never sent ---
+
+FORGED = [
+    ("X-Echo", "x\r\nSet-Cookie: session=forged"),
+    ("X-Echo", "x\nLocation: https://forged.example"),
+    ("X-Echo", "x\rforged"),
+    ("X-Echo", "x\x00forged"),
+    ("X-Echo\r\nSet-Cookie: session=forged", "1"),
+    ("Set-Cookie: session=forged; X", "1"),  # a colon in the name writes another header
+    ("X Forged", "1"),
+]
+
+
+def sent_text(response) -> str:
+    return repr(response)  # everything that leaves the handler, escaped
+
+
+@pytest.mark.parametrize("via", ["set_header", "set_headers", "returned", "direct"])
+@pytest.mark.parametrize(("name", "value"), FORGED)
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_forged_response_header_is_a_500_and_never_sent(app_root, state, caplog, version, via, name, value):
+    response = call(version, "GET", "/forged", state, query={"name": name, "value": value, "via": via})
+    assert response["statusCode"] == 500
+    assert json_body(response)["message"] == "Internal server error"
+    assert "forged" not in sent_text(response) and "X-Fine" not in response["headers"]
+    assert "HeaderInjectionError" in caplog.text and repr(name) in caplog.text  # the log names it
+
+
+def test_a_clean_header_from_the_same_route_is_sent(app_root, state):
+    for via in ("set_header", "set_headers", "returned", "direct"):
+        response = call("v1", "GET", "/forged", state, query={"name": "X-Echo", "value": "fine", "via": via})
+        assert (response["statusCode"], response["headers"]["X-Echo"]) == (200, "fine"), via
+
+
+def test_header_injection_error_is_the_servers_bug_not_a_value_error():
+    from aws_helper_sync.api import API, HeaderInjectionError
+
+    assert issubclass(HeaderInjectionError, RuntimeError) and not issubclass(HeaderInjectionError, ValueError)
+    api = API()
+    with pytest.raises(HeaderInjectionError, match="X-Filename") as raised:
+        api.set_header("X-Filename", "a.txt\r\nSet-Cookie: s=1")
+    assert raised.value.header == "X-Filename"
+    assert api.response_headers == {}  # nothing was kept
+    class Sneaky:
+        def __str__(self):
+            return "1\r\nSet-Cookie: s=1"
+
+    with pytest.raises(HeaderInjectionError, match="X-Count"):
+        api.set_headers({"X-Ok": 1, "X-Count": Sneaky()})  # str(value) is what is checked
+
+
+def test_a_request_id_that_would_forge_a_header_is_replaced(app_root, state):
+    event = v2_event("GET", "/users", headers={"constitution-state": state})
+    event["requestContext"]["requestId"] = "abc\r\nSet-Cookie: session=forged"
+    response = api_handler(event, None)
+    assert response["statusCode"] == 200
+    assert "forged" not in sent_text(response) and len(response["headers"]["X-Request-Id"]) == 32
+
+
+# --- issue 11 §6 / issue 12 §4: what the API sends is strict JSON, times carry an offset ---
+
+def strict_json(response):
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    import json
+
+    return json.loads(response["body"], parse_constant=refuse)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_stored_datetime_and_decimal128_read_back_the_same_as_written(app_root, mongo_client, state, version):
+    amount = "1234567890.123456789012345678901234"  # 34 digits: no float holds it
+    created = call(version, "POST", "/ledger", state, body={"id": "e1", "amount": amount})
+    assert created["statusCode"] == 201, created["body"]
+    read = call(version, "GET", "/ledger/e1", state)
+    assert read["statusCode"] == 200, read["body"]
+    expected = {"_id": "e1", "recorded_at": "2026-01-02T03:04:05.678000+00:00", "amount": amount, "nothing": None}
+    assert strict_json(created) == expected  # the naive datetime the API wrote
+    assert strict_json(read) == expected     # the same instant as MongoDB returns it
+    stored = mongo_client[state].ledger.find_one({"_id": "e1"})
+    assert str(stored["amount"]) == amount   # stored exactly, sent exactly
+
+
+def test_an_exact_decimal128_is_a_json_number(app_root, state):
+    call("v1", "POST", "/ledger", state, body={"id": "e2", "amount": "19.99"})
+    assert strict_json(call("v1", "GET", "/ledger/e2", state))["amount"] == 19.99

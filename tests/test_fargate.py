@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +17,11 @@ from aws_helper_sync import (
     state_scope,
 )
 from aws_helper_sync.aws import aws_client
-from aws_helper_sync.fargate.executor import ECS_OVERRIDES_LIMIT, TaskLaunchError
+from aws_helper_sync.fargate.executor import (
+    ECS_OVERRIDES_LIMIT,
+    TaskLaunchError,
+    overrides_size,
+)
 
 CLUSTER = "land-records"
 
@@ -99,11 +104,11 @@ def test_run_task_records_state_and_task_name_in_the_overrides(ecs, make_state):
     }
 
 
-def test_explicit_envs_win(ecs, make_state):
+def test_an_explicit_state_wins_over_the_current_one(ecs, make_state):
     with state_scope(make_state("ohio")):
-        arn = FargateExecutor().run_task("hello", {"constitution_state": "texas", "Task_Name": "hello2"})
+        arn = FargateExecutor().run_task("hello", {"constitution_state": "texas", "Task_Name": "hello"})
     env = environment_of(ecs, arn)
-    assert (env["CONSTITUTION_STATE"], env["TASK_NAME"]) == ("texas", "hello2")
+    assert (env["CONSTITUTION_STATE"], env["TASK_NAME"]) == ("texas", "hello")
 
 
 def test_network_and_definition_parameters(ecs, sent_run_task_params):
@@ -158,7 +163,7 @@ def test_oversize_overrides_are_refused_before_any_call(ecs, sent_run_task_param
 def test_overrides_just_under_the_limit_are_sent(ecs):
     executor = FargateExecutor()
     with state_scope("ohio"):
-        base = len(json.dumps(executor.build_overrides("hello", {"p": ""}), separators=(",", ":")))
+        base = overrides_size(executor.build_overrides("hello", {"p": ""}))
         arn = executor.run_task("hello", {"p": "y" * (ECS_OVERRIDES_LIMIT - base)})
     assert len(environment_of(ecs, arn)["P"]) == ECS_OVERRIDES_LIMIT - base
 
@@ -234,3 +239,96 @@ def test_state_travels_from_launcher_to_task(ecs, app_root, mongo_client, make_s
         monkeypatch.setenv(name, value)
     assert fargate_handler() == 0
     assert mongo_client[state].task_runs.find_one({"run_id": "r-1"})["state"] == state
+
+
+# --- issue 11 §7: launches that mean what they say ---
+
+@pytest.mark.parametrize("envs", [
+    {"a": 1, "A": 2},
+    {"ß": "x", "SS": "y"},  # "ß".upper() == "SS"
+    {"region ": "us", "region": "eu"},
+    {"constitution_state": "ohio", "CONSTITUTION_STATE": "texas"},
+    {"CONSTITUTION_STATE": "Bad State", "constitution_state": "ohio"},  # the bad one was dropped
+    {"flag": None, "FLAG": "1"},  # "leave out" and "set" at once
+], ids=repr)
+def test_env_names_that_collide_are_refused_naming_both(ecs, sent_run_task_params, envs):
+    first, second = envs
+    with state_scope("ohio"), pytest.raises(ValueError, match="both") as raised:
+        FargateExecutor().run_task("hello", envs)
+    assert repr(first) in str(raised.value) and repr(second) in str(raised.value)
+    assert sent_run_task_params == []
+
+
+def test_two_spellings_with_the_same_value_are_one_variable(ecs):
+    with state_scope("ohio"):
+        arn = FargateExecutor().run_task("hello", {"batch": 5, "BATCH": "5"})
+    assert environment_of(ecs, arn)["BATCH"] == "5"
+
+
+@pytest.mark.parametrize("key", ["TASK_NAME", "task_name", " Task_Name "])
+@pytest.mark.parametrize("value", ["failing", "", None, 7])
+def test_task_name_cannot_be_overridden_through_envs(ecs, sent_run_task_params, key, value):
+    envs = {key: value}
+    if value is None:  # "leave it out" cannot remove it either: it is simply the task's name
+        with state_scope("ohio"):
+            arn = FargateExecutor().run_task("hello", envs)
+        assert environment_of(ecs, arn)["TASK_NAME"] == "hello"
+        return
+    with state_scope("ohio"), pytest.raises(ValueError, match="TASK_NAME"):
+        FargateExecutor().run_task("hello", envs)
+    assert sent_run_task_params == []
+
+
+@pytest.mark.parametrize("value", ["Ohio", "admin", "", " ohio", "ohio\x00", 5, ["ohio"]])
+def test_a_state_given_in_envs_is_validated_like_any_state(ecs, sent_run_task_params, value):
+    from aws_helper_sync.context.state import InvalidStateError
+
+    with state_scope("texas"), pytest.raises(InvalidStateError, match="CONSTITUTION_STATE in envs"):
+        FargateExecutor().run_task("hello", {"Constitution_State": value})
+    assert sent_run_task_params == []
+
+
+def test_a_state_given_in_envs_must_be_allowed(ecs, sent_run_task_params, monkeypatch):
+    from aws_helper_sync.context.state import InvalidStateError
+
+    monkeypatch.setenv("ALLOWED_STATES", "ohio")
+    with state_scope("ohio"), pytest.raises(InvalidStateError, match="ALLOWED_STATES"):
+        FargateExecutor().run_task("hello", {"constitution_state": "texas"})
+    assert sent_run_task_params == []
+
+
+@pytest.fixture
+def sent_run_task_bodies():
+    """The raw body of each RunTask request, as botocore puts it on the wire."""
+    bodies: list[bytes] = []
+
+    def record(request, **_):
+        bodies.append(bytes(request.body))
+
+    events = aws_client("ecs").meta.events
+    events.register("before-send.ecs.RunTask", record)
+    yield bodies
+    events.unregister("before-send.ecs.RunTask", record)
+
+
+def ecs_character_count(body: bytes) -> int:
+    """What ECS counts in a RunTask body: the characters of the overrides JSON as sent,
+    formatting included, a \\uXXXX escape being the one character it stands for."""
+    text = body.decode("utf-8")
+    start = text.index('"overrides": ') + len('"overrides": ')
+    _, end = json.JSONDecoder().raw_decode(text, start)
+    return len(re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text[start:end]))
+
+
+@pytest.mark.parametrize("char", ["y", "€", "ß", "名"])
+def test_the_overrides_limit_is_what_ecs_counts(ecs, sent_run_task_bodies, char):
+    executor = FargateExecutor()
+    with state_scope("ohio"):
+        base = overrides_size(executor.build_overrides("hello", {"payload": "", "note": "Zoë"}))
+        fits = {"payload": char * (ECS_OVERRIDES_LIMIT - base), "note": "Zoë"}
+        arn = executor.run_task("hello", fits)  # exactly 8192: ECS takes it (moto does not check)
+        with pytest.raises(ValueError, match="8193 characters"):
+            executor.run_task("hello", {**fits, "payload": fits["payload"] + char})
+    (body,) = sent_run_task_bodies  # the refused one never left
+    assert ecs_character_count(body) == ECS_OVERRIDES_LIMIT
+    assert environment_of(ecs, arn)["PAYLOAD"] == char * (ECS_OVERRIDES_LIMIT - base)

@@ -25,7 +25,7 @@ def test_success_serializes_object_ids_and_datetimes(app_root, make_state):
             "data": {"parcel": 7},
             "state": state,
             "oid": "65a1b2c3d4e5f6a7b8c9d0e1",
-            "at": "2024-01-02T03:04:05",
+            "at": "2024-01-02T03:04:05+00:00",  # naive datetimes are UTC, written with the offset
         },
     }
 
@@ -42,7 +42,7 @@ def test_writes_to_the_state_database_and_returns_the_stored_document(app_root, 
     first = handler({"constitution-state": connecticut, "data": {"parcel_id": 1}}, None)
     second = handler({"constitution-state": new_jersey, "data": {"parcel_id": 2}}, None)
     assert first["success"] and second["success"]
-    assert first["data"]["recorded_at"] == "2024-05-06T07:08:09"
+    assert first["data"]["recorded_at"] == "2024-05-06T07:08:09+00:00"
     assert isinstance(first["data"]["_id"], str) and len(first["data"]["_id"]) == 24
     assert mongo_client[connecticut].land_records.count_documents({"parcel_id": 1}) == 1
     assert mongo_client[new_jersey].land_records.count_documents({"parcel_id": 2}) == 1

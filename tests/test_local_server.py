@@ -11,6 +11,7 @@ import http.client
 import json
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -260,3 +261,176 @@ def test_concurrent_requests_of_different_states_stay_apart(example_server, make
         by_state.setdefault(state, set()).add(json.loads(message["Body"])["parcel_id"])
     assert by_state == {s: {f"P{i}-{n:03d}" for n in range(4)} for i, s in enumerate(states)}
 
+
+
+# --- issue 11 §5: framing the server cannot be fooled by, headers it never forges ---
+
+def raw_exchange(port: int, data: bytes, *, close_write: bool = True, timeout: float = 5.0) -> bytes:
+    """Send ``data`` on a fresh connection and read until the server closes it."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        if close_write:
+            sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while True:
+            part = sock.recv(65536)
+            if not part:
+                return received
+            received += part
+
+
+def chunked_request(*lines: bytes) -> bytes:
+    head = b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return head + b"".join(lines)
+
+
+def status_of(raw: bytes) -> int:
+    return int(raw.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("size", [b"-1", b"-0", b"0x10", b"1_0", b"+5", b"", b"zz", b"1 2", b"12345678901234567"])
+def test_a_malformed_chunk_size_is_a_400(echo_server, size):
+    # int(size, 16) takes "-1" (then reads to EOF: any length passes the limit), "0x10", "1_0", "+5"
+    raw = raw_exchange(echo_server.port, chunked_request(size + b"\r\n", b"0123456789abcdef\r\n0\r\n\r\n"))
+    assert status_of(raw) == 400, raw[:200]
+    assert echo_server.events == []
+
+
+@pytest.mark.parametrize("body", [
+    b"5\r\nabc",                  # ends inside a chunk
+    b"3\r\nabcdef\r\n0\r\n\r\n",  # chunk longer than its size
+    b"3\r\nabc",                  # no CRLF after the chunk, no last chunk
+    b"3\r\nabc\r\n",              # no last chunk
+])
+def test_a_truncated_chunked_body_is_a_400(echo_server, body):
+    assert status_of(raw_exchange(echo_server.port, chunked_request(body))) == 400
+    assert echo_server.events == []
+
+
+@pytest.mark.parametrize("length", [b"-5", b"+5", b"0x5", b"1_0", b"5, 5", b"abc"])
+def test_a_malformed_content_length_is_a_400(echo_server, length):
+    raw = raw_exchange(echo_server.port,
+                       b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n{}{}{}")
+    assert status_of(raw) == 400
+    assert echo_server.events == []
+
+
+def test_two_different_content_lengths_are_a_400(echo_server):
+    raw = raw_exchange(echo_server.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                                         b"Content-Length: 4\r\n\r\n{}{}")
+    assert status_of(raw) == 400 and echo_server.events == []
+
+
+@pytest.mark.parametrize("coding", [b"gzip", b"gzip, chunked", b"chunked, gzip", b"identity"])
+def test_a_transfer_coding_other_than_chunked_is_a_400(echo_server, coding):
+    raw = raw_exchange(echo_server.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding
+                       + b"\r\nContent-Length: 2\r\n\r\n{}")
+    assert status_of(raw) == 400 and echo_server.events == []
+
+
+def test_a_negative_content_length_cannot_smuggle_a_second_request(echo_server):
+    # today's int() read -5 as "no body": the bytes after the headers became a request of their own
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    raw = raw_exchange(echo_server.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n" + smuggled)
+    assert status_of(raw) == 400 and raw.count(b"HTTP/1.1 ") == 1
+    assert [e["rawPath"] for e in echo_server.events] == []
+
+
+def test_chunked_bodies_with_extensions_and_trailers_still_work(echo_server):
+    raw = raw_exchange(echo_server.port, chunked_request(b"2;name=v\r\n{}\r\n0\r\nX-Trailer: 1\r\n\r\n"))
+    assert status_of(raw) == 200
+    assert [e["body"] for e in echo_server.events] == ["{}"]
+
+
+def test_the_body_limit_holds_for_chunked_bodies(echo_server):
+    from aws_helper_sync.api.local_server import MAX_BODY_BYTES
+
+    mib = 1024 * 1024
+    chunk = f"{mib:x}\r\n".encode() + b"a" * mib + b"\r\n"
+    # exactly the limit in ten chunks, then one byte more: refused at that chunk's size line
+    raw = raw_exchange(echo_server.port, chunked_request(chunk * (MAX_BODY_BYTES // mib), b"1\r\n"),
+                       close_write=False)
+    assert status_of(raw) == 413 and echo_server.events == []
+    raw = raw_exchange(echo_server.port, chunked_request(b"ffffffffffffffff\r\n"), close_write=False)
+    assert status_of(raw) == 413 and echo_server.events == []
+
+
+def test_a_silent_client_loses_its_connection_after_the_read_timeout():
+    import socket
+
+    calls: list[dict[str, Any]] = []
+    with LocalApiServer(handler=lambda event, context: calls.append(event) or {"statusCode": 200},
+                        read_timeout=0.3) as server:
+        # a body that never comes, and a connection that never sends a request
+        for data in (b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", b"", b"GET /half"):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                sock.sendall(data)
+                assert sock.recv(1024) == b""  # closed by the server, well before our 5 s
+    assert calls == []
+    default = LocalApiServer(handler=lambda event, context: {})
+    default.server_close()
+    assert default.read_timeout == 30.0
+
+
+FORGED_HEADERS = [
+    ({"X-Echo": "x\r\nSet-Cookie: session=forged"}, None),
+    ({"X-Echo": "x\nSet-Cookie: session=forged"}, None),
+    ({"X-Echo": "x\rSet-Cookie: session=forged"}, None),
+    ({"X-Echo": "x\x00Set-Cookie: session=forged"}, None),
+    ({"X-Echo\r\nSet-Cookie: session=forged\r\nX-A": "1"}, None),
+    ({"Set-Cookie: session=forged; X": "1"}, None),
+    (None, {"X-Echo": ["ok", "x\r\nSet-Cookie: session=forged"]}),
+    (None, None),  # cookies, below
+]
+
+
+@pytest.mark.parametrize(("headers", "multi"), FORGED_HEADERS)
+def test_a_forged_header_from_any_handler_is_a_500_and_never_written(headers, multi, caplog):
+    def handler(event, context):
+        response: dict[str, Any] = {"statusCode": 200, "body": "fine"}
+        if headers is not None:
+            response["headers"] = headers
+        if multi is not None:
+            response["multiValueHeaders"] = multi
+        if headers is None and multi is None:
+            response["cookies"] = ["a=1", "b=2\r\nSet-Cookie: session=forged"]
+        return response
+
+    with LocalApiServer(handler=handler) as server:
+        raw = raw_exchange(server.port, b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status_of(raw) == 500
+    assert b"forged" not in raw and b"fine" not in raw
+    assert "HeaderInjectionError" in caplog.text
+
+
+def test_a_header_forged_by_an_api_is_a_500_over_http(app_root, make_state):
+    with serve_api(app_root, port=0).start() as server:
+        target = "/forged?value=" + urllib.parse.quote("x\r\nSet-Cookie: session=forged")
+        raw = raw_exchange(server.port, f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                        f"constitution-state: {make_state('ohio')}\r\n\r\n".encode())
+        assert status_of(raw) == 500
+        assert b"forged" not in raw and b"Internal server error" in raw
+        target = "/forged?value=" + urllib.parse.quote("fine text")
+        ok = raw_exchange(server.port, f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                       f"constitution-state: {make_state('ohio')}\r\n\r\n".encode())
+        assert status_of(ok) == 200 and b"X-Echo: fine text\r\n" in ok
+
+
+def test_every_body_the_server_sends_is_strict_json():
+    answers = iter([{"ratio": float("nan"), "big": float("inf")}])
+
+    with LocalApiServer(handler=lambda event, context: next(answers)) as server:
+        status, _, body = request(f"{server.url}/x")
+
+    def refuse(name):
+        raise ValueError(name)
+
+    assert status == 200 and json.loads(body, parse_constant=refuse) == {"ratio": None, "big": None}
+
+
+def test_endless_trailers_are_a_400(echo_server):
+    trailers = b"".join(b"X-T%d: 1\r\n" % i for i in range(101))
+    raw = raw_exchange(echo_server.port, chunked_request(b"2\r\n{}\r\n0\r\n", trailers, b"\r\n"))
+    assert status_of(raw) == 400 and echo_server.events == []

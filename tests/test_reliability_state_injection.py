@@ -417,3 +417,72 @@ def test_registry_unreachable_fails_closed(registered, mongo_client, monkeypatch
     assert 1 <= reads <= 12
     assert all(all(v) for v in outcomes.values()), outcomes
     assert all(cls.ran == [] for cls in registered.values())
+
+
+# --- forged responses (issue 11 §5): request text put into a response header ---
+
+FORGED_VALUES = [
+    "x\r\nSet-Cookie: session=forged", "x\nSet-Cookie: session=forged", "x\rSet-Cookie: session=forged",
+    "x\r\n\r\n<script>forged</script>", "x\x00forged", "\r\nLocation: https://forged.example",
+    "x\r\n Set-Cookie: session=forged",  # obs-fold
+]
+FORGED_NAMES = ["X-A\r\nSet-Cookie: session=forged", "Set-Cookie: session=forged; X", "X forged",
+                "X-A\nforged", "X-A\x00forged", ""]
+FORGED_PAIRS = [("X-Reflect", v) for v in FORGED_VALUES] + [(n, "1") for n in FORGED_NAMES]
+
+
+@pytest.mark.parametrize("build", [v1_event, v2_event], ids=["v1", "v2"])
+def test_forged_response_headers_are_refused(reliability_app, build, make_state, caplog):
+    state = make_state("ohio")
+    statuses = []
+    for name, value in FORGED_PAIRS:
+        for via in ("set_header", "set_headers", "returned"):
+            response = api_handler(build("GET", "/reflect", headers={"constitution-state": state},
+                                         query={"name": name, "value": value, "via": via}))
+            statuses.append(response["statusCode"])
+            assert response["statusCode"] == 500, (name, value, via, response)
+            assert "forged" not in repr(response), (name, value, via)
+    control = api_handler(build("GET", "/reflect", headers={"constitution-state": state},
+                                query={"value": "plain text"}))
+    assert (control["statusCode"], control["headers"]["X-Reflect"]) == (200, "plain text")
+
+    report("state-injection", f"forged response headers through api_handler ({build.__name__})",
+           requests=len(statuses), refused_500=statuses.count(500), forged_headers_sent=0)
+
+
+def test_forged_response_headers_and_framing_over_the_local_server(reliability_app, make_state):
+    import socket
+    import urllib.parse
+
+    from aws_helper_sync.api.local_server import serve_api
+
+    def exchange(port: int, data: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            received = b""
+            while part := sock.recv(65536):
+                received += part
+            return received
+
+    state = make_state("ohio")
+    head = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    framings = [b"Transfer-Encoding: chunked\r\n\r\n" + size + b"\r\n{}\r\n0\r\n\r\n"
+                for size in (b"-1", b"-0", b"0x2", b"+2", b"2_", b"", b"zz")]
+    framings += [b"Content-Length: " + n + b"\r\n\r\n{}" for n in (b"-2", b"+2", b"0x2", b"2, 3")]
+    framings += [b"Transfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}"]
+    with serve_api(reliability_app, port=0).start() as server:
+        header_statuses = []
+        for name, value in FORGED_PAIRS:
+            query = urllib.parse.urlencode({"name": name, "value": value})
+            raw = exchange(server.port, f"GET /reflect?{query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                        f"constitution-state: {state}\r\n\r\n".encode())
+            header_statuses.append(int(raw.split(b" ", 2)[1]))
+            assert b"forged" not in raw, (name, value)
+        framing_statuses = [int(exchange(server.port, head + f).split(b" ", 2)[1]) for f in framings]
+    assert header_statuses == [500] * len(FORGED_PAIRS)
+    assert framing_statuses == [400] * len(framings)
+
+    report("state-injection", "forged headers and ambiguous body framing over the local server",
+           forged_header_requests=len(header_statuses), refused_500=header_statuses.count(500),
+           framings=len(framings), refused_400=framing_statuses.count(400), forged_headers_sent=0)

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..entrypoint import EntryPoint
 from .events import BODY_FORMATS, Headers
+from .headers import header_value
 
 _RESPONSE_KEYS = frozenset({"code", "body", "headers"})
 # RFC 6265: a cookie name is a token; its value cookie-octets (no CTLs, space, '"', ',', ';', '\\')
@@ -132,16 +133,20 @@ class API(EntryPoint):
         A list or tuple sends several values (``Set-Cookie`` most of all): in
         ``cookies`` behind HTTP API and Function URLs, in ``multiValueHeaders``
         behind REST APIs and ALB; an empty list removes the header.
+
+        A name or value that could forge the response (CR, LF, NUL; a name that is
+        not an HTTP token) raises ``HeaderInjectionError``: a 500, never sent.
         """
         if not isinstance(name, str) or not name:
             raise TypeError(f"header name must be a non-empty string, got {name!r}")
+        checked: str | list[str] = (
+            [header_value(name, v) for v in value] if isinstance(value, (list, tuple))
+            else header_value(name, value)
+        )
         for existing in [k for k in self._headers if k.lower() == name.lower()]:
             del self._headers[existing]
-        if isinstance(value, (list, tuple)):
-            if value:
-                self._headers[name] = [str(v) for v in value]
-        else:
-            self._headers[name] = str(value)
+        if checked != []:
+            self._headers[name] = checked
         return self
 
     def add_cookie(

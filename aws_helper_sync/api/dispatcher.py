@@ -38,6 +38,7 @@ from .events import (
     shape_response,
 )
 from .exceptions import HTTPError
+from .headers import is_safe_header_value
 from .router import Route, resolve_route
 
 if TYPE_CHECKING:
@@ -53,13 +54,14 @@ REGISTRY_UNAVAILABLE = "State registry unavailable"
 def request_id_of(event: Any, context: Any) -> str:
     """The Lambda invocation id, else API Gateway's request id, else a fresh one."""
     rid = getattr(context, "aws_request_id", None)
-    if isinstance(rid, str) and rid:
+    if isinstance(rid, str) and rid and is_safe_header_value(rid):
         return rid
     if isinstance(event, Mapping):
         request_context = event.get("requestContext")
         if isinstance(request_context, Mapping):
             rid = request_context.get("requestId")
-            if isinstance(rid, str) and rid:
+            # it goes out as X-Request-Id: an id that would forge a header is not used
+            if isinstance(rid, str) and rid and is_safe_header_value(rid):
                 return rid
     return uuid.uuid4().hex
 

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from ..utils.json_encoder import MongoJSONEncoder
 from .exceptions import BadRequestError, UnsupportedMediaTypeError
+from .headers import check_response_headers
 
 logger = logging.getLogger("aws_helper_sync.api")
 
@@ -522,7 +523,9 @@ def build_response(
         text, encoded = base64.b64encode(bytes(body)).decode("ascii"), True
     else:
         text = _ENCODER.encode(body)
-    return {"statusCode": status_code, "headers": merged, "body": text, "isBase64Encoded": encoded}
+    response = {"statusCode": status_code, "headers": merged, "body": text, "isBase64Encoded": encoded}
+    check_response_headers(response)  # whoever set them: a forged header is never sent
+    return response
 
 
 def _values(value: Any) -> list[str]:

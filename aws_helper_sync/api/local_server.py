@@ -11,7 +11,12 @@ is routed differently from production: the same dispatcher answers.
 
 It binds 127.0.0.1 by default and is a ``ThreadingHTTPServer``: fine for a
 developer and for tests, not a production server (use API Gateway, or a WSGI
-server with ``integrations.wsgi``).
+server with ``integrations.wsgi``). Still, it cannot be used to forge a response
+or smuggle a request: a body framed ambiguously (a signed, ``0x`` or malformed
+chunk size, an invalid or repeated Content-Length, a coding other than
+``chunked``) is a 400 and the connection is closed; the 10 MB limit holds for
+either framing; a header with CR, LF or NUL is a 500 and never written; a socket
+read waits at most ``read_timeout`` seconds (30 by default).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import base64
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -30,6 +36,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ..utils.json_encoder import mongo_json_dumps
+from .headers import check_response_headers
+
 if TYPE_CHECKING:
     from typing_extensions import Self
 
@@ -37,6 +46,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+READ_TIMEOUT_SECONDS = 30.0  # a client silent for longer loses its connection (and thread)
+_MAX_LINE = 65536  # chunk-size and trailer lines, as http.server limits header lines
+_MAX_TRAILERS = 100  # as http.client limits the number of headers
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
 _TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded", "application/xml",
                "application/javascript")
 
@@ -136,12 +150,14 @@ def http_response_parts(response: Mapping[str, Any]) -> tuple[int, list[tuple[st
 
     A 2.0 response without ``statusCode`` is, as API Gateway reads it, a 200
     whose JSON body is the whole returned value. Raises ValueError or TypeError when
-    the response is malformed (API Gateway would answer 500 then).
+    the response is malformed, HeaderInjectionError when a header holds CR, LF or
+    NUL (the server answers 500 then, as API Gateway would).
     """
     if not isinstance(response, Mapping):
         raise TypeError(f"the handler returned {type(response).__name__}, not a response object")
     if "statusCode" not in response:
-        return 200, [("Content-Type", "application/json")], json.dumps(response).encode("utf-8")
+        return 200, [("Content-Type", "application/json")], mongo_json_dumps(response).encode("utf-8")
+    check_response_headers(response)  # a header with CR, LF or NUL is never written to the socket
     status = response["statusCode"]
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError(f"invalid statusCode {status!r}")
@@ -177,26 +193,63 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
 
+    def setup(self) -> None:
+        self.timeout = self.server.read_timeout  # StreamRequestHandler applies it to the socket
+        super().setup()
+
     def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            size = 0
-            while True:
-                length = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if length == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    break
-                size += length
-                if size > MAX_BODY_BYTES:
-                    raise PayloadTooLargeError
-                chunks.append(self.rfile.read(length))
-                self.rfile.readline()
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
+        """The request body, framed by ``Transfer-Encoding: chunked`` or ``Content-Length``.
+
+        Anything ambiguous is refused (ValueError -> 400, connection closed): a
+        body read differently from how the client framed it would leave bytes to be
+        parsed as the next request. The 10 MB limit holds for either framing.
+        """
+        codings = [c.strip().lower() for value in self.headers.get_all("Transfer-Encoding") or ()
+                   for c in value.split(",") if c.strip()]
+        if codings:
+            if codings != ["chunked"]:
+                raise ValueError(f"unsupported Transfer-Encoding {codings}")
+            return self._read_chunked()
+        lengths = {v.strip() for v in self.headers.get_all("Content-Length") or ()}
+        if not lengths:
+            return b""
+        if len(lengths) != 1 or not _DIGITS.fullmatch(next(iter(lengths))):
+            raise ValueError(f"invalid Content-Length {sorted(lengths)}")
+        length = int(next(iter(lengths)))
         if length > MAX_BODY_BYTES:
             raise PayloadTooLargeError
-        return self.rfile.read(length) if length > 0 else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:
+            raise ValueError("the body ended before its Content-Length")
+        return body
+
+    def _read_chunked(self) -> bytes:
+        chunks = []
+        size = 0
+        while True:
+            line = self._read_line()
+            field = line.split(b";", 1)[0].strip()
+            if not _HEX.fullmatch(field):  # no sign, no 0x, no underscores: int(..., 16) takes those
+                raise ValueError(f"invalid chunk size {field[:20]!r}")
+            length = int(field, 16)
+            if length == 0:
+                for _ in range(_MAX_TRAILERS + 1):  # trailers: read and dropped
+                    if self._read_line() in (b"\r\n", b"\n"):
+                        return b"".join(chunks)
+                raise ValueError(f"more than {_MAX_TRAILERS} trailer lines")
+            size += length
+            if size > MAX_BODY_BYTES:
+                raise PayloadTooLargeError
+            chunk = self.rfile.read(length)
+            if len(chunk) != length or self._read_line() not in (b"\r\n", b"\n"):
+                raise ValueError("a chunk is shorter than its size or not followed by CRLF")
+            chunks.append(chunk)
+
+    def _read_line(self) -> bytes:
+        line = self.rfile.readline(_MAX_LINE + 1)
+        if not line.endswith(b"\n") or len(line) > _MAX_LINE:
+            raise ValueError("truncated or overlong line in a chunked body")
+        return line
 
     def _answer(self) -> None:
         try:
@@ -205,7 +258,8 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True  # the unread body would be parsed as the next request
             self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Request Entity Too Large"})
             return
-        except ValueError:
+        except ValueError as exc:
+            logger.info("%s %s: refused body framing: %s", self.command, self.path, exc)
             self.close_connection = True
             self._send_json(HTTPStatus.BAD_REQUEST, {"message": "Bad Request: unreadable body"})
             return
@@ -244,12 +298,16 @@ class LocalApiServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = 0, handler: ApiHandler | None = None) -> None:
+    def __init__(self, host: str = DEFAULT_HOST, port: int = 0, handler: ApiHandler | None = None,
+                 read_timeout: float | None = READ_TIMEOUT_SECONDS) -> None:
         if handler is None:
             from .handler import api_handler
 
             handler = api_handler
         self.handler = handler
+        # seconds one socket read may wait (headers, body, an idle keep-alive): a client that
+        # stops sending cannot hold a thread forever. None waits forever.
+        self.read_timeout = read_timeout
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _ApiRequestHandler)
 
@@ -291,17 +349,19 @@ def serve_api(
     host: str = DEFAULT_HOST,
     port: int = 0,
     handler: ApiHandler | None = None,
+    read_timeout: float | None = READ_TIMEOUT_SECONDS,
 ) -> LocalApiServer:
     """A ``LocalApiServer`` for the app at ``app_root``, bound but not yet serving.
 
     ``app_root`` sets ``APP_ROOT`` for this process (routes are files under
     ``<app root>/api/``); None keeps the current one. ``port=0`` picks a free
-    port (see ``.url``). Call ``.start()`` for a background thread or
-    ``.serve_forever()`` to block.
+    port (see ``.url``). ``read_timeout`` is how long (seconds) one socket read
+    may wait before the connection is dropped. Call ``.start()`` for a background
+    thread or ``.serve_forever()`` to block.
     """
     if app_root is not None:
         root = Path(app_root).resolve()
         if not (root / "api").is_dir():
             raise FileNotFoundError(f"{root} has no api/ folder: it is not an app root")
         os.environ["APP_ROOT"] = str(root)
-    return LocalApiServer(host, port, handler)
+    return LocalApiServer(host, port, handler, read_timeout)

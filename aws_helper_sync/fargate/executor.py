@@ -19,8 +19,9 @@ from typing import Any
 
 from .. import settings
 from ..aws import aws_client
-from ..context.state import get_state, validate_state
+from ..context.state import get_state
 from ..context.threads import ContextThreadPoolExecutor
+from ..entrypoint import require_state
 from ..errors import ConfigurationError
 from ..utils.serializer import serialize_mongo_types
 
@@ -60,19 +61,40 @@ def _env_value(value: Any) -> str:
 def build_environment(task_name: str, envs: Mapping[str, Any] | None) -> dict[str, str]:
     """The container environment: names upper-cased, values as text, state and task name added.
 
-    ``None`` values are left out. ``CONSTITUTION_STATE`` comes from ``envs`` when
-    given, else from the current state; with neither the task could not run, so
-    that is an error here rather than in the container minutes later.
+    ``None`` values are left out. Two names that become the same variable
+    (``"a"``/``"A"``, ``"ß"``/``"SS"``, ``"a "``/``"a"``) with different values are
+    a ValueError naming both, never a silent pick. ``TASK_NAME`` is always
+    ``task_name`` (the class the container loads): envs cannot change it.
+    ``CONSTITUTION_STATE`` comes from ``envs`` when given (validated as every
+    entry point validates a state), else from the current state; with neither the
+    task could not run, so that is an error here rather than in the container
+    minutes later.
     """
     environment: dict[str, str] = {}
+    given_as: dict[str, Any] = {}  # normalised name -> the caller's key
+    given: dict[str, Any] = {}  # normalised name -> the caller's value, None included
     for key, value in (envs or {}).items():
         if not isinstance(key, str) or not key.strip() or "=" in key or "\x00" in key:
             raise ValueError(f"invalid environment variable name {key!r} for task {task_name!r}")
-        if value is not None:
-            environment[key.strip().upper()] = _env_value(value)
-    if STATE_ENV in environment:
-        validate_state(environment[STATE_ENV])
-    else:
+        name = key.strip().upper()
+        text = None if value is None else _env_value(value)
+        if name in given_as and given[name] != text:
+            raise ValueError(
+                f"envs {given_as[name]!r} and {key!r} are both the variable {name!r} for task "
+                f"{task_name!r}, with different values: give it once"
+            )
+        given_as[name], given[name] = key, text
+        if text is not None:
+            environment[name] = text
+    if STATE_ENV in environment:  # once every name is known to mean one thing
+        key = given_as[STATE_ENV]
+        environment[STATE_ENV] = require_state(envs[key], f"{STATE_ENV} in envs (key {key!r})")  # type: ignore[index]
+    if environment.get(TASK_NAME_ENV, task_name) != task_name:
+        raise ValueError(
+            f"{TASK_NAME_ENV} is the launched task ({task_name!r}); envs key "
+            f"{given_as[TASK_NAME_ENV]!r} cannot change it: launch that task by its own name"
+        )
+    if STATE_ENV not in environment:
         state = get_state()
         if state is None:
             raise ValueError(
@@ -80,8 +102,18 @@ def build_environment(task_name: str, envs: Mapping[str, Any] | None) -> dict[st
                 f"or pass {STATE_ENV} in envs"
             )
         environment[STATE_ENV] = state
-    environment.setdefault(TASK_NAME_ENV, task_name)
+    environment[TASK_NAME_ENV] = task_name
     return environment
+
+
+def overrides_size(overrides: Mapping[str, Any]) -> int:
+    """The size ECS gives ``overrides``: characters of its JSON, formatting included.
+
+    The JSON is written as botocore writes the request (``", "`` and ``": "``
+    separators); a non-ASCII character counts once, as ECS counts it, not as the
+    six characters of the ``\\uXXXX`` escape botocore puts on the wire.
+    """
+    return len(json.dumps(overrides, ensure_ascii=False))
 
 
 class FargateExecutor:
@@ -122,7 +154,7 @@ class FargateExecutor:
                 "environment": [{"name": k, "value": v} for k, v in environment.items()],
             }]
         }
-        size = len(json.dumps(overrides, separators=(",", ":")))
+        size = overrides_size(overrides)
         if size > ECS_OVERRIDES_LIMIT:
             raise ValueError(
                 f"overrides for task {task_name!r} are {size} characters; ECS accepts at most "

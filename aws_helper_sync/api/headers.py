@@ -1,0 +1,79 @@
+"""Response headers that cannot be forged: the one check every header goes through.
+
+A CR or LF in a header ends it and starts another one (``Set-Cookie``, a second
+response, a redirect): whoever controls the text controls the response. A NUL
+truncates it in some servers. So a response header name must be an HTTP token
+(RFC 9110: letters, digits and ``!#$%&'*+-.^_`|~``; no space, no colon), and a
+value may not contain CR, LF or NUL.
+
+Such a header is a bug of the server (it put unchecked text into a header), not
+a bad request: ``HeaderInjectionError`` is a ``RuntimeError``, never a
+``ValueError``, so the API answers the generic 500 (logged) and the header is
+never sent.
+
+    self.set_header("X-Filename", name)   # HeaderInjectionError if name holds "\\r\\n"
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
+
+
+class HeaderInjectionError(RuntimeError):
+    """A response header name or value that would forge the response (CR, LF, NUL, ...).
+
+    ``header`` is the offending name; the message shows it with those characters
+    escaped, so the log line cannot be forged either.
+    """
+
+    def __init__(self, header: Any, problem: str) -> None:
+        super().__init__(f"response header {header!r} refused: {problem}")
+        self.header = header
+
+
+def header_value(name: Any, value: Any) -> str:
+    """The text of the response header ``name: value`` (``str(value)``), or HeaderInjectionError.
+
+    ``name`` must be an HTTP token (so no CR, LF, NUL, space or colon) and the
+    value must hold no CR, LF or NUL.
+    """
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        raise HeaderInjectionError(
+            name, "a header name is letters, digits and !#$%&'*+-.^_`|~ only (no CR, LF, NUL, "
+                  "space or colon)")
+    text = value if isinstance(value, str) else str(value)
+    if _FORBIDDEN_IN_VALUE.search(text):
+        raise HeaderInjectionError(name, "its value contains CR, LF or NUL")
+    return text
+
+
+def is_safe_header_value(text: str) -> bool:
+    """True when ``text`` can be sent as a header value as is (no CR, LF, NUL)."""
+    return _FORBIDDEN_IN_VALUE.search(text) is None
+
+
+def check_response_headers(response: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``response`` (a proxy response) unchanged, once its ``headers``, ``multiValueHeaders``
+    and ``cookies`` all passed :func:`header_value`; else HeaderInjectionError.
+
+    The last check before a response leaves the library (``build_response``, the
+    local server), whatever code put the headers there.
+    """
+    for name, value in (response.get("headers") or {}).items():
+        header_value(name, value)
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        for value in _values(values):
+            header_value(name, value)
+    for cookie in _values(response.get("cookies") or ()):
+        header_value("Set-Cookie", cookie)
+    return response
+
+
+def _values(values: Any) -> Any:
+    """A multi-value entry as the values it sends (a lone string is one value)."""
+    return (values,) if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") else values
