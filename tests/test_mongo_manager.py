@@ -342,3 +342,78 @@ def test_external_clients_get_the_same_defaults_and_keep_user_choices(
         "write_concern": DURABLE, "server_selection_timeout": 5.0, "tz_aware": True}
     assert described(ExternalMongoManager.get_client("Chosen")) == expected
     assert described(ExternalMongoManager.get_client("ByKeywords", **keywords)) == expected
+
+
+# --- external clusters follow EXTERNAL_MONGODB_CONNECTIONS (issue 11 §9) ---
+
+def app_name(client) -> str:
+    return client.options.pool_options.metadata["application"]["name"]
+
+
+def is_closed(client) -> bool:
+    from pymongo.errors import InvalidOperation
+
+    try:
+        client.admin.command("ping")
+    except InvalidOperation:
+        return True
+    return False
+
+
+def test_external_clients_follow_the_variable_when_it_changes(mongo_client, mongo_uri, monkeypatch):
+    base = plain_uri(mongo_uri)
+
+    def configure(**apps):
+        monkeypatch.setenv("EXTERNAL_MONGODB_CONNECTIONS", json.dumps(
+            [{"name": name, "connection_string": f"{base}?appname={app}"} for name, app in apps.items()]))
+
+    configure(Kept="kept", Changed="v1", Removed="gone")
+    ExternalMongoManager.reset()
+    kept, changed, removed = (ExternalMongoManager.get_client(n) for n in ("Kept", "Changed", "Removed"))
+
+    configure(Kept="kept", Changed="v2")  # between two calls, as a reconfigured process would
+
+    with pytest.raises(UnknownClusterError, match="Changed, Kept"):
+        ExternalMongoManager.get_client("Removed")
+
+    class Unit(DatabaseAccess):
+        pass
+
+    with pytest.raises(UnknownClusterError):
+        Unit().external_db.Removed  # noqa: B018 - the proxy does not serve it either
+    assert ExternalMongoManager.get_client("Kept") is kept  # unchanged string: same client
+    renewed = ExternalMongoManager.get_client("Changed")
+    assert renewed is not changed and app_name(renewed) == "v2"
+    assert is_closed(changed) and is_closed(removed) and not is_closed(kept)
+    assert ExternalMongoManager.get_available_clusters() == ["Kept", "Changed"]
+
+    monkeypatch.delenv("EXTERNAL_MONGODB_CONNECTIONS")
+    assert Unit().external_db is None
+    assert is_closed(kept) and is_closed(renewed)
+
+
+def test_changed_credentials_give_new_external_clients(mongo_uri, monkeypatch):
+    monkeypatch.setenv("EXTERNAL_MONGODB_CONNECTIONS", json.dumps(
+        [{"name": "Dockets", "connection_string": plain_uri(mongo_uri)}]))
+    monkeypatch.delenv("MONGO_DB_USER", raising=False)
+    monkeypatch.delenv("MONGO_DB_PASSWORD", raising=False)
+    ExternalMongoManager.reset()
+    before = ExternalMongoManager.get_client("Dockets")
+    monkeypatch.setenv("MONGO_DB_USER", "svc")
+    monkeypatch.setenv("MONGO_DB_PASSWORD", "rotated")
+    after = ExternalMongoManager.get_client("Dockets")
+    assert after is not before and is_closed(before)
+    assert (after.options.pool_options._credentials.username,
+            after.options.pool_options._credentials.password) == ("svc", "rotated")
+
+
+def test_external_reset_closes_clients_and_reads_the_variable_again(mongo_uri, monkeypatch):
+    monkeypatch.setenv("EXTERNAL_MONGODB_CONNECTIONS", json.dumps(
+        [{"name": "One", "connection_string": plain_uri(mongo_uri)}]))
+    ExternalMongoManager.reset()
+    first = ExternalMongoManager.get_client("One")
+    ExternalMongoManager.reset()
+    assert not ExternalMongoManager.is_initialized() and is_closed(first)
+    second = ExternalMongoManager.get_client("One")
+    assert second is not first
+    second.admin.command("ping")
