@@ -336,3 +336,113 @@ def test_a_transient_failure_after_a_conflict_still_leaves_the_key_unensured(fai
     assert counter.counts[(state, "parcels")] == 1 + 3 + 4  # the arranging create_index, then 3, then 4
     assert "expires_at_1" in info and "town_year" in info
     assert info["parcel_id_1"].get("unique") is not True  # the conflict stays logged and skipped
+
+
+# --- bounded caches (SPEC §4, issue 11 §1) ---
+
+def cache_lengths(cls) -> tuple[int, int, int]:
+    return len(cls._collections), len(cls._key_locks), len(cls._ensured)
+
+
+def test_caches_stay_bounded_over_100000_distinct_states(mongo_client):
+    from tests.reliability_support import rss_bytes
+
+    class Stream(Repository):  # no indexes: ensuring a key is bookkeeping only, no server call
+        collection_name = "stream"
+
+    repo = Stream()
+    rss = {}
+    for n in range(100_000):
+        with state_scope(f"lru{n}"):
+            repo.collection  # noqa: B018 - builds client[db][coll], no I/O
+        if n + 1 in (10_000, 100_000):
+            rss[n + 1] = rss_bytes()
+            assert cache_lengths(Stream) == (1024, 1024, 1024)
+    # unbounded, 90,000 more entries in three caches take tens of MB (about 70 MB measured)
+    assert rss[100_000] - rss[10_000] < 16 * 2**20, rss
+
+
+def test_a_hot_key_survives_a_stream_of_one_off_states(mongo_client, make_state):
+    class Hot(Repository):
+        collection_name = "hot"
+        collection_cache_size = 8
+
+    repo = Hot()
+    hot = make_state("hot")
+    with state_scope(hot):
+        first = repo.collection
+    for n in range(1000):
+        with state_scope(f"oneoff{n}"):
+            repo.collection  # noqa: B018
+        with state_scope(hot):
+            assert repo.collection is first, f"the hot key was evicted after {n} one-off states"
+    assert cache_lengths(Hot) == (8, 8, 8)
+
+
+def test_cache_size_from_class_attribute_or_environment(mongo_client, monkeypatch):
+    from aws_helper_sync.errors import ConfigurationError
+
+    class Small(Repository):
+        collection_name = "small"
+        collection_cache_size = 3
+
+    class FromEnv(Repository):
+        collection_name = "from_env"
+
+    monkeypatch.setenv("REPOSITORY_CACHE_SIZE", "5")
+    for n in range(20):
+        with state_scope(f"size{n}"):
+            Small().collection  # noqa: B018
+            FromEnv().collection  # noqa: B018
+    assert (cache_lengths(Small), cache_lengths(FromEnv)) == ((3, 3, 3), (5, 5, 5))
+    assert Repository.cache_size() == 5
+    monkeypatch.delenv("REPOSITORY_CACHE_SIZE")
+    assert Repository.cache_size() == 1024
+
+    for bad in ("0", "-1", "lots"):
+        monkeypatch.setenv("REPOSITORY_CACHE_SIZE", bad)
+        with pytest.raises(ConfigurationError, match="REPOSITORY_CACHE_SIZE"), state_scope("size_new"):
+            FromEnv().collection  # noqa: B018
+    Small.collection_cache_size = 0
+    with pytest.raises(TypeError, match="Small.collection_cache_size"), state_scope("size_new"):
+        Small().collection  # noqa: B018
+
+
+def test_hammer_under_eviction_never_gives_a_thread_another_states_collection(mongo_client, make_state):
+    class Churn(Repository):
+        collection_name = "churn"
+        collection_cache_size = 4  # 24 states over 4 slots: most accesses evict
+
+    repo = Churn()
+    states = [make_state(f"h{i:02d}") for i in range(24)]
+    barrier = threading.Barrier(16)
+    wrong, errors = [], []
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        try:
+            for n in range(600):
+                state = states[(index * 7 + n * 5) % len(states)]
+                with state_scope(state):
+                    collection = repo.collection
+                    if collection.database.name != state:
+                        wrong.append((state, collection.database.name))
+                    if n % 60 == 0:
+                        collection.insert_one({"state": state, "thread": index})
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (wrong, errors) == ([], [])
+    written = 0
+    for state in states:
+        documents = mongo_client[state]["churn"]
+        written += documents.count_documents({})
+        assert documents.count_documents({"state": {"$ne": state}}) == 0, state
+    assert written == 16 * 10
+    collections, locks, ensured = cache_lengths(Churn)
+    assert collections <= 4 and ensured <= 4 and locks <= 4 + 16  # held locks are never dropped
