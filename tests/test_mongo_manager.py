@@ -417,3 +417,12 @@ def test_external_reset_closes_clients_and_reads_the_variable_again(mongo_uri, m
     second = ExternalMongoManager.get_client("One")
     assert second is not first
     second.admin.command("ping")
+
+
+def test_write_concern_in_mongo_db_options_stands(fresh_manager, mongo_uri, clean_env):
+    host = plain_uri(mongo_uri).split("://", 1)[1].rstrip("/")
+    clean_env.setenv("MONGO_DB_HOST", host)
+    clean_env.setenv("MONGO_DB_OPTIONS", "journal=false&serverSelectionTimeoutMS=2500")
+    client = MongoManager.get_client()
+    assert described(client) == {"write_concern": {"j": False}, "server_selection_timeout": 2.5, "tz_aware": True}
+    client.admin.command("ping")

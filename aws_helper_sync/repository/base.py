@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 # IndexAlreadyExists, IndexOptionsConflict, IndexKeySpecsConflict: the index
 # definitions disagree with the server's, and no retry will change that.
 INDEX_CONFLICT_CODES = frozenset({68, 85, 86})
+UNAUTHORIZED = 13
 
 DEFAULT_CACHE_SIZE = 1024
 
@@ -234,7 +235,10 @@ class Repository:
     def _index_failure(where: str, exc: Exception, raise_errors: bool) -> None:
         if raise_errors:
             raise exc
-        logger.warning("could not ensure indexes on %s (retried on a later access): %s", where, exc)
+        hint = ""
+        if getattr(exc, "code", None) == UNAUTHORIZED:
+            hint = " (a user without the createIndex privilege: set AUTO_CREATE_INDEXES=false)"
+        logger.warning("could not ensure indexes on %s (retried on a later access)%s: %s", where, hint, exc)
 
 
 def _evict_clock(cache: dict[_Key, _Entry], size: int, keep: _Key) -> None:
