@@ -10,6 +10,7 @@ endpoint) under a lock and shared (boto3 clients themselves are thread-safe).
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -49,6 +50,20 @@ def reset_clients() -> None:
     with _lock:
         _clients.clear()
         _session = None
+
+
+def _after_fork_in_child() -> None:
+    # The lock may have been held by a parent thread creating a client (it
+    # would never be released here), and the parent's clients share its pooled
+    # connections: a forked child starts with a fresh lock, session and clients.
+    global _lock, _session, _clients
+    _lock = threading.Lock()
+    _session = None
+    _clients = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 RETRYABLE_ERROR_CODES = frozenset({

@@ -45,8 +45,13 @@ def _secantus_command() -> list[str]:
 class SecantusServer:
     """A SecantusDB process on a free port of 127.0.0.1 with its own data dir."""
 
-    def __init__(self, data_dir: str | None = None, port: int = 0, cache_size: str = "256M") -> None:
+    def __init__(
+        self, data_dir: str | None = None, port: int = 0, cache_size: str = "256M",
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        """``extra_args`` go to secantusd-py as given (``("--enable-test-commands",)`` for failpoints)."""
         self._own_dir = data_dir is None
+        self.extra_args = tuple(extra_args)
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="secantus-")
         self.port = port
         self.cache_size = cache_size
@@ -64,7 +69,7 @@ class SecantusServer:
         log = open(self._log_path, "wb")  # noqa: SIM115 - owned by the child's lifetime
         self.process = subprocess.Popen(
             [*_secantus_command(), "--host", "127.0.0.1", "--port", str(self.port),
-             "--storage-path", self.data_dir, "--cache-size", self.cache_size],
+             "--storage-path", self.data_dir, "--cache-size", self.cache_size, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         log.close()

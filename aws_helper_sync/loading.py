@@ -168,3 +168,14 @@ def clear_cache() -> None:
     with _lock:
         _cache.clear()
         _by_given_path.clear()
+
+
+def _after_fork_in_child() -> None:
+    # A thread of the parent importing an app file held this lock at fork time:
+    # in the child nobody would ever release it, and every load would hang.
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -148,6 +148,22 @@ def mongo_credentials() -> tuple[str | None, str | None]:
     return env("MONGO_DB_USER"), env("MONGO_DB_PASSWORD")
 
 
+def repository_cache_size(default: int) -> int:
+    """``REPOSITORY_CACHE_SIZE``: keys each Repository class caches (a positive integer)."""
+    value = env("REPOSITORY_CACHE_SIZE")
+    if value is None:
+        return default
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 1:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError(f"REPOSITORY_CACHE_SIZE={value!r} is not a positive integer")
+    return size
+
+
 # --- REST API (SPEC §5) ---
 
 def require_auth() -> bool:

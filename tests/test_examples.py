@@ -139,7 +139,8 @@ def test_consumer_writes_each_state_group_to_its_own_database(example_app, mongo
     history = {s: sorted(d["parcel_id"] for d in mongo_client[s]["parcel_history"].find()) for s in (ohio, texas)}
     assert history == {ohio: ["P-001", "P-003"], texas: ["P-002"]}
     entry = mongo_client[ohio]["parcel_history"].find_one({"parcel_id": "P-001"})
-    assert entry["occurred_at"] == datetime.datetime(2024, 5, 6, 7, 8, 9)  # stored as a date, not text
+    # stored as a date, not text; read back tz-aware (UTC)
+    assert entry["occurred_at"] == datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc)
 
 
 def test_consumer_is_idempotent_and_fails_only_malformed_records(example_app, mongo_client, make_state):

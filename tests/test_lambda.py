@@ -42,7 +42,7 @@ def test_writes_to_the_state_database_and_returns_the_stored_document(app_root, 
     first = handler({"constitution-state": connecticut, "data": {"parcel_id": 1}}, None)
     second = handler({"constitution-state": new_jersey, "data": {"parcel_id": 2}}, None)
     assert first["success"] and second["success"]
-    assert first["data"]["recorded_at"] == "2024-05-06T07:08:09+00:00"
+    assert first["data"]["recorded_at"] == "2024-05-06T07:08:09+00:00"  # read back tz-aware (UTC)
     assert isinstance(first["data"]["_id"], str) and len(first["data"]["_id"]) == 24
     assert mongo_client[connecticut].land_records.count_documents({"parcel_id": 1}) == 1
     assert mongo_client[new_jersey].land_records.count_documents({"parcel_id": 2}) == 1

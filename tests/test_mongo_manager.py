@@ -251,3 +251,178 @@ def test_credentials_are_injected_replacing_existing_ones(monkeypatch):
 def test_inject_credentials_keeps_at_signs_in_the_path():
     uri = inject_credentials("mongodb://a:b@h1,h2/db?authSource=x@y", "u", "p")
     assert uri == "mongodb://u:p@h1,h2/db?authSource=x@y"
+
+
+# --- client defaults (SPEC §3): durable writes, bounded server selection, tz-aware ---
+
+DURABLE = {"w": "majority", "j": True}
+
+
+def plain_uri(mongo_uri: str) -> str:
+    """The session server's URI without its options (the fixture's carries a timeout)."""
+    return mongo_uri.split("?")[0].rstrip("/") + "/"
+
+
+def described(client) -> dict:
+    return {
+        "write_concern": client.write_concern.document,
+        "server_selection_timeout": client.options.server_selection_timeout,
+        "tz_aware": client.codec_options.tz_aware,
+    }
+
+
+def test_uri_option_names_are_read_case_insensitively_without_dns():
+    from aws_helper_sync.database.client_options import uri_option_names
+
+    # mongodb+srv would need DNS in pymongo's parser: never resolved here
+    assert uri_option_names("mongodb+srv://u:p%3F@cluster0.example.net/db?W=1&wTimeoutMS=5") == {
+        "w", "wtimeoutms"}
+    assert uri_option_names("mongodb://h1,h2?Journal=true;appName=x") == {"journal", "appname"}
+    assert uri_option_names("mongodb://h/db") == set()
+    assert uri_option_names("mongodb://h/?") == set()
+
+
+def test_default_client_is_durable_bounded_and_tz_aware(fresh_manager, mongo_uri, make_state):
+    import datetime as dt
+
+    MongoManager.configure(plain_uri(mongo_uri))
+    client = MongoManager.get_client()
+    assert described(client) == {"write_concern": DURABLE, "server_selection_timeout": 5.0, "tz_aware": True}
+    collection = client[make_state("tz")].docs
+    collection.insert_one({"_id": 1, "at": dt.datetime(2024, 5, 6, 7, 8, 9)})  # naive means UTC in BSON
+    try:
+        at = collection.find_one({"_id": 1})["at"]
+        assert at == dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.timezone.utc)
+        assert at.utcoffset() == dt.timedelta(0)
+    finally:
+        client.drop_database(collection.database.name)
+
+
+USER_CHOICES = [
+    # (URI options, the same as configure() keywords, what the client must have)
+    ("w=1&journal=false", {"w": 1, "journal": False},
+     {"write_concern": {"w": 1, "j": False}, "server_selection_timeout": 5.0, "tz_aware": True}),
+    ("W=1", {"W": 1},
+     {"write_concern": {"w": 1}, "server_selection_timeout": 5.0, "tz_aware": True}),
+    ("wTimeoutMS=2000", {"wTimeoutMS": 2000},
+     {"write_concern": {"wtimeout": 2000}, "server_selection_timeout": 5.0, "tz_aware": True}),
+    ("journal=false", {"journal": False},
+     {"write_concern": {"j": False}, "server_selection_timeout": 5.0, "tz_aware": True}),
+    ("serverselectiontimeoutms=1500", {"serverSelectionTimeoutMS": 1500},
+     {"write_concern": DURABLE, "server_selection_timeout": 1.5, "tz_aware": True}),
+    ("tz_aware=false", {"tz_aware": False},
+     {"write_concern": DURABLE, "server_selection_timeout": 5.0, "tz_aware": False}),
+]
+CHOICE_IDS = ["w1-nojournal", "W-upper", "wtimeout", "journal-false", "timeout", "tz-naive"]
+
+
+@pytest.mark.parametrize(("query", "keywords", "expected"), USER_CHOICES, ids=CHOICE_IDS)
+def test_user_choices_stand_whole_via_uri_and_configure(fresh_manager, mongo_uri, query, keywords, expected):
+    MongoManager.configure(plain_uri(mongo_uri) + "?" + query)
+    via_uri = described(MongoManager.get_client())
+    MongoManager.close()
+    MongoManager.configure(plain_uri(mongo_uri), **keywords)
+    via_configure = described(MongoManager.get_client())
+    assert (via_uri, via_configure) == (expected, expected)
+    MongoManager.get_client().admin.command("ping")  # the client works with the user's choice
+
+
+@pytest.mark.parametrize(("query", "keywords", "expected"), USER_CHOICES, ids=CHOICE_IDS)
+def test_external_clients_get_the_same_defaults_and_keep_user_choices(
+    mongo_uri, monkeypatch, query, keywords, expected
+):
+    base = plain_uri(mongo_uri)
+    monkeypatch.setenv("EXTERNAL_MONGODB_CONNECTIONS", json.dumps([
+        {"name": "Plain", "connection_string": base},
+        {"name": "Chosen", "connection_string": f"{base}?{query}"},
+        {"name": "ByKeywords", "connection_string": base},
+    ]))
+    ExternalMongoManager.reset()
+    assert described(ExternalMongoManager.get_client("Plain")) == {
+        "write_concern": DURABLE, "server_selection_timeout": 5.0, "tz_aware": True}
+    assert described(ExternalMongoManager.get_client("Chosen")) == expected
+    assert described(ExternalMongoManager.get_client("ByKeywords", **keywords)) == expected
+
+
+# --- external clusters follow EXTERNAL_MONGODB_CONNECTIONS (issue 11 §9) ---
+
+def app_name(client) -> str:
+    return client.options.pool_options.metadata["application"]["name"]
+
+
+def is_closed(client) -> bool:
+    from pymongo.errors import InvalidOperation
+
+    try:
+        client.admin.command("ping")
+    except InvalidOperation:
+        return True
+    return False
+
+
+def test_external_clients_follow_the_variable_when_it_changes(mongo_client, mongo_uri, monkeypatch):
+    base = plain_uri(mongo_uri)
+
+    def configure(**apps):
+        monkeypatch.setenv("EXTERNAL_MONGODB_CONNECTIONS", json.dumps(
+            [{"name": name, "connection_string": f"{base}?appname={app}"} for name, app in apps.items()]))
+
+    configure(Kept="kept", Changed="v1", Removed="gone")
+    ExternalMongoManager.reset()
+    kept, changed, removed = (ExternalMongoManager.get_client(n) for n in ("Kept", "Changed", "Removed"))
+
+    configure(Kept="kept", Changed="v2")  # between two calls, as a reconfigured process would
+
+    with pytest.raises(UnknownClusterError, match="Changed, Kept"):
+        ExternalMongoManager.get_client("Removed")
+
+    class Unit(DatabaseAccess):
+        pass
+
+    with pytest.raises(UnknownClusterError):
+        Unit().external_db.Removed  # noqa: B018 - the proxy does not serve it either
+    assert ExternalMongoManager.get_client("Kept") is kept  # unchanged string: same client
+    renewed = ExternalMongoManager.get_client("Changed")
+    assert renewed is not changed and app_name(renewed) == "v2"
+    assert is_closed(changed) and is_closed(removed) and not is_closed(kept)
+    assert ExternalMongoManager.get_available_clusters() == ["Kept", "Changed"]
+
+    monkeypatch.delenv("EXTERNAL_MONGODB_CONNECTIONS")
+    assert Unit().external_db is None
+    assert is_closed(kept) and is_closed(renewed)
+
+
+def test_changed_credentials_give_new_external_clients(mongo_uri, monkeypatch):
+    monkeypatch.setenv("EXTERNAL_MONGODB_CONNECTIONS", json.dumps(
+        [{"name": "Dockets", "connection_string": plain_uri(mongo_uri)}]))
+    monkeypatch.delenv("MONGO_DB_USER", raising=False)
+    monkeypatch.delenv("MONGO_DB_PASSWORD", raising=False)
+    ExternalMongoManager.reset()
+    before = ExternalMongoManager.get_client("Dockets")
+    monkeypatch.setenv("MONGO_DB_USER", "svc")
+    monkeypatch.setenv("MONGO_DB_PASSWORD", "rotated")
+    after = ExternalMongoManager.get_client("Dockets")
+    assert after is not before and is_closed(before)
+    assert (after.options.pool_options._credentials.username,
+            after.options.pool_options._credentials.password) == ("svc", "rotated")
+
+
+def test_external_reset_closes_clients_and_reads_the_variable_again(mongo_uri, monkeypatch):
+    monkeypatch.setenv("EXTERNAL_MONGODB_CONNECTIONS", json.dumps(
+        [{"name": "One", "connection_string": plain_uri(mongo_uri)}]))
+    ExternalMongoManager.reset()
+    first = ExternalMongoManager.get_client("One")
+    ExternalMongoManager.reset()
+    assert not ExternalMongoManager.is_initialized() and is_closed(first)
+    second = ExternalMongoManager.get_client("One")
+    assert second is not first
+    second.admin.command("ping")
+
+
+def test_write_concern_in_mongo_db_options_stands(fresh_manager, mongo_uri, clean_env):
+    host = plain_uri(mongo_uri).split("://", 1)[1].rstrip("/")
+    clean_env.setenv("MONGO_DB_HOST", host)
+    clean_env.setenv("MONGO_DB_OPTIONS", "journal=false&serverSelectionTimeoutMS=2500")
+    client = MongoManager.get_client()
+    assert described(client) == {"write_concern": {"j": False}, "server_selection_timeout": 2.5, "tz_aware": True}
+    client.admin.command("ping")

@@ -2,15 +2,14 @@
 
 Each test runs its own SecantusDB on a fixed port and data dir, SIGKILLs it at
 a chosen point and starts it again on the same port and data dir. The
-library's client is configured the way the README recommends for this:
+library's client keeps its defaults (SPEC §3: ``w="majority", journal=True``,
+so an acknowledged write survives a crash of the server; without the journal,
+SecantusDB, like mongod, loses the last ~100 ms of acknowledged writes on
+SIGKILL, and a message whose write was lost would already be deleted), except
+a shorter server selection timeout than the 5 s default, to keep the tests
+fast:
 
-    MongoManager.configure(uri, serverSelectionTimeoutMS=1000, journal=True)
-
-``serverSelectionTimeoutMS`` bounds how long an operation waits for a server
-that is gone (pymongo's default is 30 s per operation), and ``journal=True``
-makes an acknowledged write survive a crash of the server (without it,
-SecantusDB, like mongod, can lose the last ~100 ms of acknowledged writes on
-SIGKILL, and a message whose write was lost would already be deleted).
+    MongoManager.configure(uri, serverSelectionTimeoutMS=1000)
 """
 
 from __future__ import annotations
@@ -46,15 +45,14 @@ def reliability_app(monkeypatch):
     yield from use_reliability_app(monkeypatch)
 
 
-@pytest.fixture
-def own_mongo(tmp_path, monkeypatch):
-    """A SecantusDB of this test on a fixed port, and the library's client pointed at it."""
+def start_own_mongo(tmp_path, monkeypatch, query: str = "", **client_kwargs):
+    """Body of the fixtures below: a SecantusDB of this test, the library's client pointed at it."""
     port = free_port()
     server = SecantusServer(data_dir=str(tmp_path / "data"), port=port).start()
-    uri = f"mongodb://127.0.0.1:{port}/"
+    uri = f"mongodb://127.0.0.1:{port}/{query}"
     MongoManager.close()
     monkeypatch.setenv("MONGODB_URI", uri)
-    MongoManager.configure(uri, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS, journal=True)
+    MongoManager.configure(uri, **client_kwargs)
     try:
         yield server
     finally:
@@ -63,6 +61,12 @@ def own_mongo(tmp_path, monkeypatch):
         MongoManager.close()  # the next test connects to the session's server again
         server.kill()  # its data dir is the test's tmp_path: no clean shutdown needed
         server.stop()
+
+
+@pytest.fixture
+def own_mongo(tmp_path, monkeypatch):
+    """A SecantusDB of this test on a fixed port; the client's defaults but a 1 s server selection."""
+    yield from start_own_mongo(tmp_path, monkeypatch, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS)
 
 
 def kill_after(server: SecantusServer, writes: int, killed: list[float]):
@@ -244,3 +248,61 @@ def test_standalone_lambda_during_an_outage_fails_cleanly_then_recovers(reliabil
     assert during["error_type"] == "ServerSelectionTimeoutError"
     assert during_outage < BOUND_S
     assert after == {"success": True, "data": {"state": state, "notes": 0}}
+
+
+DURABILITY_RECORDS, KILLED_AFTER = 400, 300
+
+
+@pytest.fixture
+def mongo_with_defaults(request, tmp_path, monkeypatch):
+    """A SecantusDB of this test; the client exactly as the library builds it from ``request.param``."""
+    yield from start_own_mongo(tmp_path, monkeypatch, request.param)
+
+
+@pytest.mark.parametrize("mongo_with_defaults", [
+    pytest.param("", id="library-defaults"),
+    pytest.param("?w=1&journal=false", id="user-chose-w1-no-journal", marks=pytest.mark.slow),
+], indirect=True)
+def test_sigkill_right_after_an_acknowledged_write_loses_no_acknowledged_record(
+    reliability_app, mongo_with_defaults, unique, make_state
+):
+    """One Lambda batch; SecantusDB SIGKILLed right after the 300th acknowledged write and started
+    again (a crash and restart), the rest of the batch written after the restart."""
+    server = mongo_with_defaults
+    query = MongoManager._connection_string.partition("?")[2]
+    state = make_state("ohio")
+    records = [lambda_record({"uid": f"{unique}-{n}"}, state=state) for n in range(DURABILITY_RECORDS)]
+    consumer_class = load_consumer_class("outage_single")
+    consumer_class.written = 0
+    crashes: list[float] = []
+
+    def crash_and_restart(count: int) -> None:
+        if count == KILLED_AFTER and not crashes:
+            server.kill()  # the write of record 300 was just acknowledged
+            crashes.append(time.monotonic())
+            server.start()
+
+    consumer_class.after_write = crash_and_restart
+    response = sqs_handler("outage_single")(lambda_event(*records))
+    consumer_class.after_write = None
+
+    write_concern = MongoManager.get_client().write_concern.document
+    acknowledged = {json.loads(r["body"])["uid"] for r in records} - {
+        json.loads(r["body"])["uid"] for r in records if r["messageId"] in failed_ids(response)}
+    stored = set(outage_records(state))
+    lost = acknowledged - stored
+    report(
+        "mongo-outage",
+        f"sqs_handler single mode, SecantusDB SIGKILLed right after an acknowledged write "
+        f"({'library defaults' if not query else query})",
+        records=DURABILITY_RECORDS, killed_after_acknowledged_writes=KILLED_AFTER,
+        write_concern=write_concern, acknowledged=len(acknowledged),
+        reported_failed=len(failed_ids(response)), acknowledged_but_lost=len(lost),
+    )
+    assert crashes, "the server was never killed"
+    if not query:
+        assert write_concern == {"w": "majority", "j": True}
+        assert len(acknowledged) >= KILLED_AFTER
+        assert lost == set()  # every record Lambda would delete is in the database
+    else:
+        assert write_concern == {"w": 1, "j": False}  # the user's choice stands (and may lose writes)

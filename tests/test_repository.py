@@ -233,3 +233,216 @@ def test_repository_without_indexes_caches_its_collection(mongo_client, make_sta
         repo = Towns()
         assert repo.collection is repo.collection
         assert Towns().collection is repo.collection
+
+
+# --- index failures that are not definition conflicts are retried (SPEC §4, issue 10 §10) ---
+
+@pytest.fixture(scope="module")
+def failpoint_server():
+    """A SecantusDB of this module with ``configureFailPoint`` enabled (off on the session's)."""
+    from aws_helper_sync.devservers import SecantusServer
+
+    with SecantusServer(extra_args=("--enable-test-commands",)) as server:
+        yield server
+
+
+@pytest.fixture
+def failpoint_client(failpoint_server, mongo_uri):
+    """The library's client on the failpoint server, counting createIndexes per namespace."""
+    counter = CommandCounter()
+    MongoManager.close()
+    MongoManager.configure(failpoint_server.uri, event_listeners=[counter])
+    client = MongoManager.get_client()
+    before = set(client.list_database_names())
+    yield client, counter
+    client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+    for name in set(client.list_database_names()) - before - {"admin", "local", "config"}:
+        client.drop_database(name)
+    MongoManager.close()
+    MongoManager.initialize(mongo_uri)
+
+
+TRANSIENT_INDEX_FAILURES = {
+    # the build itself succeeded, but its replication was not confirmed in time
+    "WTimeoutError": {"writeConcernError": {
+        "code": 64, "errmsg": "waiting for replication timed out", "errInfo": {"wtimeout": True}}},
+    "MaxTimeMSExpired": {"errorCode": 50},
+    "Interrupted": {"errorCode": 11601},
+    "IndexBuildAborted": {"errorCode": 276},
+    "AutoReconnect": {"closeConnection": True},
+}
+
+
+def fail_create_indexes(client, times: int, data: dict) -> None:
+    client.admin.command({"configureFailPoint": "failCommand", "mode": {"times": times},
+                          "data": {"failCommands": ["createIndexes"], **data}})
+
+
+@pytest.mark.parametrize("failure", list(TRANSIENT_INDEX_FAILURES))
+def test_transient_index_failure_is_retried_until_the_unique_index_exists(
+    failpoint_client, make_state, caplog, failure
+):
+    from pymongo.errors import DuplicateKeyError, PyMongoError
+
+    client, counter = failpoint_client
+    state = make_state("retry")
+    # 4 = one whole command plus the three one-by-one retries a conflict would get
+    fail_create_indexes(client, 4, TRANSIENT_INDEX_FAILURES[failure])
+    repo = Parcels()
+    with caplog.at_level(logging.WARNING), state_scope(state):
+        for _ in range(20):  # every access while the failure lasts is a retry
+            try:
+                repo.collection.find_one({})
+            except PyMongoError:  # AutoReconnect also fails the read that follows
+                pass
+            if "parcel_id_1" in client[state]["parcels"].index_information():
+                break
+        repo.collection.insert_one({"parcel_id": "p1"})
+        with pytest.raises(DuplicateKeyError):
+            repo.collection.insert_one({"parcel_id": "p1"})
+        for _ in range(3):
+            repo.collection.find_one({})  # ensured now: no more createIndexes
+    assert counter.counts[(state, "parcels")] == 5  # four failed, the fifth ensured the key
+    assert client[state]["parcels"].count_documents({"parcel_id": "p1"}) == 1
+    assert not [r for r in caplog.records if "conflicts" in r.getMessage()]
+    assert [r for r in caplog.records if r.levelno == logging.WARNING and "retried" in r.getMessage()]
+
+
+def test_ensure_indexes_raises_a_transient_failure_and_leaves_the_key_unensured(failpoint_client, make_state):
+    from pymongo.errors import ExecutionTimeout
+
+    client, counter = failpoint_client
+    state = make_state("explicit")
+    fail_create_indexes(client, 1, TRANSIENT_INDEX_FAILURES["MaxTimeMSExpired"])
+    with state_scope(state):
+        with pytest.raises(ExecutionTimeout):
+            Parcels().ensure_indexes()
+        Parcels().collection  # noqa: B018 - the automatic step still runs: the key was not ensured
+    assert counter.counts[(state, "parcels")] == 2
+    assert client[state]["parcels"].index_information()["parcel_id_1"]["unique"] is True
+
+
+def test_a_transient_failure_after_a_conflict_still_leaves_the_key_unensured(failpoint_client, make_state):
+    client, counter = failpoint_client
+    state = make_state("mixed")
+    client[state]["parcels"].create_index([("parcel_id", 1)], name="parcel_id_1")  # conflicts: not unique
+    # the whole command fails on the conflict; then the second one-by-one retry times out
+    client.admin.command({"configureFailPoint": "failCommand", "mode": {"skip": 2, "times": 1},
+                          "data": {"failCommands": ["createIndexes"], "errorCode": 50}})
+    with state_scope(state):
+        Parcels().collection  # noqa: B018 - whole (conflict), parcel_id_1 (conflict), expires_at_1 (timeout)
+        Parcels().collection  # noqa: B018 - retried: whole (conflict) and the three one by one
+    info = client[state]["parcels"].index_information()
+    assert counter.counts[(state, "parcels")] == 1 + 3 + 4  # the arranging create_index, then 3, then 4
+    assert "expires_at_1" in info and "town_year" in info
+    assert info["parcel_id_1"].get("unique") is not True  # the conflict stays logged and skipped
+
+
+# --- bounded caches (SPEC §4, issue 11 §1) ---
+
+def cache_lengths(cls) -> tuple[int, int, int]:
+    return len(cls._collections), len(cls._key_locks), len(cls._ensured)
+
+
+def test_caches_stay_bounded_over_100000_distinct_states(mongo_client):
+    from tests.reliability_support import rss_bytes
+
+    class Stream(Repository):  # no indexes: ensuring a key is bookkeeping only, no server call
+        collection_name = "stream"
+
+    repo = Stream()
+    rss = {}
+    for n in range(100_000):
+        with state_scope(f"lru{n}"):
+            repo.collection  # noqa: B018 - builds client[db][coll], no I/O
+        if n + 1 in (10_000, 100_000):
+            rss[n + 1] = rss_bytes()
+            assert cache_lengths(Stream) == (1024, 1024, 1024)
+    # unbounded, 90,000 more entries in three caches take tens of MB (about 70 MB measured)
+    assert rss[100_000] - rss[10_000] < 16 * 2**20, rss
+
+
+def test_a_hot_key_survives_a_stream_of_one_off_states(mongo_client, make_state):
+    class Hot(Repository):
+        collection_name = "hot"
+        collection_cache_size = 8
+
+    repo = Hot()
+    hot = make_state("hot")
+    with state_scope(hot):
+        first = repo.collection
+    for n in range(1000):
+        with state_scope(f"oneoff{n}"):
+            repo.collection  # noqa: B018
+        with state_scope(hot):
+            assert repo.collection is first, f"the hot key was evicted after {n} one-off states"
+    assert cache_lengths(Hot) == (8, 8, 8)
+
+
+def test_cache_size_from_class_attribute_or_environment(mongo_client, monkeypatch):
+    from aws_helper_sync.errors import ConfigurationError
+
+    class Small(Repository):
+        collection_name = "small"
+        collection_cache_size = 3
+
+    class FromEnv(Repository):
+        collection_name = "from_env"
+
+    monkeypatch.setenv("REPOSITORY_CACHE_SIZE", "5")
+    for n in range(20):
+        with state_scope(f"size{n}"):
+            Small().collection  # noqa: B018
+            FromEnv().collection  # noqa: B018
+    assert (cache_lengths(Small), cache_lengths(FromEnv)) == ((3, 3, 3), (5, 5, 5))
+    assert Repository.cache_size() == 5
+    monkeypatch.delenv("REPOSITORY_CACHE_SIZE")
+    assert Repository.cache_size() == 1024
+
+    for bad in ("0", "-1", "lots"):
+        monkeypatch.setenv("REPOSITORY_CACHE_SIZE", bad)
+        with pytest.raises(ConfigurationError, match="REPOSITORY_CACHE_SIZE"), state_scope("size_new"):
+            FromEnv().collection  # noqa: B018
+    Small.collection_cache_size = 0
+    with pytest.raises(TypeError, match="Small.collection_cache_size"), state_scope("size_new"):
+        Small().collection  # noqa: B018
+
+
+def test_hammer_under_eviction_never_gives_a_thread_another_states_collection(mongo_client, make_state):
+    class Churn(Repository):
+        collection_name = "churn"
+        collection_cache_size = 4  # 24 states over 4 slots: most accesses evict
+
+    repo = Churn()
+    states = [make_state(f"h{i:02d}") for i in range(24)]
+    barrier = threading.Barrier(16)
+    wrong, errors = [], []
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        try:
+            for n in range(600):
+                state = states[(index * 7 + n * 5) % len(states)]
+                with state_scope(state):
+                    collection = repo.collection
+                    if collection.database.name != state:
+                        wrong.append((state, collection.database.name))
+                    if n % 60 == 0:
+                        collection.insert_one({"state": state, "thread": index})
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (wrong, errors) == ([], [])
+    written = 0
+    for state in states:
+        documents = mongo_client[state]["churn"]
+        written += documents.count_documents({})
+        assert documents.count_documents({"state": {"$ne": state}}) == 0, state
+    assert written == 16 * 10
+    collections, locks, ensured = cache_lengths(Churn)
+    assert collections <= 4 and ensured <= 4 and locks <= 4 + 16  # held locks are never dropped

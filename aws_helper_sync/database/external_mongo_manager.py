@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import settings
 from ..errors import ConfigurationError
+from .client_options import client_options
 from .uri import inject_credentials
 
 if TYPE_CHECKING:
@@ -69,29 +70,56 @@ def parse_connections(raw: str | None) -> dict[str, str]:
     return clusters
 
 
+def _unknown_cluster(name: str, connections: dict[str, str]) -> UnknownClusterError:
+    configured = ", ".join(sorted(connections)) or "none"
+    return UnknownClusterError(f"unknown external cluster {name!r}; configured in {VARIABLE}: {configured}")
+
+
 class ExternalMongoManager:
-    """Lazy, thread-safe clients for the clusters in EXTERNAL_MONGODB_CONNECTIONS."""
+    """Lazy, thread-safe clients for the clusters in EXTERNAL_MONGODB_CONNECTIONS.
+
+    The variable (and the injected credentials) are read on every call: when
+    they change, the next call serves the new configuration. A cluster that
+    was removed is no longer served (``UnknownClusterError``), a cluster whose
+    connection string changed gets a new client, and the clients that no
+    longer match are closed (an operation still running on one of them in
+    another thread fails, as after ``close()``). ``reset()`` forgets
+    everything explicitly.
+    """
 
     _lock = threading.Lock()
     _connections: dict[str, str] | None = None
-    _raw: str | None = None
-    _clients: ClassVar[dict[str, MongoClient]] = {}
+    _source: tuple[str | None, str | None, str | None] | None = None
+    # cluster name -> (connection string, client): a client serves only its own string.
+    _clients: ClassVar[dict[str, tuple[str, MongoClient]]] = {}
     _pid: int | None = None
 
     @classmethod
     def _load(cls) -> dict[str, str]:
-        raw = settings.external_mongodb_connections()
+        source = (settings.external_mongodb_connections(), *settings.mongo_credentials())
         connections = cls._connections
-        if connections is not None and raw == cls._raw and cls._pid == os.getpid():
+        if connections is not None and source == cls._source and cls._pid == os.getpid():
             return connections
+        stale: list[MongoClient] = []
         with cls._lock:
             if cls._pid != os.getpid():
-                cls._clients = {}
+                cls._clients = {}  # the parent's clients: never use (nor close) them here
                 cls._pid = os.getpid()
-            if cls._connections is None or raw != cls._raw:
-                cls._connections = parse_connections(raw)
-                cls._raw = raw
-            return cls._connections
+            if cls._connections is None or source != cls._source:
+                connections = parse_connections(source[0])
+                kept = {}
+                for name, (uri, client) in cls._clients.items():
+                    if connections.get(name) == uri:
+                        kept[name] = (uri, client)
+                    else:
+                        stale.append(client)
+                cls._clients = kept
+                cls._connections = connections
+                cls._source = source
+            connections = cls._connections
+        for client in stale:
+            client.close()
+        return connections
 
     @classmethod
     def initialize(cls) -> bool:
@@ -108,36 +136,46 @@ class ExternalMongoManager:
 
     @classmethod
     def get_client(cls, cluster_name: str, **client_kwargs: Any) -> MongoClient:
+        """The cluster's client, created on first use with the library's defaults
+        (see ``client_options``) for what neither its string nor ``client_kwargs`` set."""
         connections = cls._load()
-        client = cls._clients.get(cluster_name)
-        if client is not None:
-            return client
+        entry = cls._clients.get(cluster_name)
+        if entry is not None:
+            return entry[1]
         if cluster_name not in connections:
-            configured = ", ".join(sorted(connections)) or "none"
-            raise UnknownClusterError(
-                f"unknown external cluster {cluster_name!r}; configured in {VARIABLE}: {configured}"
-            )
+            raise _unknown_cluster(cluster_name, connections)
         with cls._lock:
-            client = cls._clients.get(cluster_name)
-            if client is None:
-                from pymongo import MongoClient
+            uri = (cls._connections or {}).get(cluster_name)
+            if uri is not None:
+                entry = cls._clients.get(cluster_name)
+                if entry is None or entry[0] != uri:
+                    from pymongo import MongoClient
 
-                client = MongoClient(connections[cluster_name], **client_kwargs)
-                cls._clients = {**cls._clients, cluster_name: client}
-            return client
+                    entry = (uri, MongoClient(uri, **client_options(uri, client_kwargs)))
+                    cls._clients = {**cls._clients, cluster_name: entry}
+                return entry[1]
+        raise _unknown_cluster(cluster_name, cls._connections or {})  # removed by a concurrent reload
 
     @classmethod
     def get_database(cls, cluster_name: str, db_name: str) -> Database:
         return cls.get_client(cluster_name)[db_name]
 
     @classmethod
-    def close(cls) -> None:
+    def reset(cls) -> None:
+        """Close every client and forget the parsed configuration.
+
+        The next call reads EXTERNAL_MONGODB_CONNECTIONS again. Not needed for a
+        changed variable (that is noticed by itself); useful after tests or to
+        drop idle connections.
+        """
         with cls._lock:
             clients, cls._clients = cls._clients, {}
             cls._connections = None
-            cls._raw = None
-        for client in clients.values():
+            cls._source = None
+        for _uri, client in clients.values():
             client.close()
+
+    close = reset
 
     @classmethod
     def _after_fork_in_child(cls) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import settings
 from ..errors import ConfigurationError
+from .client_options import client_options
 from .uri import build_connection_string
 
 if TYPE_CHECKING:
@@ -60,6 +61,11 @@ class MongoManager:
         """Set what the lazily created client will use (URI, pool size, listeners...).
 
         Takes effect at the next creation: call it before first use, or after close().
+        Unless the URI or these arguments set them, the client gets
+        ``w="majority", journal=True`` (an acknowledged write is durable),
+        ``serverSelectionTimeoutMS=5000`` and ``tz_aware=True`` (UTC); setting any
+        write-concern option (``w``, ``journal``, ``wtimeoutMS``) keeps the whole
+        write concern yours. See ``client_options``.
         """
         with cls._lock:
             cls._connection_string = connection_string
@@ -78,7 +84,7 @@ class MongoManager:
 
             uri = resolve_connection_string(connection_string or cls._connection_string)
             kwargs = {**cls._client_kwargs, **client_kwargs}
-            client = MongoClient(uri, **kwargs)
+            client = MongoClient(uri, **client_options(uri, kwargs))
             cls._connection_string = connection_string or cls._connection_string
             cls._client_kwargs = kwargs
             cls._pid = os.getpid()

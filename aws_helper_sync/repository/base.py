@@ -12,11 +12,24 @@ Collections are cached per (database, collection) for each repository class.
 The hit path is a lock-free dict read (safe under the GIL); only a miss takes
 a lock, and indexes are ensured once per key per process, even when many
 threads miss at the same moment.
+
+The caches (collections, per-key locks, ensured keys) are bounded per
+repository class: ``collection_cache_size`` keys (class attribute), else
+``REPOSITORY_CACHE_SIZE``, else 1,024. Eviction is an approximate LRU (CLOCK,
+"second chance"): a hit only sets the entry's ``referenced`` flag, with no
+lock and no reordering (an exact LRU would need ``move_to_end`` under a lock on
+every hit, serializing all threads); a miss that grows the cache past its size
+evicts, in insertion order, the first entry not referenced since the last
+sweep, giving referenced ones a second chance. A stream of distinct states
+therefore cannot grow a warm process without limit, while the keys in use
+stay cached. An evicted key costs one rebuild on its next access (and, if its
+ensured mark was evicted too, one idempotent ``createIndexes``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +45,27 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# IndexAlreadyExists, IndexOptionsConflict, IndexKeySpecsConflict: the index
+# definitions disagree with the server's, and no retry will change that.
+INDEX_CONFLICT_CODES = frozenset({68, 85, 86})
+UNAUTHORIZED = 13
+
+DEFAULT_CACHE_SIZE = 1024
+
+_Key = tuple[str, str]
+
+
+class _Entry:
+    """A cached collection, the client it belongs to, and CLOCK's referenced bit."""
+
+    __slots__ = ("client", "collection", "referenced")
+
+    def __init__(self, client: Any, collection: Any) -> None:
+        self.client = client
+        self.collection = collection
+        self.referenced = False
+
+
 class Repository:
     """Base class for data access on one collection; subclasses declare, not code, the wiring."""
 
@@ -40,18 +74,25 @@ class Repository:
     is_external: ClassVar[bool] = False
     cluster_name: ClassVar[str | None] = None
     indexes: ClassVar[Sequence[Mapping[str, Any]]] = ()
+    #: Keys (database, collection) cached per class; None: REPOSITORY_CACHE_SIZE, else 1,024.
+    collection_cache_size: ClassVar[int | None] = None
 
-    # Per subclass (set in __init_subclass__): key -> (client, collection).
-    _collections: ClassVar[dict[tuple[str, str], tuple[Any, Any]]] = {}
-    _key_locks: ClassVar[dict[tuple[str, str], threading.Lock]] = {}
-    _ensured: ClassVar[set[tuple[str, str]]] = set()
+    # Per subclass (set in __init_subclass__), each bounded by the cache size.
+    _collections: ClassVar[dict[_Key, _Entry]] = {}
+    _key_locks: ClassVar[dict[_Key, threading.Lock]] = {}
+    _ensured: ClassVar[dict[_Key, None]] = {}  # an insertion-ordered set
     _cache_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls._reset_caches()
+
+    @classmethod
+    def _reset_caches(cls, keep_ensured: bool = False) -> None:
         cls._collections = {}
         cls._key_locks = {}
-        cls._ensured = set()
+        if not keep_ensured:
+            cls._ensured = {}
         cls._cache_lock = threading.Lock()
 
     def __init__(self) -> None:
@@ -84,32 +125,58 @@ class Repository:
         key = (self.database_name, self.collection_name)
         client = self._client()
         entry = self._collections.get(key)
-        if entry is not None and entry[0] is client:
-            return entry[1]
+        if entry is not None and entry.client is client:
+            if not entry.referenced:  # no write once set: hot entries stay read-only
+                entry.referenced = True
+            return entry.collection
         return self._collection_miss(key, client)
 
-    def _collection_miss(self, key: tuple[str, str], client: MongoClient) -> Collection:
+    @classmethod
+    def cache_size(cls) -> int:
+        """How many keys each cache of this class keeps (see the module docstring)."""
+        size = cls.collection_cache_size
+        if size is None:
+            size = settings.repository_cache_size(DEFAULT_CACHE_SIZE)
+        elif isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise TypeError(f"{cls.__name__}.collection_cache_size must be a positive int, got {size!r}")
+        return size
+
+    def _collection_miss(self, key: _Key, client: MongoClient) -> Collection:
         cls = type(self)
+        size = cls.cache_size()
         with cls._cache_lock:
-            key_lock = cls._key_locks.setdefault(key, threading.Lock())
+            key_lock = cls._key_locks.get(key)
+            if key_lock is None:
+                key_lock = cls._key_locks[key] = threading.Lock()
+                _trim_locks(cls._key_locks, size)
         with key_lock:
             entry = cls._collections.get(key)
-            if entry is not None and entry[0] is client:
-                return entry[1]
+            if entry is not None and entry.client is client:
+                return entry.collection
             collection = client[key[0]][key[1]]
             if key not in cls._ensured and settings.auto_create_indexes():
                 if self._create_indexes(collection) is None:
-                    return collection  # server unreachable: retry on next access
-                cls._ensured.add(key)
-            cls._collections[key] = (client, collection)
+                    return collection  # not ensured: the next access retries
+                cls._mark_ensured(key, size)
+            with cls._cache_lock:
+                cls._collections[key] = _Entry(client, collection)
+                _evict_clock(cls._collections, size, key)
             return collection
+
+    @classmethod
+    def _mark_ensured(cls, key: _Key, size: int) -> None:
+        with cls._cache_lock:
+            ensured = cls._ensured
+            ensured[key] = None
+            while len(ensured) > size:
+                del ensured[next(iter(ensured))]
 
     def ensure_indexes(self) -> list[str]:
         """Create the declared indexes in the current database now; returns their names."""
         key = (self.database_name, self.collection_name)
         collection = self._client()[key[0]][key[1]]
-        names = self._create_indexes(collection, raise_connection_errors=True)
-        type(self)._ensured.add(key)
+        names = self._create_indexes(collection, raise_errors=True)
+        type(self)._mark_ensured(key, type(self).cache_size())
         return names or []
 
     def _index_models(self) -> list[Any]:
@@ -126,9 +193,16 @@ class Repository:
             models.append(IndexModel([tuple(k) for k in keys], **options))
         return models
 
-    def _create_indexes(self, collection: Collection, raise_connection_errors: bool = False) -> list[str] | None:
-        """Create indexes; a conflict is logged and skipped. None when the server is unreachable."""
-        from pymongo.errors import ConnectionFailure, OperationFailure
+    def _create_indexes(self, collection: Collection, raise_errors: bool = False) -> list[str] | None:
+        """Create the declared indexes; None when they are not all ensured (retry later).
+
+        Only a definition conflict with an existing index (codes 68, 85, 86) is
+        permanent: it is logged and skipped. Anything else (server unreachable,
+        write-concern timeout, MaxTimeMSExpired, an interrupted build) may pass,
+        so it leaves the key unensured and the next access tries again; with
+        ``raise_errors`` it is raised instead.
+        """
+        from pymongo.errors import OperationFailure, PyMongoError
 
         models = self._index_models()
         if not models:
@@ -136,20 +210,78 @@ class Repository:
         where = f"{collection.database.name}.{collection.name}"
         try:
             return collection.create_indexes(models)
-        except OperationFailure:
-            pass  # one conflicting definition fails the whole command: retry one by one
-        except ConnectionFailure:
-            if raise_connection_errors:
-                raise
-            logger.warning("could not ensure indexes on %s: server unreachable", where, exc_info=True)
-            return None
+        except OperationFailure as exc:
+            if exc.code not in INDEX_CONFLICT_CODES:
+                return self._index_failure(where, exc, raise_errors)
+            # one conflicting definition fails the whole command: retry one by one
+        except PyMongoError as exc:
+            return self._index_failure(where, exc, raise_errors)
         created = []
         for model in models:
             try:
                 created.extend(collection.create_indexes([model]))
             except OperationFailure as exc:
+                if exc.code not in INDEX_CONFLICT_CODES:
+                    return self._index_failure(where, exc, raise_errors)
                 logger.error(
                     "index %s on %s conflicts with an existing index and was not created: %s",
                     model.document.get("name"), where, exc,
                 )
+            except PyMongoError as exc:
+                return self._index_failure(where, exc, raise_errors)
         return created
+
+    @staticmethod
+    def _index_failure(where: str, exc: Exception, raise_errors: bool) -> None:
+        if raise_errors:
+            raise exc
+        hint = ""
+        if getattr(exc, "code", None) == UNAUTHORIZED:
+            hint = " (a user without the createIndex privilege: set AUTO_CREATE_INDEXES=false)"
+        logger.warning("could not ensure indexes on %s (retried on a later access)%s: %s", where, hint, exc)
+
+
+def _evict_clock(cache: dict[_Key, _Entry], size: int, keep: _Key) -> None:
+    """Shrink ``cache`` to ``size`` entries, CLOCK-style; the caller holds the cache lock.
+
+    Entries referenced since the last sweep move to the end with their bit
+    cleared (a second chance), so each sweep step is paid for by an earlier
+    hit: amortized O(1) per miss. Readers never block: they see an entry or
+    miss it and take the miss path.
+    """
+    while len(cache) > size:
+        oldest = next(iter(cache))
+        entry = cache.pop(oldest)
+        if entry.referenced or oldest == keep:
+            entry.referenced = False
+            cache[oldest] = entry
+
+
+def _trim_locks(locks: dict[_Key, threading.Lock], size: int) -> None:
+    """Forget the oldest per-key locks beyond ``size`` that nobody holds right now."""
+    excess = len(locks) - size
+    if excess <= 0:
+        return
+    idle = []
+    for key, lock in locks.items():  # oldest first; usually the first ones are idle
+        if not lock.locked():
+            idle.append(key)
+            if len(idle) == excess:
+                break
+    for key in idle:
+        del locks[key]
+
+
+def _reset_all_in_child() -> None:
+    # A lock held by a thread of the parent stays held in the child forever:
+    # every repository class gets fresh locks (and drops the collections of the
+    # parent's client) in a forked child. The ensured keys stay true there.
+    pending: list[type[Repository]] = [Repository]
+    while pending:
+        cls = pending.pop()
+        cls._reset_caches(keep_ensured=True)
+        pending.extend(cls.__subclasses__())
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_all_in_child)
