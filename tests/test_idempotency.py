@@ -102,6 +102,11 @@ def test_bad_options_are_refused_when_declared():
             @idempotent
             async def process_record(self, record):
                 pass
+    with pytest.raises(IdempotencyConfigError, match="generator"):
+        class GeneratorConsumer(SQSConsumer):
+            @idempotent
+            def process_record(self, record):
+                yield record
 
 
 # --- the semantics, on SecantusDB ---
@@ -404,6 +409,25 @@ def test_sqs_an_in_progress_duplicate_fails_only_that_record(state):
     assert consumer.calls.count == 3
 
 
+def test_two_consumers_sharing_a_decorated_base_keep_their_own_keys(state):
+    calls = Calls()
+
+    class Base(SQSConsumer):
+        @idempotent(IdempotencyConfig(key="uid"))  # a config given positionally
+        def process_record(self, record):
+            calls((type(self).__name__, self.parse_body(record)["uid"]))
+
+    class Billing(Base):
+        pass
+
+    class Audit(Base):
+        pass
+
+    for consumer in (Billing(), Audit(), Billing()):  # the same message fanned out to two queues
+        assert consumer.run_records([lambda_record({"uid": "u-1"}, state=state)]).failures == {}
+    assert calls.seen == [("Billing", "u-1"), ("Audit", "u-1")]
+
+
 def test_sqs_decorating_process_batch_is_refused_with_the_alternative(state):
     class BatchConsumer(SQSConsumer):
         processing_mode = "batch"
@@ -485,7 +509,9 @@ def test_api_a_retried_post_replays_status_headers_and_body_without_running(idem
     assert again["headers"]["Location"] == "/payments/1"
     assert mongo_client[state]["effects"].count_documents({}) == 1
     assert post("k-1", 99)["statusCode"] == 422  # same key, other payload
-    assert post(None, 10)["statusCode"] == 400   # no key
+    missing = post(None, 10)
+    assert missing["statusCode"] == 400
+    assert json.loads(missing["body"])["message"] == "no idempotency key: the key function found none"
     assert mongo_client[state]["effects"].count_documents({}) == 1
 
 
@@ -517,6 +543,6 @@ def test_fargate_execute_keyed_by_an_env_runs_once(mongo_client, state, monkeypa
         def execute(self):
             return calls("unkeyed")
 
-    with pytest.raises(IdempotencyKeyError, match="the payload found nothing"):
+    with pytest.raises(IdempotencyKeyError, match="the payload is empty"):
         UnkeyedTask({"CONSTITUTION_STATE": state, "TASK_NAME": "unkeyed"}).run()
     assert calls.count == 2

@@ -76,10 +76,11 @@ def run(config: IdempotencyConfig, name: str, source: HookInput, body: Callable[
     """Run ``body`` at most once per key of ``source`` in the current state (the shared core)."""
     value = extract(config.key, source.whole if config.key is None else source.payload, source.raw, source.lookup)
     if is_missing(value):
-        where = "the payload" if config.key is None else f"key {config.key!r}"
+        why = _missing_reason(config.key)  # may reach an API client: names the input, not the code
         if config.raise_on_missing_key:
-            raise IdempotencyKeyError(f"{name}: no idempotency key ({where} found nothing)")
-        logger.warning("%s: no idempotency key (%s found nothing); running without idempotency", name, where)
+            logger.info("%s: %s", name, why)
+            raise IdempotencyKeyError(f"no idempotency key: {why}")
+        logger.warning("%s: no idempotency key (%s); running without idempotency", name, why)
         return body()
     key = f"{name}#{digest(value)}"
     validation = None
@@ -111,6 +112,16 @@ def run(config: IdempotencyConfig, name: str, source: HookInput, body: Callable[
     return result
 
 
+def _missing_reason(source: Any) -> str:
+    if source is None:
+        return "the payload is empty"
+    if isinstance(source, str):
+        return f"nothing at {source!r}"
+    if isinstance(source, tuple):
+        return f"nothing at one of {', '.join(map(repr, source))}"
+    return "the key function found none"
+
+
 def idempotent(
     fn: F | None = None, *, config: IdempotencyConfig | None = None, **options: Any
 ) -> Any:
@@ -121,8 +132,11 @@ def idempotent(
     ``process_record(record)`` the key reads the message content; for ``process()``
     of API and Lambda the ``data``; for ``FargateTask.execute()`` the envs (see
     ``inputs``). The Lambda context of the entry, when it has one, bounds how long
-    an in-progress claim blocks the key.
+    an in-progress claim blocks the key. Keys are prefixed with the concrete
+    class and hook (``module.Class.process_record``) unless ``name`` is given.
     """
+    if isinstance(fn, IdempotencyConfig):  # @idempotent(config) written positionally
+        fn, config = None, fn
     settings = _config(config, options)
 
     def decorate(func: F) -> F:
@@ -130,11 +144,18 @@ def idempotent(
             raise IdempotencyConfigError(
                 f"@idempotent on {func.__qualname__}: aws_helper_sync is synchronous; define it with plain 'def'"
             )
-        name = settings.name or function_name(func)
+        if inspect.isgeneratorfunction(func):
+            raise IdempotencyConfigError(
+                f"@idempotent on {func.__qualname__}: a generator does its work after the call returns, "
+                "outside the claim; return a value instead of yielding"
+            )
 
         @functools.wraps(func)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             source = hook_input(self, args, kwargs, func.__name__)
+            # Per concrete class: two consumers sharing a decorated base never share keys.
+            cls = type(self)
+            name = settings.name or f"{cls.__module__}.{cls.__qualname__}.{func.__name__}"
             return run(settings, name, source, lambda: func(self, *args, **kwargs))
 
         wrapper.idempotency_config = settings  # type: ignore[attr-defined]
