@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from bson import ObjectId
+from pymongo.errors import WriteError
 
 from aws_helper_sync import (
     FargateTask,
@@ -341,6 +342,29 @@ def test_a_result_over_the_bson_limit_is_refused_before_it_reaches_the_server(st
         assert len(result) == 17 * 1024 * 1024
         with pytest.raises(IdempotencyResultUnavailableError, match="bytes of BSON"):
             idempotent_call(lambda p: "never", {"k": 2}, name="tests.huge")
+
+
+def test_a_claim_that_cannot_be_written_never_runs_the_body(mongo_client, state):
+    mongo_client[state].create_collection(
+        "idempotency", validator={"$jsonSchema": {"bsonType": "object", "required": ["never_there"]}},
+    )
+    calls = Calls()
+    with state_scope(state), pytest.raises(WriteError, match="failed validation"):
+        idempotent_call(calls, {"k": 1})
+    assert calls.count == 0
+
+
+def test_a_result_that_cannot_be_saved_keeps_the_key_claimed_not_run_twice(mongo_client, state, caplog):
+    mongo_client[state].create_collection(  # claims are accepted, completions refused
+        "idempotency", validator={"status": "INPROGRESS"},
+    )
+    calls = Calls()
+    with state_scope(state):
+        assert idempotent_call(calls, {"k": 1}) == {"n": 1}  # the work is done: the caller is told so
+        with pytest.raises(IdempotencyInProgressError):
+            idempotent_call(calls, {"k": 1})
+    assert calls.count == 1
+    assert "its record could not be saved" in caplog.text
 
 
 def test_a_custom_collection_and_the_repository_cache_under_sixteen_threads(mongo_client, state):

@@ -10,7 +10,9 @@
    of its body; the accounting counts them: exactly one per message.
 2. A process killed with SIGKILL inside the body: its in-progress claim blocks
    the key (``IdempotencyInProgressError``) until it expires, then the key runs
-   again, once.
+   again, once. Once with ``idempotent_call`` in a plain process, once with a
+   worker process (``consumer/hanging_effects.py``) whose message SQS redelivers
+   to a second worker.
 """
 
 from __future__ import annotations
@@ -31,8 +33,13 @@ from aws_helper_sync.aws import aws_client
 from aws_helper_sync.idempotency import IdempotencyInProgressError, idempotent_call
 from aws_helper_sync.sqs.handler import load_consumer_class
 from aws_helper_sync.sqs.worker import SQSWorker
-from tests.reliability_support import report, use_reliability_app, wait_for
-from tests.sqs_support import create_queue, queue_depth, subscribe_queue
+from tests.reliability_support import (
+    RELIABILITY_APP,
+    report,
+    use_reliability_app,
+    wait_for,
+)
+from tests.sqs_support import create_queue, queue_depth, send, subscribe_queue
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -256,3 +263,65 @@ def test_a_process_killed_inside_the_body_frees_its_key_after_the_in_progress_ex
     assert mongo_client[state]["attempts"].count_documents({"who": "child"}) == 1
     assert mongo_client[state]["effects"].count_documents({}) == 1
     assert record["status"] == "COMPLETED"
+
+
+WORKER_CHILD = textwrap.dedent("""
+    import sys
+    from aws_helper_sync.sqs.worker import run_worker
+
+    run_worker("hanging_effects", sys.argv[1], wait_time_seconds=1, handle_signals=False)
+""")
+
+
+def test_a_worker_killed_inside_the_body_has_its_message_processed_once_after_the_claim_expires(
+    reliability_app, mongo_client, boto_client, unique, make_state
+):
+    in_progress_timeout = load_consumer_class("hanging_effects").process_record.idempotency_config.in_progress_timeout
+    sqs, state = boto_client("sqs"), make_state("iowa")
+    url = create_queue(sqs, f"{unique}-crash")
+    send(sqs, url, {"uid": "export-1"}, state=state)
+    child = subprocess.Popen(
+        [sys.executable, "-c", WORKER_CHILD, url],
+        env={**os.environ, "APP_ROOT": str(RELIABILITY_APP)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: mongo_client[state]["attempts"].count_documents({}) == 1, 30,
+                 lambda: f"the worker child never entered the body (exit {child.poll()})")
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(10) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stderr.close()
+    killed_at = time.monotonic()
+
+    worker = SQSWorker("hanging_effects", url, wait_time_seconds=1, handle_signals=False)
+    thread = threading.Thread(target=worker.run, name="idem-crash-worker")
+    thread.start()
+    try:
+        wait_for(lambda: mongo_client[state]["effects"].count_documents({}) == 1 and queue_depth(sqs, url) == (0, 0),
+                 in_progress_timeout + 30, lambda: f"effects {mongo_client[state]['effects'].count_documents({})}, "
+                 f"queue {queue_depth(sqs, url)}, worker {worker.stats}")
+        processed_after = time.monotonic() - killed_at
+    finally:
+        worker.stop()
+        thread.join(30)
+    (effect,) = mongo_client[state]["effects"].find()
+    (record,) = mongo_client[state]["idempotency"].find()
+    report(
+        "idempotency", "a worker process killed with SIGKILL inside the body; SQS redelivers to a second worker",
+        in_progress_timeout_s=in_progress_timeout,
+        visibility_timeout_s=1,
+        attempts_entered=mongo_client[state]["attempts"].count_documents({}),
+        redeliveries_refused_as_in_progress=worker.stats.failed,
+        processed_on_delivery=effect["receive_count"],
+        processed_after_kill_s=round(processed_after, 1),
+        side_effects_written=mongo_client[state]["effects"].count_documents({}),
+        record_status=record["status"],
+        left_in_queue=sum(queue_depth(sqs, url)),
+    )
+    assert mongo_client[state]["effects"].count_documents({}) == 1
+    assert mongo_client[state]["attempts"].count_documents({"receive_count": 1}) == 1
+    assert worker.stats.failed >= 1  # the claim of the killed worker held while it was live
+    assert effect["receive_count"] >= 3 and record["status"] == "COMPLETED"
+    assert worker.stats.deleted == 1 and queue_depth(sqs, url) == (0, 0)
