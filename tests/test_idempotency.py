@@ -250,7 +250,7 @@ def test_sixteen_threads_taking_over_one_expired_claim_run_the_body_once(mongo_c
 def test_an_in_progress_claim_expires_with_the_lambda_remaining_time(mongo_client, state):
     class Context:
         def get_remaining_time_in_millis(self):
-            return 250
+            return 1000
 
     seen = {}
 
@@ -259,7 +259,8 @@ def test_an_in_progress_claim_expires_with_the_lambda_remaining_time(mongo_clien
         seen.update(record)
         with state_scope(state), pytest.raises(IdempotencyInProgressError):
             idempotent_call(body, payload, context=Context())  # the claim holds while time remains
-        time.sleep(0.4)  # past the Lambda's remaining time: the claim has expired
+        until = record["in_progress_until"].replace(tzinfo=dt.timezone.utc)
+        time.sleep(max(0.0, (until - store_module.utcnow()).total_seconds()) + 0.05)  # the Lambda's time is up
         with state_scope(state):
             assert idempotent_call(lambda p: "second attempt", payload, name=name) == "second attempt"
         return "first attempt"
@@ -269,7 +270,7 @@ def test_an_in_progress_claim_expires_with_the_lambda_remaining_time(mongo_clien
     with state_scope(state):
         assert idempotent_call(body, {"k": 1}, context=Context()) == "first attempt"
     until = seen["in_progress_until"].replace(tzinfo=dt.timezone.utc)
-    assert 0.249 <= (until - started).total_seconds() < 2  # the context's 250 ms, not the 300 s default
+    assert 0.999 <= (until - started).total_seconds() < 5  # the context's 1 s, not the 300 s default
     # the first attempt outran its claim: its late result does not overwrite the second one's
     with state_scope(state):
         assert idempotent_call(body, {"k": 1}) == "second attempt"
@@ -278,11 +279,16 @@ def test_an_in_progress_claim_expires_with_the_lambda_remaining_time(mongo_clien
 def test_a_completed_record_past_expires_after_runs_again_before_the_ttl_monitor(mongo_client, state):
     calls = Calls()
     with state_scope(state):
-        idempotent_call(calls, {"k": 1}, expires_after=0.3)
-        idempotent_call(calls, {"k": 1}, expires_after=0.3)
+        idempotent_call(calls, {"k": 1})
+        idempotent_call(calls, {"k": 1})
         assert calls.count == 1
-        time.sleep(0.4)
-        assert idempotent_call(calls, {"k": 1}, expires_after=0.3) == {"n": 2}
+        (record,) = records(mongo_client, state)
+        left = record["expires_at"].replace(tzinfo=dt.timezone.utc) - store_module.utcnow()
+        assert 3500 < left.total_seconds() <= 3600  # expires_after: 1 hour by default
+        mongo_client[state]["idempotency"].update_one(  # an hour later: expired, not yet deleted by TTL
+            {}, {"$set": {"expires_at": store_module.utcnow() - dt.timedelta(seconds=1)}},
+        )
+        assert idempotent_call(calls, {"k": 1}) == {"n": 2}
     indexes = mongo_client[state]["idempotency"].index_information()
     assert indexes["idempotency_expires_at_ttl"]["expireAfterSeconds"] == 0
 
@@ -547,6 +553,25 @@ def test_lambda_a_repeat_invocation_returns_the_stored_data(idem_app, mongo_clie
     assert mongo_client[state]["effects"].count_documents({}) == 1
     missing = handler({"constitution-state": state, "data": {}}, None)
     assert missing["success"] is False and missing["error_type"] == "IdempotencyKeyError"
+
+
+def test_lambda_the_entry_context_bounds_the_claim(mongo_client, state):
+    from aws_helper_sync import Lambda
+    from aws_helper_sync.entrypoint import run_lifecycle
+
+    class Context:
+        def get_remaining_time_in_millis(self):
+            return 42_000
+
+    class ReportLambda(Lambda):
+        @idempotent(key="report_id")
+        def process(self):
+            (record,) = records(mongo_client, state)
+            return (record["in_progress_until"].replace(tzinfo=dt.timezone.utc) - store_module.utcnow()).total_seconds()
+
+    left = run_lifecycle(ReportLambda({"data": {"report_id": "r-1"}}, Context()), state)
+    assert 30 < left <= 42  # the Lambda's remaining time, not in_progress_timeout (300 s)
+    assert run_lifecycle(ReportLambda({"data": {"report_id": "r-1"}}, Context()), state) == left
 
 
 def test_fargate_execute_keyed_by_an_env_runs_once(mongo_client, state, monkeypatch):
