@@ -458,6 +458,29 @@ def test_two_consumers_sharing_a_decorated_base_keep_their_own_keys(state):
     assert calls.seen == [("Billing", "u-1"), ("Audit", "u-1")]
 
 
+def test_sqs_a_dollar_path_keys_on_the_record_itself(state):
+    calls = Calls()
+
+    class RedeliveryOnlyConsumer(SQSConsumer):
+        @idempotent(key="$record.messageId")  # redeliveries only: a second publish runs again
+        def process_record(self, record):
+            calls(record["messageId"])
+
+    first = lambda_record({"uid": 1}, state=state)
+    redelivered = {**first, "receiptHandle": "AQEB-second-receipt"}
+    republished = lambda_record({"uid": 1}, state=state)
+    assert RedeliveryOnlyConsumer().run_records([first, redelivered, republished]).failures == {}
+    assert calls.seen == [first["messageId"], republished["messageId"]]
+
+    class WrongPrefixConsumer(SQSConsumer):
+        @idempotent(key="$headers.Idempotency-Key")
+        def process_record(self, record):
+            calls("never")
+
+    (reason,) = WrongPrefixConsumer().run_records([lambda_record({"uid": 2}, state=state)]).failures.values()
+    assert "$headers is not part of this hook's input (available here: $record)" in reason
+
+
 def test_sqs_decorating_process_batch_is_refused_with_the_alternative(state):
     class BatchConsumer(SQSConsumer):
         processing_mode = "batch"
@@ -553,6 +576,28 @@ def test_lambda_a_repeat_invocation_returns_the_stored_data(idem_app, mongo_clie
     assert mongo_client[state]["effects"].count_documents({}) == 1
     missing = handler({"constitution-state": state, "data": {}}, None)
     assert missing["success"] is False and missing["error_type"] == "IdempotencyKeyError"
+
+
+def test_api_an_idempotency_key_header_in_any_letter_case(mongo_client, state):
+    from aws_helper_sync import API
+    from aws_helper_sync.entrypoint import run_lifecycle
+
+    calls = Calls()
+
+    class OrdersPost(API):
+        @idempotent(key="$headers.Idempotency-Key")
+        def process(self):
+            self.set_code(201)
+            return calls(self.data)
+
+    def post(header_name, body):
+        api = OrdersPost(method="POST", headers={header_name: "order-77"}, body=body)
+        returned = run_lifecycle(api, state)
+        return api.status_code, returned
+
+    assert post("Idempotency-Key", {"qty": 1}) == (201, {"n": 1})
+    assert post("idempotency-key", {"qty": 1, "retry": True}) == (201, {"n": 1})  # the key, not the body
+    assert calls.count == 1
 
 
 def test_lambda_the_entry_context_bounds_the_claim(mongo_client, state):

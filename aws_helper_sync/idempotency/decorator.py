@@ -74,7 +74,7 @@ def in_progress_deadline(context: Any, timeout: float, now: dt.datetime) -> dt.d
 
 def run(config: IdempotencyConfig, name: str, source: HookInput, body: Callable[[], T]) -> T:
     """Run ``body`` at most once per key of ``source`` in the current state (the shared core)."""
-    value = extract(config.key, source.whole if config.key is None else source.payload, source.raw, source.lookup)
+    value = extract(config.key, source.whole, source.raw, source.find)
     if is_missing(value):
         why = _missing_reason(config.key)  # may reach an API client: names the input, not the code
         if config.raise_on_missing_key:
@@ -86,8 +86,7 @@ def run(config: IdempotencyConfig, name: str, source: HookInput, body: Callable[
     validation = None
     if config.validate is not None:
         source_of_validation = None if config.validate is True else config.validate
-        checked = extract(source_of_validation, source.whole if source_of_validation is None else source.payload,
-                          source.raw, source.lookup)
+        checked = extract(source_of_validation, source.whole, source.raw, source.find)
         validation = digest(None if checked is MISSING else checked)
     collection = store.current_collection(config.collection)
     now = store.utcnow()

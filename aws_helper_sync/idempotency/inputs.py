@@ -8,6 +8,10 @@
 | ``FargateTask.execute()`` | ``envs`` but the state and task name (a path reads ``get_env(path)``) | the task |
 | ``idempotent_call(fn, payload)`` | ``payload`` (an SQS record: its content) | ``payload`` |
 
+Paths with a ``$`` prefix read the rest of the input: ``$record`` (the SQS
+record), ``$event`` (the API or Lambda event), ``$headers`` (the API's request
+headers, any letter case).
+
 The message content, not the record, is what an SQS duplicate shares: an SNS
 retry or a second publish of the same message arrives with a new ``messageId``
 and receipt handle but the same content.
@@ -15,7 +19,7 @@ and receipt handle but the same content.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..sqs import records as rec
@@ -34,10 +38,23 @@ class HookInput:
     lookup: Callable[[Any, str], Any] = resolve_path
     capture: Callable[[Any], Any] | None = None  # result -> what is stored
     replay: Callable[[Any], Any] | None = None  # stored -> what a repeat returns
+    sources: dict[str, Any] = field(default_factory=dict)  # "$record", "$event", "$headers"
 
     @property
     def whole(self) -> Any:
         return self.payload if self.hashed is MISSING else self.hashed
+
+    def find(self, path: str) -> Any:
+        """The value at ``path``: in the payload, or in the part named by a ``$`` prefix."""
+        head, _, rest = path.partition(".")
+        if head.startswith("$"):
+            if head not in self.sources:
+                available = ", ".join(sorted(self.sources)) or "none"
+                raise IdempotencyConfigError(
+                    f"key path {path!r}: {head} is not part of this hook's input (available here: {available})"
+                )
+            return resolve_path(self.sources[head], rest) if rest else self.sources[head]
+        return self.lookup(self.payload, path)
 
 
 def is_sqs_record(value: Any) -> bool:
@@ -50,7 +67,8 @@ def is_sqs_record(value: Any) -> bool:
 def call_input(payload: Any, context: Any = None) -> HookInput:
     """The input of ``idempotent_call``: an SQS record is keyed by its content."""
     if is_sqs_record(payload):
-        return HookInput(payload=rec.extract_content(payload), raw=payload, context=context)
+        return HookInput(payload=rec.extract_content(payload), raw=payload, context=context,
+                         sources={"$record": payload})
     return HookInput(payload=payload, raw=payload, context=context)
 
 
@@ -75,7 +93,8 @@ def hook_input(entry: Any, args: tuple[Any, ...], kwargs: dict[str, Any], hook: 
                     f"@idempotent on {type(entry).__name__}.{hook}: expected an SQS record, got "
                     f"{type(value).__name__}"
                 )
-            return HookInput(payload=rec.extract_content(value), raw=value, context=context)
+            return HookInput(payload=rec.extract_content(value), raw=value, context=context,
+                             sources={"$record": value})
         return HookInput(payload=value, raw=value, context=context)
     if isinstance(entry, API):
         return HookInput(
@@ -85,9 +104,10 @@ def hook_input(entry: Any, args: tuple[Any, ...], kwargs: dict[str, Any], hook: 
             hashed={"path_parameters": list(entry.path_parameters), "data": entry.data},
             capture=lambda result: _capture_response(entry, result),
             replay=lambda stored: _replay_response(entry, stored),
+            sources={"$event": entry.event or {}, "$headers": entry.headers},
         )
     if isinstance(entry, Lambda):
-        return HookInput(payload=entry.data, raw=entry, context=context)
+        return HookInput(payload=entry.data, raw=entry, context=context, sources={"$event": entry.event})
     if isinstance(entry, FargateTask):
         return HookInput(
             payload=_task_envs(entry.envs), raw=entry, context=context,

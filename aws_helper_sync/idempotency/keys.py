@@ -2,7 +2,9 @@
 
 A key source is one of
 - ``None``: the whole payload (an SQS message's content, an API's data, ...);
-- a dotted path into the payload, ``"order.id"`` (list items by index: ``"items.0.sku"``);
+- a dotted path into the payload, ``"order.id"`` (list items by index: ``"items.0.sku"``),
+  or into another part of the input named by a ``$`` prefix: ``"$record.messageId"``
+  (an SQS record), ``"$event.requestContext.stage"``, ``"$headers.Idempotency-Key"`` (API);
 - a tuple of paths, ``("customer", "order_id")``: all of them together;
 - a callable that receives the hook's input (the record, the entry, the payload).
 
@@ -84,23 +86,18 @@ def is_missing(value: Any) -> bool:
     return False
 
 
-def extract(
-    source: KeySource,
-    payload: Any,
-    raw: Any,
-    lookup: Callable[[Any, str], Any] = resolve_path,
-) -> Any:
-    """The key value that ``source`` picks: paths read ``payload``, a callable gets ``raw``.
+def extract(source: KeySource, whole: Any, raw: Any, find: Callable[[str], Any]) -> Any:
+    """The key value that ``source`` picks: None -> ``whole``, paths -> ``find(path)``, a callable -> ``source(raw)``.
 
     A tuple of paths is missing when any of its paths is missing.
     """
     if source is None:
-        return payload
+        return whole
     if callable(source):
         return source(raw)
     if isinstance(source, str):
-        return lookup(payload, source)
-    values = [lookup(payload, path) for path in source]
+        return find(source)
+    values = [find(path) for path in source]
     return MISSING if any(is_missing(v) for v in values) else values
 
 
