@@ -250,6 +250,42 @@ def test_sixteen_threads_taking_over_one_expired_record_run_the_body_once(mongo_
         assert record["status"] == "COMPLETED" and record["claim"] != "crashed-attempt"
 
 
+def test_a_slow_attempt_that_raises_after_its_claim_was_taken_over_keeps_the_new_claim(state):
+    class NoTimeLeft:
+        def get_remaining_time_in_millis(self):
+            return 0  # the claim expires at once, as at a Lambda timeout
+
+    a_inside, b_inside, a_go, b_go = (threading.Event() for _ in range(4))
+
+    def slow_then_fail(payload):
+        a_inside.set()
+        assert a_go.wait(10)
+        raise RuntimeError("attempt A failed late")
+
+    def slow_then_succeed(payload):
+        b_inside.set()
+        assert b_go.wait(10)
+        return "B"
+
+    def call(fn, context=None):
+        with state_scope(state):
+            return idempotent_call(fn, {"k": 1}, name="tests.slow_job", context=context)
+
+    with ThreadPoolExecutor(2) as pool:
+        a = pool.submit(call, slow_then_fail, NoTimeLeft())
+        assert a_inside.wait(10)
+        b = pool.submit(call, slow_then_succeed)  # takes over A's expired claim
+        assert b_inside.wait(10)
+        a_go.set()
+        with pytest.raises(RuntimeError, match="failed late"):
+            a.result(10)
+        with pytest.raises(IdempotencyInProgressError):  # A's release did not free B's claim
+            call(lambda p: "C", None)
+        b_go.set()
+        assert b.result(10) == "B"
+    assert call(lambda p: "C") == "B"
+
+
 def test_an_in_progress_claim_expires_with_the_lambda_remaining_time(mongo_client, state):
     class Context:
         def get_remaining_time_in_millis(self):
