@@ -38,6 +38,7 @@ MODULES = {
     "auth": ("7. Auth hardening", "test_reliability_auth.py"),
     "sqs-delivery": ("8. SQS delivery edges: FIFO order, poison records, foreign events, deadline",
                      "test_reliability_sqs_delivery.py"),
+    "idempotency": ("9. Idempotency: exactly-once effects", "test_reliability_idempotency.py"),
 }
 VERSIONS = ("pymongo", "boto3", "moto", "SecantusDB", "hypothesis")
 

@@ -16,6 +16,10 @@ PUBLIC = {
     "aws_helper_sync.context": ["get_state", "set_state", "state_scope"],
     "aws_helper_sync.utils.json_encoder": ["MongoJSONEncoder", "mongo_json_dumps"],
     "aws_helper_sync.utils.serializer": ["serialize_mongo_types"],
+    "aws_helper_sync.idempotency": [
+        "idempotent", "idempotent_call", "IdempotencyConfig", "IdempotencyInProgressError",
+        "IdempotencyKeyMismatchError",
+    ],
 }
 
 
@@ -40,6 +44,11 @@ def test_top_level_lazy_names_match_their_modules():
     from aws_helper_sync.repository.base import Repository
 
     assert aws_helper_sync.Repository is Repository
+    from aws_helper_sync.idempotency import IdempotencyInProgressError, idempotent
+
+    assert aws_helper_sync.idempotent is idempotent
+    assert aws_helper_sync.IdempotencyInProgressError is IdempotencyInProgressError
+    assert set(aws_helper_sync.__all__) <= set(aws_helper_sync._LAZY) | set(vars(aws_helper_sync))
     with pytest.raises(AttributeError):
         aws_helper_sync.NoSuchThing  # noqa: B018
 
