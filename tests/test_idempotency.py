@@ -679,3 +679,26 @@ def test_fargate_execute_keyed_by_an_env_runs_once(mongo_client, state, monkeypa
     with pytest.raises(IdempotencyKeyError, match="the payload is empty"):
         UnkeyedTask({"CONSTITUTION_STATE": state, "TASK_NAME": "unkeyed"}).run()
     assert calls.count == 2
+
+
+def test_sqs_the_lambda_context_of_sqs_handler_bounds_the_claim(mongo_client, state):
+    """sqs_handler's context reaches @idempotent on process_record (self.context), not the 300 s default."""
+    from aws_helper_sync import SQSConsumer
+
+    class Context:
+        def get_remaining_time_in_millis(self):
+            return 42_000
+
+    seen: list[float] = []
+
+    class ClaimsConsumer(SQSConsumer):
+        @idempotent(key="claim_id")
+        def process_record(self, record):
+            (claim,) = records(mongo_client, state)
+            seen.append((claim["in_progress_until"].replace(tzinfo=dt.timezone.utc) - store_module.utcnow())
+                        .total_seconds())
+
+    result = ClaimsConsumer().run_records([lambda_record({"claim_id": "c-1"}, state=state)], Context())
+    assert result.failures == {}
+    assert len(seen) == 1 and 30 < seen[0] <= 42
+    assert ClaimsConsumer().context is None  # a fresh consumer (the worker's case) has none

@@ -228,6 +228,9 @@ class SQSConsumer(EntryPoint):
     processing_mode: ClassVar[str] = "single"
     max_workers: ClassVar[int | None] = None
     deadline_margin_ms: ClassVar[float | None] = DEFAULT_DEADLINE_MARGIN_MS
+    #: The Lambda context of the invocation being processed (None in the worker): hooks and
+    #: ``@idempotent`` read its remaining time. Set by ``run_records``; a consumer is made per call.
+    context: Any = None
 
     # --- hooks ---
 
@@ -329,6 +332,7 @@ class SQSConsumer(EntryPoint):
         no record is acknowledged unprocessed.
         """
         result = rec.ProcessingResult(message_ids=[rec.message_id(r) or "" for r in records])
+        self.context = context
         try:
             mode = self.processing_mode
             if mode not in PROCESSING_MODES:
