@@ -120,20 +120,24 @@ def states_collection() -> tuple[str, str] | None:
     return database, collection
 
 
+def positive_number(name: str, default: float, parse: Callable[[str], float], what: str) -> float:
+    """A variable that must be a finite number above 0 (``parse`` is int or float), else ConfigurationError."""
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        number = parse(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigurationError(f"{name}={value!r} must be {what}")
+    return number
+
+
 def states_refresh_seconds() -> float:
     """``STATES_REFRESH_SECONDS``: how long the registry's active names are trusted (default 60)."""
-    value = env("STATES_REFRESH_SECONDS")
-    if value is None:
-        return STATES_REFRESH_DEFAULT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigurationError(
-            f"STATES_REFRESH_SECONDS={value!r} must be a positive number of seconds (default 60)"
-        )
-    return seconds
+    return positive_number("STATES_REFRESH_SECONDS", STATES_REFRESH_DEFAULT, float,
+                           "a positive number of seconds (default 60)")
 
 
 def auto_create_indexes() -> bool:
@@ -150,18 +154,7 @@ def mongo_credentials() -> tuple[str | None, str | None]:
 
 def repository_cache_size(default: int) -> int:
     """``REPOSITORY_CACHE_SIZE``: keys each Repository class caches (a positive integer)."""
-    value = env("REPOSITORY_CACHE_SIZE")
-    if value is None:
-        return default
-    try:
-        size = int(value)
-    except ValueError:
-        size = 0
-    if size < 1:
-        from .errors import ConfigurationError
-
-        raise ConfigurationError(f"REPOSITORY_CACHE_SIZE={value!r} is not a positive integer")
-    return size
+    return int(positive_number("REPOSITORY_CACHE_SIZE", default, int, "a positive integer"))
 
 
 # --- REST API (SPEC §5) ---
