@@ -82,11 +82,11 @@ def test_cfn_lint_finds_nothing():
 def test_the_visibility_pitfall_fails_the_lint(change, visibility, needed):
     """cfn-lint alone (E3505) passes these: the visibility is above 1x the timeout; E9101 does not."""
     matches = cfn_lint(with_queue(**change))
-    assert matches == [
+    assert matches == [(
         f"E9101 Queue ParcelEventsQueue VisibilityTimeout {visibility} s is below 6x the Timeout of "
         f"ParcelEventsFunction ({change.get('consumer_timeout', 60)} s) plus its batching window "
         f"({change.get('window', 0)} s): {needed} s (event source mapping ParcelEventsFunctionParcelEvents)"
-    ]
+    )]
 
 
 def test_a_visibility_below_the_timeout_is_also_cfn_lints_own_error():

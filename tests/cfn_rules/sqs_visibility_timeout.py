@@ -14,7 +14,7 @@ not checked.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
@@ -54,7 +54,7 @@ class SqsVisibilityTimeoutSixTimes(CloudFormationLintRule):
         "least 6 times the function's Timeout plus MaximumBatchingWindowInSeconds"
     )
     source_url = "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html"
-    tags = ["resources", "lambda", "sqs"]
+    tags: ClassVar[list[str]] = ["resources", "lambda", "sqs"]
 
     def match(self, cfn: Any) -> list[RuleMatch]:
         resources = cfn.template.get("Resources", {})
