@@ -141,7 +141,7 @@ def test_deadline_and_tenant_reach_an_api(mongo_client, make_state):
     assert (seen["tenant_id"], seen["request_id"], seen["state"]) == ("tenant-7", invocation.request_id, state)
 
 
-def test_a_handler_string_naming_nothing_is_an_init_error(tmp_path):
+def test_a_handler_string_naming_nothing_is_an_init_error():
     with lambda_runtime("handlers.missing", EXAMPLE_ROOT, wait_workers=0) as runtime:
         error = runtime.api.init_errors.get(timeout=20)
         assert runtime.process.wait(20) == 1
