@@ -128,17 +128,26 @@ def test_deadline_tenant_and_request_id_reach_the_lambda(mongo_client, make_stat
     assert (seen["function_arn"], seen["function_name"], seen["state"]) == (FUNCTION_ARN, "land-records", state)
 
 
-def test_deadline_and_tenant_reach_an_api(mongo_client, make_state):
+def test_deadline_tenant_and_request_id_reach_an_api(mongo_client, make_state):
     state = make_state("ohio")
     with lambda_runtime("handlers.api", RUNTIME_APP) as runtime:
         invocation = runtime.invoke(v2_event("GET", "/probe", headers={"constitution-state": state}),
                                     tenant_id="tenant-7", deadline_in_ms=5_000)
+        failing = runtime.invoke(v1_event("POST", "/probe", headers={"constitution-state": state}, body={}))
+        log = runtime.output()
 
     response = invocation.payload
     assert response["statusCode"] == 200, response
     seen = body(response)
     assert 0 < seen["remaining_ms"] <= 5_000
     assert (seen["tenant_id"], seen["request_id"], seen["state"]) == ("tenant-7", invocation.request_id, state)
+    # an error answers 500 with the Lambda request id (context.aws_request_id), the cause only in the log
+    assert failing.outcome == "response" and failing.payload["statusCode"] == 500
+    assert body(failing.payload)["request_id"] == failing.request_id
+    assert failing.payload["headers"]["X-Request-Id"] == failing.request_id
+    assert "quota" not in failing.payload["body"] and "disk quota of tenant-7 exceeded" in log
+    assert any(line.startswith("[ERROR]\t") and f"\t{failing.request_id}\t" in line  # the runtime's log line
+               for line in log.splitlines())
 
 
 def test_a_handler_string_naming_nothing_is_an_init_error():
