@@ -325,3 +325,49 @@ def test_the_serve_command_answers_invoke_for_the_apps_lambdas(app_root, mongo_u
         process.terminate()
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
+
+
+def test_a_function_name_cannot_reach_outside_lambda(endpoint):
+    """Names become paths: an encoded ../ (or any character a folder name cannot hold) is just not found."""
+    for name in ("%2E%2E%2Fapi%2Fusers", "..", "echo%00", "arn%3Aaws%3Alambda%3Aus-east-2%3A1%3Afunction%3A..%2Fecho"):
+        request = urllib.request.Request(f"{endpoint.url}/2015-03-31/functions/{name}/invocations",
+                                         data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        assert caught.value.code == 404, name
+        assert caught.value.headers["x-amzn-ErrorType"] == "ResourceNotFoundException:"
+        assert json.loads(caught.value.read())["message"].startswith("Function not found: arn:aws:lambda:")
+
+
+@pytest.mark.parametrize(("name", "folder"), [
+    ("echo", "echo"),
+    ("land-records", "land_records"),
+    ("echo:live", "echo"),
+    ("arn:aws:lambda:us-east-2:123456789012:function:echo", "echo"),
+    ("arn:aws:lambda:us-east-2:123456789012:function:echo:3", "echo"),
+    ("123456789012:function:land-records", "land_records"),
+    ("nothing", None),
+    ("arn:aws:lambda:us-east-2:123456789012:layer:echo", None),
+])
+def test_function_names_map_to_lambda_folders(app_root, name, folder):
+    from aws_helper_sync.lambda_standalone.local_invoke import function_folder
+
+    assert function_folder(name) == folder
+
+
+def test_the_region_of_a_function_arn_is_used(monkeypatch):
+    assert LambdaInvoker("arn:aws:lambda:eu-west-1:123456789012:function:echo").region == "eu-west-1"
+    assert LambdaInvoker("echo", "ap-south-1").region == "ap-south-1"
+    assert LambdaInvoker("echo").region == "us-east-2"
+    with pytest.raises(ValueError, match="function_name is required"):
+        LambdaInvoker("")
+
+
+def test_loading_the_senders_imports_neither_boto3_nor_pymongo():
+    code = (
+        "import sys, aws_helper_sync; aws_helper_sync.LambdaInvoker; aws_helper_sync.SQSPublisher; "
+        "import aws_helper_sync.lambda_standalone.local_invoke; "
+        "print(sorted(m for m in ('boto3', 'botocore', 'pymongo', 'bson') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

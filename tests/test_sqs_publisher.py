@@ -418,3 +418,43 @@ def test_publishers_in_many_threads_share_one_client_and_keep_their_states(queue
     assert len(received) == 24
     for message in received:
         assert state_of(message) == make_state(f"p{json.loads(message['Body'])['n']}")
+
+
+def test_a_throttled_request_is_sent_again_whole_and_the_fifo_order_holds(fifo_queue, monkeypatch):
+    """botocore's own retries off (AWS_MAX_ATTEMPTS=1): the throttled request comes back to the publisher."""
+    from aws_helper_sync import aws
+
+    sqs, url = fifo_queue
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    aws.reset_clients()
+    throttled: list[list[str]] = []
+
+    def throttle_first(request: Any, **_: Any) -> Any:
+        if throttled:
+            return None
+        throttled.append([e["Id"] for e in json.loads(request.body)["Entries"]])
+        response = AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0",
+                                                  "x-amzn-query-error": "RequestThrottled;Sender"}, None)
+        response._content = json.dumps({"__type": "com.amazonaws.sqs#RequestThrottled",
+                                        "message": "Rate exceeded"}).encode()
+        return response
+
+    events = aws_client("sqs", "us-east-2").meta.events
+    events.register("before-send.sqs.SendMessageBatch", throttle_first, unique_id="throttle-first")
+    try:
+        ids = fast(url).send(fifo("g" * 15))
+    finally:
+        events.unregister("before-send.sqs.SendMessageBatch", unique_id="throttle-first")
+        monkeypatch.delenv("AWS_MAX_ATTEMPTS")
+        aws.reset_clients()
+
+    assert throttled == [[str(n) for n in range(10)]]
+    assert len(set(ids)) == 15
+    assert delivered_order(sqs, url) == [("g", n) for n in range(15)]
+
+
+def test_an_empty_list_sends_nothing(queue, faults):
+    _, url = queue
+
+    assert SQSPublisher(url).send([]) == []
+    assert faults.requests == []
