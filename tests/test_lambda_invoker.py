@@ -371,3 +371,23 @@ def test_loading_the_senders_imports_neither_boto3_nor_pymongo():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("returned", "error_type", "error"), [
+    ({"statusCode": 200, "body": "{}"}, "InvalidResponse", "not a standalone Lambda result"),
+    ("plain text", "InvalidResponse", "not a standalone Lambda result"),
+    ({"errorType": "TimeoutError", "errorMessage": "upstream timed out"}, "TimeoutError", "upstream timed out"),
+    ({"success": False}, "Error", "no error message"),
+])
+def test_a_foreign_lambdas_answer_is_not_taken_for_data(endpoint, make_state, monkeypatch, returned, error_type,
+                                                        error):
+    """A function that is not a standalone Lambda of this library (its handler swapped in the endpoint)."""
+    from aws_helper_sync.lambda_standalone import handler as handler_module
+
+    monkeypatch.setattr(handler_module, "lambda_handler", lambda name: lambda event, context: returned)
+
+    with state_scope(make_state("idaho")), pytest.raises(LambdaInvocationError) as caught:
+        LambdaInvoker("echo").invoke({})
+
+    assert caught.value.error_type == error_type and error in caught.value.error
+    assert caught.value.function_error is None

@@ -127,7 +127,7 @@ class LambdaInvoker:
                 f"of {limit} bytes; nothing was sent (pass a reference, e.g. an S3 key, instead)")
         return payload
 
-    def invoke(self, data: Any = None, *, state: str | None = None) -> Any:
+    def invoke(self, data: Any, *, state: str | None = None) -> Any:
         """Invoke and wait (``RequestResponse``); the Lambda's ``data``, or LambdaInvocationError."""
         payload = self.build_payload(data, state=state, limit=MAX_SYNC_PAYLOAD_BYTES)
         response = self.lambda_client.invoke(**self._params("RequestResponse", payload))
@@ -145,6 +145,10 @@ class LambdaInvoker:
             error = str(details.get("errorMessage") or body[:500].decode("utf-8", "replace") or "no details")
             raise LambdaInvocationError(self.function_name, error, str(details.get("errorType") or "Unhandled"),
                                         function_error=response["FunctionError"], request_id=request_id)
+        if isinstance(result, dict) and "success" not in result and "errorType" in result:
+            # Lambda's error shape without the FunctionError header (a proxy or an older runtime in between)
+            raise LambdaInvocationError(self.function_name, str(result.get("errorMessage") or "no details"),
+                                        str(result["errorType"]), request_id=request_id)
         if not isinstance(result, dict) or not isinstance(result.get("success"), bool):
             raise LambdaInvocationError(
                 self.function_name, f"the response is not a standalone Lambda result "
@@ -154,7 +158,7 @@ class LambdaInvoker:
                                         str(result.get("error_type") or "Error"), request_id=request_id)
         return result.get("data")
 
-    def invoke_async(self, data: Any = None, *, state: str | None = None) -> str:
+    def invoke_async(self, data: Any, *, state: str | None = None) -> str:
         """Queue an invocation (``Event``) without waiting for it; Lambda's request id."""
         payload = self.build_payload(data, state=state, limit=MAX_ASYNC_PAYLOAD_BYTES)
         response = self.lambda_client.invoke(**self._params("Event", payload))
