@@ -139,12 +139,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     print(f"Serving {root} at {server.url} (development only; Ctrl-C to stop)", flush=True)
-    from .lambda_standalone.local_invoke import lambda_folders
-
-    lambdas = lambda_folders(root)
-    if lambdas:
-        print(f"Lambda Invoke API for {', '.join(lambdas)}: AWS_ENDPOINT_URL_LAMBDA={server.url}", flush=True)
     try:
+        _print_lambda_endpoint(root, server.url)
         server.serve_forever()
     except KeyboardInterrupt:
         logger.info("stopping")
@@ -152,6 +148,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         server.server_close()
     return EXIT_OK
+
+
+def _print_lambda_endpoint(root: Path, url: str) -> None:
+    """Name the standalone Lambdas that ``serve`` answers the Invoke API for, and how to reach them."""
+    from .lambda_standalone.local_invoke import lambda_folders
+
+    lambdas = lambda_folders(root)
+    if lambdas:
+        print(f"Lambda Invoke API for {', '.join(lambdas)}: AWS_ENDPOINT_URL_LAMBDA={url}", flush=True)
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:

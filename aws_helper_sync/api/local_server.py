@@ -306,8 +306,7 @@ def serve_api(
     """A ``LocalApiServer`` for the app at ``app_root``, bound but not yet serving.
 
     ``app_root`` sets ``APP_ROOT`` for this process (routes are files under
-    ``<app root>/api/``; ``POST /2015-03-31/functions/<name>/invocations`` invokes
-    ``<app root>/lambda/<name>/``); None keeps the current one. ``port=0`` picks a free
+    ``<app root>/api/``); None keeps the current one. ``port=0`` picks a free
     port (see ``.url``). Call ``.start()`` for a background thread or
     ``.serve_forever()`` to block.
     """
