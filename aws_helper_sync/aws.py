@@ -3,7 +3,9 @@
 Creating a client from boto3's default session is not thread-safe, and each
 creation costs milliseconds, so clients are made once per (service, region,
 endpoint) under a lock and shared (boto3 clients themselves are thread-safe).
-``AWS_ENDPOINT_URL`` (LocalStack, moto) is honoured.
+``AWS_ENDPOINT_URL`` (LocalStack, moto) is honoured, and a service's own
+``AWS_ENDPOINT_URL_<SERVICE>`` (``AWS_ENDPOINT_URL_LAMBDA``, ``..._SQS``) wins over
+it, as in boto3 itself: SQS on moto and Lambda on ``aws-helper-sync serve``.
 
     sns = aws_client("sns")
 """
@@ -20,14 +22,18 @@ DEFAULT_REGION = "us-east-2"
 
 _lock = threading.Lock()
 _session: Any = None
-_clients: dict[tuple[str, str, str | None], Any] = {}
+_clients: dict[tuple[str, str, str | None, int | None], Any] = {}
 
 
-def aws_client(service: str, region: str | None = None) -> Any:
-    """The shared boto3 client for ``service`` in ``region`` (default: AWS_REGION, us-east-2)."""
+def aws_client(service: str, region: str | None = None, *, read_timeout: int | None = None) -> Any:
+    """The shared boto3 client for ``service`` in ``region`` (default: AWS_REGION, us-east-2).
+
+    ``read_timeout`` (seconds) gets a client of its own, for calls that may run
+    longer than botocore's 60 s default (a synchronous Lambda invoke runs up to 15 minutes).
+    """
     region = region or settings.aws_region(DEFAULT_REGION)
-    endpoint = settings.aws_endpoint_url()
-    key = (service, region, endpoint)
+    endpoint = endpoint_url(service)
+    key = (service, region, endpoint, read_timeout)
     client = _clients.get(key)
     if client is not None:
         return client
@@ -39,9 +45,25 @@ def aws_client(service: str, region: str | None = None) -> Any:
                 import boto3.session
 
                 _session = boto3.session.Session()
-            client = _session.client(service, region_name=region, endpoint_url=endpoint)
+            config = None
+            if read_timeout is not None:
+                from botocore.config import Config
+
+                config = Config(read_timeout=read_timeout)
+            client = _session.client(service, region_name=region, endpoint_url=endpoint, config=config)
             _clients[key] = client
         return client
+
+
+def endpoint_url(service: str) -> str | None:
+    """``AWS_ENDPOINT_URL_<SERVICE>`` (e.g. ``AWS_ENDPOINT_URL_LAMBDA``), else ``AWS_ENDPOINT_URL``, else None.
+
+    The client is built with an explicit ``endpoint_url``, which would hide
+    boto3's own per-service variables, so they are read here the way boto3 names
+    them (the service id upper-cased, ``-`` and spaces as ``_``).
+    """
+    specific = settings.env("AWS_ENDPOINT_URL_" + service.upper().replace("-", "_").replace(" ", "_"))
+    return specific or settings.aws_endpoint_url()
 
 
 def reset_clients() -> None:

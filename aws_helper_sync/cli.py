@@ -119,15 +119,15 @@ def _check_name(name: str, folder: str) -> None:
 # --- subcommands ---
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve ``<app root>/api/`` over HTTP until Ctrl-C or SIGTERM."""
+    """Serve ``<app root>/api/`` and the Lambda Invoke API of ``lambda/`` over HTTP until Ctrl-C or SIGTERM."""
     import signal
 
     from .api.local_server import serve_api
 
     root = _use_app_root(args)
-    if not (root / "api").is_dir():
-        raise CommandError(f"{root} has no api/ folder: pass --app-root DIR (the folder that holds api/)",
-                           EXIT_USAGE)
+    if not (root / "api").is_dir() and not (root / "lambda").is_dir():
+        raise CommandError(f"{root} has no api/ folder (nor lambda/): pass --app-root DIR (the folder that "
+                           "holds api/ or lambda/)", EXIT_USAGE)
     try:
         server = serve_api(root, args.host, args.port)
     except OSError as exc:
@@ -146,6 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if warning:  # the registry is the line between "any state" and "our states": say which one runs
         print(f"WARNING: {warning}", file=sys.stderr, flush=True)
     try:
+        _print_lambda_endpoint(root, server.url)
         server.serve_forever()
     except KeyboardInterrupt:
         logger.info("stopping")
@@ -153,6 +154,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         server.server_close()
     return EXIT_OK
+
+
+def _print_lambda_endpoint(root: Path, url: str) -> None:
+    """Name the standalone Lambdas that ``serve`` answers the Invoke API for, and how to reach them."""
+    from .lambda_standalone.local_invoke import lambda_folders
+
+    lambdas = lambda_folders(root)
+    if lambdas:
+        print(f"Lambda Invoke API for {', '.join(lambdas)}: AWS_ENDPOINT_URL_LAMBDA={url}", flush=True)
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
@@ -255,12 +265,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = sub.add_parser(
-        "serve", formatter_class=formatter, help="serve the API routes over local HTTP (development)",
+        "serve", formatter_class=formatter,
+        help="serve the API routes and the Lambda Invoke API over local HTTP (development)",
         description=_text("Serve the file-routed API (<app root>/api/) over HTTP. Each request becomes an "
                     "API Gateway HTTP API (2.0) event for api_handler; its response becomes the HTTP "
-                    "response. For development only: binds 127.0.0.1 unless told otherwise."),
+                    "response. For development only: binds 127.0.0.1 unless told otherwise.") + "\n\n"
+                    + _text("It also answers the Lambda Invoke API, as sam local start-lambda does: POST "
+                    "/2015-03-31/functions/NAME/invocations runs lambda_handler(NAME) for <app root>/lambda/"
+                    "NAME/main.py (NAME may use - for _). RequestResponse returns the handler's JSON result "
+                    "(200; X-Amz-Function-Error: Unhandled when the function raised), Event returns 202 and "
+                    "runs it in the background, an unknown function is a 404 ResourceNotFoundException. "
+                    "Point boto3 or LambdaInvoker at it with AWS_ENDPOINT_URL_LAMBDA=http://HOST:PORT."),
         epilog="example:\n  aws-helper-sync serve --app-root examples/land_records --port 8000\n"
-               "  curl -H 'constitution-state: connecticut' http://127.0.0.1:8000/parcels",
+               "  curl -H 'constitution-state: connecticut' http://127.0.0.1:8000/parcels\n"
+               "  AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:8000 aws lambda invoke --function-name parcel-report \\\n"
+               "    --cli-binary-format raw-in-base64-out \\\n"
+               "    --payload '{\"constitution-state\": \"connecticut\", \"data\": {}}' report.json",
     )
     _add_app_root(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from aws_helper_sync import FargateExecutor, SNSPublisher, state_scope
+from aws_helper_sync import FargateExecutor, SNSPublisher, SQSPublisher, state_scope
 from aws_helper_sync import aws as aws_module
 from aws_helper_sync.aws import aws_client
 from aws_helper_sync.devservers import MotoServer
@@ -376,3 +376,32 @@ def test_worker_rides_out_an_sqs_outage_and_loses_nothing(
     assert {d["writes"] for d in documents} == {1}
     assert worker.stats.deleted == 10
     assert queue_depth(sqs, url) == (0, 0)
+
+
+def test_sqs_publisher_throttled_batches_reach_a_fifo_queue_once_each_in_group_order(
+    boto_client, unique, monkeypatch, fresh_clients, make_state
+):
+    """SQSPublisher shares the SNS publisher's plan: throttled SendMessageBatch calls (botocore retries off)
+    are sent again whole, and each message group of a FIFO queue arrives once each, in input order."""
+    sqs = boto_client("sqs")
+    url = create_queue(sqs, f"{unique}-direct.fifo")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    aws_module.reset_clients()
+    groups = ["g" if n % 3 else "h" for n in range(25)]
+    messages = [{"content": {"n": n}, "group_id": g, "deduplication_id": f"d{n}"} for n, g in enumerate(groups)]
+
+    with HttpFault(aws_client("sqs"), "SendMessageBatch", lambda call, _: call in (1, 3),
+                   code="RequestThrottled") as fault, state_scope(make_state("ohio")):
+        ids = SQSPublisher(url, backoff_seconds=0.01).send(messages)
+
+    received = [(m["Attributes"]["MessageGroupId"], json.loads(m["Body"])["n"],
+                 m["MessageAttributes"]["constitution-state"]["StringValue"]) for m in receive_fifo_in_order(sqs, url)]
+    in_order = all([n for g, n, _ in received if g == k] == [n for n, g in enumerate(groups) if g == k]
+                   for k in "gh")
+    report("aws-faults", "SQSPublisher, FIFO queue, 25 messages in 2 groups, SendMessageBatch calls 1 and 3 "
+           "throttled (botocore retries off)",
+           faults_injected=fault.faults, calls=fault.calls, sent=len(set(ids)), received=len(received),
+           groups_in_input_order=in_order, state_attribute_on_all=all(s == make_state("ohio") for *_, s in received))
+    assert fault.faults == 2
+    assert len(set(ids)) == 25 and len(received) == 25
+    assert in_order

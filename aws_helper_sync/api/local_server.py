@@ -263,6 +263,8 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send_json(HTTPStatus.BAD_REQUEST, {"message": "Bad Request: unreadable body"})
             return
+        if self._answered_lambda_invoke(body):
+            return
         event = build_http_event(
             self.command, self.path, list(self.headers.items()), body,
             source_ip=self.client_address[0], protocol=self.request_version,
@@ -274,6 +276,16 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": "Internal Server Error"})
             return
         self._send(status, headers, data)
+
+    def _answered_lambda_invoke(self, body: bytes) -> bool:
+        """``POST /2015-03-31/functions/<name>/invocations`` runs a standalone Lambda (lambda_standalone.local_invoke)."""
+        from ..lambda_standalone.local_invoke import answer_invoke
+
+        answer = answer_invoke(self.command, self.path, self.headers, body)
+        if answer is None:
+            return False
+        self._send(*answer)
+        return True
 
     def _send_json(self, status: int, body: dict[str, Any]) -> None:
         self._send(status, [("Content-Type", "application/json")], json.dumps(body).encode("utf-8"))
@@ -361,7 +373,7 @@ def serve_api(
     """
     if app_root is not None:
         root = Path(app_root).resolve()
-        if not (root / "api").is_dir():
-            raise FileNotFoundError(f"{root} has no api/ folder: it is not an app root")
+        if not (root / "api").is_dir() and not (root / "lambda").is_dir():
+            raise FileNotFoundError(f"{root} has no api/ folder (nor lambda/): it is not an app root")
         os.environ["APP_ROOT"] = str(root)
     return LocalApiServer(host, port, handler, read_timeout)

@@ -1,4 +1,4 @@
-"""SQS consumers (SPEC §7): the consumer base, the Lambda handler, the long-polling worker.
+"""SQS (SPEC §7, §13): the consumer base, the Lambda handler, the long-polling worker, the publisher.
 
     from aws_helper_sync.sqs import SQSConsumer, sqs_handler
 """
@@ -10,12 +10,14 @@ from .consumer_base import SQSConsumer
 from .handler import sqs_handler
 
 _LAZY = {
+    "SQSPublisher": ".publisher",
+    "SendMessageBatchError": ".publisher",
     "SQSWorker": ".worker",
     "WorkerStats": ".worker",
     "run_worker": ".worker",
 }
 
-__all__ = ["SQSConsumer", "SQSWorker", "WorkerStats", "run_worker", "sqs_handler"]
+__all__ = ["SQSConsumer", "SQSPublisher", "SQSWorker", "SendMessageBatchError", "WorkerStats", "run_worker", "sqs_handler"]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
