@@ -482,3 +482,46 @@ def test_fargate_explicit_envs_conflict_names_both_variables(canary_task, make_s
     with pytest.raises(ConflictingStateSourcesError, match="CONSTITUTION_STATE .* but SESSION state"):
         task.run()
     assert canary_task.ran == []
+
+
+# --- SQS records: where the state was found ---
+
+
+def _envelope(message: Any, **attributes: dict[str, str]) -> dict[str, Any]:
+    return {"Type": "Notification", "MessageId": "sns-1", "TopicArn": "arn:aws:sns:us-east-2:123456789012:t",
+            "Message": json.dumps(message), "MessageAttributes": attributes}
+
+
+def test_record_sources_are_named_where_they_were_found():
+    assert rec.find_state(lambda_record({"n": 1}, state="iowa")) == ("message attribute 'constitution-state'", "iowa")
+    assert rec.find_state(lambda_record({"constitution_state": "iowa"})) == ("body constitution_state", "iowa")
+    assert rec.find_state(lambda_record({"content": {"constitution_state": "iowa"}})) == \
+        ("body content.constitution_state", "iowa")
+    envelope = _envelope({"n": 1}, **{"constitution-state": {"Type": "String", "Value": "iowa"}})
+    assert rec.find_state(lambda_record(envelope)) == ("SNS envelope MessageAttributes 'constitution-state'", "iowa")
+    boto = {"MessageId": "m", "Body": "{}", "MessageAttributes": {
+        "session": {"DataType": "String", "StringValue": b64_session({"state": "iowa"})}}}
+    assert rec.find_state(boto) == ("message attribute 'session' (state)", "iowa")
+    assert rec.find_state(lambda_record({"n": 1})) is None
+
+
+def test_constitution_state_precedence_is_kept_and_the_session_must_agree_with_the_winner():
+    body = {"constitution_state": "texas"}  # SPEC §7: the attribute wins over the body, as before
+    assert rec.extract_state(lambda_record(body, state="iowa")) == "iowa"
+    agree = session_record(body, b64_session({"state": "iowa"}), state="iowa")
+    assert rec.extract_state(agree) == "iowa"
+    with pytest.raises(ConflictingStateSourcesError, match="'iowa' but message attribute 'session'"):
+        rec.extract_state(session_record(body, b64_session({"state": "texas"}), state="iowa"))
+
+
+def test_envelope_session_must_agree_with_the_envelope_state():
+    good = _envelope({"n": 1}, **{"constitution-state": {"Type": "String", "Value": "iowa"},
+                                   "session": {"Type": "String", "Value": b64_session({"state": "iowa"})}})
+    assert rec.extract_state(lambda_record(good)) == "iowa"
+    bad = _envelope({"n": 1}, **{"constitution-state": {"Type": "String", "Value": "iowa"},
+                                  "session": {"Type": "String", "Value": b64_session({"state": "ohio"})}})
+    with pytest.raises(ConflictingStateSourcesError):
+        rec.extract_state(lambda_record(bad))
+    binary = _envelope({"n": 1}, session={"Type": "Binary", "Value": b64_session({"state": "iowa"})})
+    with pytest.raises(MalformedSessionError, match="Binary"):
+        rec.extract_state(lambda_record(binary))

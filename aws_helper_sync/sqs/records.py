@@ -183,12 +183,11 @@ def session_attribute_states(attributes: Any, where: str) -> list[Found]:
     return found
 
 
-def _constitution_state(record: dict[str, Any]) -> Found:
+def _constitution_state(record: dict[str, Any], envelope: dict[str, Any] | None) -> Found:
     """The constitution-state sources of SPEC §7, first found wins: ``(where, value)``."""
     value = state_attribute(message_attributes(record))
     if value is not None:
         return f"message attribute {STATE_ATTRIBUTE!r}", value
-    envelope = sns_envelope(record)
     if envelope is not None:
         value = state_attribute(envelope.get("MessageAttributes"), "SNS envelope MessageAttributes")
         if value is not None:
@@ -215,9 +214,9 @@ def state_sources(record: dict[str, Any]) -> list[Found]:
     SQS), then the SNS envelope's. Raises MalformedSessionError for a session
     that cannot be read.
     """
-    sources = [_constitution_state(record)]
+    envelope = sns_envelope(record)  # the body is parsed once for both
+    sources = [_constitution_state(record, envelope)]
     sources.extend(session_attribute_states(message_attributes(record), "message attribute"))
-    envelope = sns_envelope(record)
     if envelope is not None:
         sources.extend(session_attribute_states(envelope.get("MessageAttributes"), "SNS envelope MessageAttributes"))
     return sources
