@@ -38,7 +38,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from .. import settings
-from ..context.sources import TENANT_ID_SOURCE, Found, first_agreeing, tenant_id
+from ..context.sources import (
+    TENANT_ID_SOURCE,
+    ConflictingStateSourcesError,
+    Found,
+    MalformedSessionError,
+    first_agreeing,
+    tenant_id,
+)
 from ..context.state import InvalidStateError
 from ..context.threads import ContextThreadPoolExecutor
 from ..entrypoint import EntryPoint, known_state, run_unit
@@ -411,7 +418,9 @@ class SQSConsumer(EntryPoint):
                 else:
                     state = valid[found] = known_state(found)  # spelling, allow lists, registry
             except InvalidStateError as exc:
-                self._unreadable(result, mid, group, broken_groups, f"invalid constitution-state: {exc}")
+                why = str(exc) if isinstance(exc, (ConflictingStateSourcesError, MalformedSessionError)) \
+                    else f"invalid constitution-state: {exc}"
+                self._unreadable(result, mid, group, broken_groups, why)
                 continue
             except (StateRegistryUnavailableError, ConfigurationError):
                 raise  # not this record's fault: the whole batch fails and is redelivered
