@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any, Callable, TypeVar
 
 from . import settings
 from .context.registry import check_known_state
+from .context.sources import Found, first_agreeing
 from .context.state import InvalidStateError, validate_state
 from .context.threads import run_in_unit_context
 from .database.access import DatabaseAccess
@@ -69,6 +71,20 @@ def require_state(value: object, source: str) -> str:
         return known_state(value)
     except InvalidStateError as exc:  # UnknownStateError keeps its class (403, not 400)
         raise type(exc)(f"{source}: {exc}") from None
+
+
+def require_state_from(sources: Sequence[Found]) -> str:
+    """The state of a unit that names it in several places (``(source, value)`` pairs in order of
+    precedence; None: absent): first found wins, every found must agree, checked by ``require_state``.
+
+    Nothing found -> MissingStateError naming the first source; two values that
+    differ -> ConflictingStateSourcesError naming both (SPEC §14). Used by every
+    entry point whose state may also come from a ``session`` or ``context.tenant_id``.
+    """
+    found = first_agreeing(sources)
+    if found is None:
+        return require_state(None, sources[0][0])
+    return require_state(found[1], found[0])
 
 
 def lifecycle(entry: EntryPoint, step: str = "process") -> Any:

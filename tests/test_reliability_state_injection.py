@@ -5,7 +5,10 @@ constitution-state: the API header (REST and HTTP API events), the Lambda
 event, the SQS message attribute (Lambda and boto3 shapes), the SNS envelope
 (hand-built and delivered by moto), the Fargate task's CONSTITUTION_STATE
 (environment, explicit envs, and the launcher's overrides), and the WSGI
-middleware's header. Each entry class
+middleware's header; then the other state sources (issue 14): Lambda's
+``context.tenant_id`` (API, Lambda, SQS) and the async framework's ``session``
+(Lambda event, SQS/SNS attribute, Fargate SESSION), malformed, invalid, or
+disagreeing with a valid constitution-state. Each entry class
 (``canary`` in tests/reliability_app) records that it ran and writes in the
 state's database, so a refusal is checked twice: the class never ran, and
 ``list_database_names()`` gained nothing.
@@ -13,6 +16,7 @@ state's database, so a refusal is checked twice: the class never ran, and
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from typing import Any
@@ -28,6 +32,7 @@ from aws_helper_sync import (
 )
 from aws_helper_sync.api.handler import api_handler
 from aws_helper_sync.api.router import resolve_route
+from aws_helper_sync.context.state import InvalidStateError
 from aws_helper_sync.entrypoint import load_entry_class
 from aws_helper_sync.sqs.handler import load_consumer_class, sqs_handler
 from aws_helper_sync.sqs.worker import SQSWorker
@@ -486,3 +491,151 @@ def test_forged_response_headers_and_framing_over_the_local_server(reliability_a
     report("state-injection", "forged headers and ambiguous body framing over the local server",
            forged_header_requests=len(header_statuses), refused_500=header_statuses.count(500),
            framings=len(framings), refused_400=framing_statuses.count(400), forged_headers_sent=0)
+
+
+# --- issue 14 §3 §4: Lambda's context.tenant_id and the async framework's session as state sources ---
+
+FORGED_USER = {"id": "root", "is_admin": True, "roles": ["admin"], "states": ["*"]}
+# JSON texts that are no readable session (the SESSION variable's form; base64 of them is the attribute's)
+MALFORMED_SESSION_TEXTS = [
+    "not json", "", "[]", '["ohio"]', '"ohio"', "7", "null", "true", '{"state": 7}', '{"state": ["ohio"]}',
+    '{"state": {"$ne": null}}', '{"state": true}', '{"state": 1.5}', '{"state": "ohio", "state": "admin"}',
+    "[" * 50_000 + "]" * 50_000, '{"state": "ohio"', "{'state': 'ohio'}",
+]
+# attribute values that are not base64 of a session at all
+MALFORMED_SESSION_ATTRIBUTES = ["not base64!", "b2hpbw", "eyJzdGF0ZSI6ICJvaGlvIn0", '{"state": "ohio"}',
+                                base64.b64encode(b"\xff\xfe\xfd").decode(), "====", " eyJ9"]
+
+
+class TenantContext:
+    """A Lambda context as awslambdaric builds it under tenant isolation mode."""
+
+    def __init__(self, tenant: Any) -> None:
+        self.tenant_id = tenant
+        self.aws_request_id = "tenant-test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _session_object(text: str) -> Any:
+    """The Lambda event's ``session`` for a JSON text: the parsed value, or the text when it is no JSON."""
+    try:
+        return json.loads(text)
+    except Exception:  # noqa: BLE001 - not JSON (or too deep): sent as the string itself
+        return text
+
+
+def test_hostile_sessions_and_tenant_ids_through_every_entry_point(canaries, databases, make_state, monkeypatch):
+    """Every hostile session and tenant id, alone and next to a valid constitution-state: all refused, 0 databases."""
+    valid, other = make_state("ohio"), make_state("texas")
+    # (label, JSON text of the session): unreadable, an invalid state (with a forged admin user), or another state
+    sessions = [("malformed", text) for text in MALFORMED_SESSION_TEXTS]
+    sessions += [("invalid state", json.dumps({"state": value, "user": FORGED_USER})) for value in VALUES]
+    sessions += [("other state", json.dumps({"state": other, "user": FORGED_USER}))]
+    attribute_values = [_b64(text) for _, text in sessions] + MALFORMED_SESSION_ATTRIBUTES
+    tenants = [*(v for v in VALUES if v != ""), 7, ["ohio"], {"$ne": None}]  # "": tenant isolation off
+    refused: dict[str, int] = {}
+    units = 0
+
+    def count(door: str, ok: bool, what: Any) -> None:
+        nonlocal units
+        units += 1
+        assert ok, (door, shown(str(what)))
+        refused[door] = refused.get(door, 0) + 1
+
+    # Lambda: the event's session, alone and with a valid constitution-state
+    handler = lambda_handler("canary")
+    for label, text in sessions:
+        for with_state in (False, True):
+            if label == "other state" and not with_state:
+                continue  # alone, another valid state is simply that state
+            if text == "null" and with_state:
+                continue  # "session": null in an event is no session (as "constitution-state": null is no state)
+            event = {"session": _session_object(text), **({"constitution-state": valid} if with_state else {})}
+            count("Lambda event session", handler(event)["success"] is False, text)
+    # Lambda and API: context.tenant_id, alone, and a valid one against another state in the event/header
+    for tenant in [*tenants, other]:
+        context = TenantContext(tenant)
+        with_state = tenant == other
+        event = {"constitution-state": valid} if with_state else {}
+        count("Lambda context.tenant_id", handler(event, context)["success"] is False, tenant)
+        headers = {"constitution-state": valid} if with_state else {}
+        for build in (v1_event, v2_event):
+            status = api_handler(build("POST", "/canary", headers=headers, body={}), context)["statusCode"]
+            count("API context.tenant_id (v1, v2)", status in (400, 403), tenant)
+
+    # SQS: the session attribute (raw delivery shape, boto3 shape, SNS envelope), and the tenant per invocation
+    def records_for(value: str, with_state: bool) -> list[dict[str, Any]]:
+        state = valid if with_state else None
+        raw = lambda_record({"n": 1}, state=state)
+        raw["messageAttributes"]["session"] = {"stringValue": value, "stringListValues": [],
+                                               "binaryListValues": [], "dataType": "String"}
+        boto = lambda_record({"n": 2})
+        boto["messageAttributes"] = {"session": {"DataType": "String", "StringValue": value}}
+        if with_state:
+            boto["messageAttributes"]["constitution-state"] = {"DataType": "String", "StringValue": valid}
+        envelope_attributes = {"session": {"Type": "String", "Value": value}}
+        if with_state:
+            envelope_attributes["constitution-state"] = {"Type": "String", "Value": valid}
+        envelope = lambda_record({"Type": "Notification", "MessageId": "sns-1", "Message": json.dumps({"n": 3}),
+                                  "MessageAttributes": envelope_attributes})
+        binary = lambda_record({"n": 4}, state=state)
+        binary["messageAttributes"]["session"] = {"binaryValue": _b64(value), "dataType": "Binary"}
+        return [raw, boto, envelope, binary]
+
+    other_attribute = _b64(sessions[-1][1])  # the "other state" session: refused only next to a valid state
+    for consumer in ("canary", "canary_batch"):
+        records = []
+        for value in attribute_values:
+            for with_state in (False, True):
+                if value == other_attribute and not with_state:
+                    continue
+                records.extend(records_for(value, with_state))
+        failed = failed_ids(sqs_handler(consumer)(lambda_event(*records)))
+        for record in records:
+            count(f"SQS {consumer}: session attribute (raw, boto3, envelope, Binary)",
+                  record["messageId"] in failed, record["messageAttributes"])
+        for tenant in [*tenants, other]:
+            batch = [lambda_record({"n": 1}), lambda_record({"n": 2}, state=valid),
+                     lambda_record({"n": 3, "constitution_state": valid})]
+            if tenant == other:
+                batch = batch[1:]  # a valid tenant id is the state of a stateless record
+            failed = failed_ids(sqs_handler(consumer)(lambda_event(*batch), TenantContext(tenant)))
+            for record in batch:
+                count(f"SQS {consumer}: context.tenant_id", record["messageId"] in failed, tenant)
+
+    # Fargate: the SESSION variable (environment and explicit envs)
+    monkeypatch.setenv("TASK_NAME", "canary")
+    task_class = canaries["fargate"]
+    for label, text in sessions:
+        for with_state in (False, True):
+            if (label == "other state" and not with_state) or text == "":
+                continue  # an empty SESSION is an unset one
+            if with_state:
+                monkeypatch.setenv("CONSTITUTION_STATE", valid)
+            else:
+                monkeypatch.delenv("CONSTITUTION_STATE", raising=False)
+            if "\x00" not in text:  # an environment variable cannot hold NUL; the explicit envs can
+                monkeypatch.setenv("SESSION", text)
+                count("Fargate SESSION variable", fargate_handler() == 1, text)
+            envs = {"SESSION": text, **({"CONSTITUTION_STATE": valid} if with_state else {})}
+            try:
+                task_class(envs=envs).run()
+                ok = False
+            except InvalidStateError:
+                ok = True
+            count("FargateTask(envs={'SESSION': ...})", ok, text)
+    monkeypatch.delenv("SESSION", raising=False)
+
+    created = databases.client.list_database_names()
+    report("state-injection", "Tenant ids and async-framework sessions as state sources (issue 14 §3 §4)",
+           hostile_sessions=len(sessions) + len(MALFORMED_SESSION_ATTRIBUTES), hostile_tenant_ids=len(tenants) + 1,
+           entry_points=6, units_sent=units, **refused, entry_classes_run=sum(len(c.ran) for c in canaries.values()),
+           databases_created=len(set(created) - databases.before))
+    assert all(cls.ran == [] for cls in canaries.values())
+    databases.assert_untouched()

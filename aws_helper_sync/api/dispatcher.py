@@ -1,7 +1,7 @@
 """One request, start to finish, in the order of SPEC §5.
 
     parse event -> authenticate (REQUIRE_AUTH) -> resolve route
-    -> constitution-state header -> body -> the credential may use that state
+    -> constitution-state header (or context.tenant_id; both must agree) -> body -> the credential may use that state
     -> validate() -> process() -> response
 
 Each step maps its errors itself, so that a ``ValueError`` raised by, say, a
@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import settings
+from ..context.sources import TENANT_ID_SOURCE, tenant_id
 from ..context.state import InvalidStateError, UnknownStateError, _set_validated_state
-from ..entrypoint import lifecycle, require_state, run_unit
+from ..entrypoint import lifecycle, require_state_from, run_unit
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from .auth import AuthResult, authenticate
 from .events import (
@@ -120,7 +121,10 @@ class _Dispatch:
                              self._where(), self.request_id)
             return self._server_error(exc)
         try:
-            state = require_state(request.state_header(), f"{STATE_HEADER} header")
+            state = require_state_from([  # Lambda tenant isolation: the tenant id must agree
+                (f"{STATE_HEADER} header", request.state_header()),
+                (TENANT_ID_SOURCE, tenant_id(self.context)),
+            ])
             body = request.read_body(api_class.body_format, api_class.content_types)
         except UnknownStateError as exc:  # well spelled, not served here: forbidden, not malformed
             return self._client_error(403, str(exc))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from .. import settings
+from ..context.sources import first_agreeing
 from ..context.state import InvalidStateError, set_state
 from ..entrypoint import load_entry_class, run_unit
 from .task_base import FargateTask
@@ -23,7 +24,8 @@ def _run(name: str | None) -> int:
             raise ValueError("no task name: pass fargate_handler(task_name) or set TASK_NAME")
         task = load_entry_class(FargateTask, "task", name, "task.py", "Task")()
         try:  # label this unit's log lines with the task's state; run() enforces it
-            set_state(task.state_value())
+            found = first_agreeing(task.state_sources())
+            set_state(None if found is None else found[1])
         except InvalidStateError:
             pass
         task.run()
@@ -38,7 +40,8 @@ def fargate_handler(task_name: str | None = None) -> int:
     """Run ``<app root>/task/<name>/task.py`` (class ``<PascalName>Task``); exit code 0 or 1.
 
     The name comes from the argument or ``TASK_NAME``. Any failure (no name, no
-    such task, no, invalid or unknown ``CONSTITUTION_STATE``, an exception in the task)
+    such task, no, invalid or unknown ``CONSTITUTION_STATE``, a ``SESSION`` that is
+    malformed or disagrees with it, an exception in the task)
     is logged with its traceback and gives 1, so ECS records the task as failed.
     """
     return run_unit(None, _run, task_name or settings.task_name())

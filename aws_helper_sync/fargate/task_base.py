@@ -6,8 +6,10 @@
             name = self.require_env("collection")
             LandRecordsRepository().ensure_indexes()   # in the database of CONSTITUTION_STATE
 
-``run()`` sets the state from ``CONSTITUTION_STATE`` (required and validated)
-and runs ``validate()`` then ``execute()`` in a context of their own.
+``run()`` sets the state from ``CONSTITUTION_STATE`` (required and validated;
+or the ``SESSION`` variable that the async framework's newer releases set, the
+JSON ``{"state": ...}``; both must agree) and runs ``validate()`` then
+``execute()`` in a context of their own.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import settings
-from ..entrypoint import EntryPoint, require_state, run_lifecycle
+from ..context.sources import SESSION_ENV, Found, session_state_from_json
+from ..entrypoint import EntryPoint, require_state_from, run_lifecycle
 
 STATE_ENV = "CONSTITUTION_STATE"
 
@@ -59,18 +62,33 @@ class FargateTask(EntryPoint):
         database name, so ``"ohio\\n"`` must be refused like everywhere else, not
         silently read as ``"ohio"`` (SPEC §2). Empty still counts as unset.
         """
-        names = (STATE_ENV, STATE_ENV.lower())
-        for name in names:
-            value = self.envs.get(name)
+        return self._raw_env(STATE_ENV)
+
+    def _raw_env(self, name: str) -> Any:
+        names = (name, name.lower())
+        for candidate in names:
+            value = self.envs.get(candidate)
             if value is not None:
                 return value
-        for name in names:
-            value = os.environ.get(name)
+        for candidate in names:
+            value = os.environ.get(candidate)
             if value:
                 return value
         return None
 
+    def state_sources(self) -> list[Found]:
+        """``CONSTITUTION_STATE``, then the ``state`` of ``SESSION`` (JSON, the async framework's
+        newer releases; its ``user`` is never read). A malformed ``SESSION`` raises MalformedSessionError."""
+        session = self._raw_env(SESSION_ENV)
+        return [
+            (STATE_ENV, self.state_value()),
+            (f"{SESSION_ENV} state", None if session in (None, "") else session_state_from_json(session, SESSION_ENV)),
+        ]
+
+    def resolved_state(self) -> str:
+        """The task's state from its sources (first found, all must agree), checked like every state."""
+        return require_state_from(self.state_sources())
+
     def run(self) -> Any:
-        """Run the task in the state of ``CONSTITUTION_STATE``; returns what ``execute()`` returns."""
-        state = require_state(self.state_value(), STATE_ENV)
-        return run_lifecycle(self, state, "execute")
+        """Run the task in the state of ``CONSTITUTION_STATE`` (or ``SESSION``); returns what ``execute()`` returns."""
+        return run_lifecycle(self, self.resolved_state(), "execute")

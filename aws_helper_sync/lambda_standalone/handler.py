@@ -15,12 +15,19 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Callable
 
+from ..context.sources import (
+    SESSION_EVENT_KEY,
+    TENANT_ID_SOURCE,
+    Found,
+    session_state_from_object,
+    tenant_id,
+)
 from ..context.state import set_state
 from ..entrypoint import (
     check_entry_name,
     lifecycle,
     load_entry_class,
-    require_state,
+    require_state_from,
     run_unit,
 )
 from ..utils.serializer import serialize_mongo_types
@@ -35,10 +42,25 @@ def _failure(exc: BaseException) -> dict[str, Any]:
     return {"success": False, "error": str(exc) or type(exc).__name__, "error_type": type(exc).__name__}
 
 
+def state_sources(event: Mapping[str, Any], context: Any) -> list[Found]:
+    """Where an invocation names its state, in order: ``constitution-state`` (or
+    ``constitution_state``) in the event, the event's ``session`` (``{"state": ...}``,
+    the async framework's newer releases), then ``context.tenant_id`` (tenant isolation mode).
+
+    A malformed ``session`` raises MalformedSessionError (the invocation fails).
+    """
+    session = event.get(SESSION_EVENT_KEY)
+    return [
+        ("constitution-state in the event", next((event[key] for key in STATE_KEYS if key in event), None)),
+        ("session.state in the event",
+         None if session is None else session_state_from_object(session, "session in the event")),
+        (TENANT_ID_SOURCE, tenant_id(context)),
+    ]
+
+
 def _invoke(name: str, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     try:
-        raw_state = next((event[key] for key in STATE_KEYS if key in event), None)
-        state = require_state(raw_state, "constitution-state in the event")
+        state = require_state_from(state_sources(event, context))
         set_state(state)  # this unit's own context: its log lines carry the state
         lambda_class = load_entry_class(Lambda, "lambda", name, "main.py", "Lambda")
         data = serialize_mongo_types(lifecycle(lambda_class(event, context)))
@@ -55,6 +77,8 @@ def _invoke(name: str, event: Mapping[str, Any], context: Any) -> dict[str, Any]
 def lambda_handler(name: str) -> Callable[[Any, Any], dict[str, Any]]:
     """The handler for ``<app root>/lambda/<name>/main.py``, class ``<PascalName>Lambda``.
 
+    The state comes from the event's ``constitution-state``, its ``session``
+    or ``context.tenant_id``; sources that disagree fail the invocation.
     The handler never raises: every failure (missing, invalid or unknown state,
     an unreadable state registry, missing class, a ``ConfigurationError``, an
     exception in ``validate()``/``process()``) is returned as

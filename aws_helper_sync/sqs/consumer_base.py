@@ -38,6 +38,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from .. import settings
+from ..context.sources import (
+    TENANT_ID_SOURCE,
+    ConflictingStateSourcesError,
+    Found,
+    MalformedSessionError,
+    first_agreeing,
+    tenant_id,
+)
 from ..context.state import InvalidStateError
 from ..context.threads import ContextThreadPoolExecutor
 from ..entrypoint import EntryPoint, known_state, run_unit
@@ -295,7 +303,13 @@ class SQSConsumer(EntryPoint):
         return self.extract_content_message(record)
 
     def extract_state(self, record: dict[str, Any]) -> Any:
-        """The record's constitution-state as found (validated by the caller), or None."""
+        """The record's state as found (validated by the caller), or None.
+
+        From ``constitution-state`` (attribute, SNS envelope, body) or the
+        async framework's ``session`` attribute; sources that disagree, or a
+        malformed session, raise (the record fails). Under Lambda tenant
+        isolation ``context.tenant_id`` must agree with it (checked by the caller).
+        """
         return rec.extract_state(record)
 
     def get_queue_url(self) -> str:
@@ -341,7 +355,7 @@ class SQSConsumer(EntryPoint):
                 )
             check_sync_hooks(type(self))  # also for classes not loaded by name (the worker takes classes)
             deadline = _Deadline.of(context, self._deadline_margin(), self.logger)
-            items = self._prepare(records, result)
+            items = self._prepare(records, result, tenant_id(context))
             if mode == "batch":
                 self._run_batch_mode(items, result, deadline)
             else:
@@ -370,8 +384,22 @@ class SQSConsumer(EntryPoint):
             )
         return float(margin)
 
-    def _prepare(self, records: list[dict[str, Any]], result: rec.ProcessingResult) -> list[_Item]:
-        """Resolve each record's state; a record that cannot be read fails alone (and, FIFO, its followers)."""
+    def _record_state(self, record: dict[str, Any]) -> Found | None:
+        """``(source, value)`` of the record's own state, through ``extract_state`` when a subclass overrides it."""
+        if type(self).extract_state is SQSConsumer.extract_state:
+            return rec.find_state(record)
+        value = self.extract_state(record)
+        return None if value is None else (f"{type(self).__name__}.extract_state()", value)
+
+    def _prepare(
+        self, records: list[dict[str, Any]], result: rec.ProcessingResult, tenant: Any = None,
+    ) -> list[_Item]:
+        """Resolve each record's state; a record that cannot be read fails alone (and, FIFO, its followers).
+
+        ``tenant``: ``context.tenant_id`` (Lambda tenant isolation mode), a state
+        source of every record of the invocation: the state of a record that
+        names none, and refused for a record that names another.
+        """
         items: list[_Item] = []
         broken_groups: dict[str, str] = {}
         valid: dict[str, str] = {}  # a batch carries few distinct states: validate each once
@@ -383,7 +411,10 @@ class SQSConsumer(EntryPoint):
                 if group is not None and group in broken_groups:
                     self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
                     continue
-                found = self.extract_state(record)
+                found = self._record_state(record)
+                if tenant is not None:
+                    found = first_agreeing([found or ("the record's state", None), (TENANT_ID_SOURCE, tenant)])
+                found = None if found is None else found[1]
                 if found is None:
                     state = None
                 elif isinstance(found, str) and found in valid:
@@ -391,7 +422,9 @@ class SQSConsumer(EntryPoint):
                 else:
                     state = valid[found] = known_state(found)  # spelling, allow lists, registry
             except InvalidStateError as exc:
-                self._unreadable(result, mid, group, broken_groups, f"invalid constitution-state: {exc}")
+                why = str(exc) if isinstance(exc, (ConflictingStateSourcesError, MalformedSessionError)) \
+                    else f"invalid constitution-state: {exc}"
+                self._unreadable(result, mid, group, broken_groups, why)
                 continue
             except (StateRegistryUnavailableError, ConfigurationError):
                 raise  # not this record's fault: the whole batch fails and is redelivered

@@ -18,6 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from ..context.sources import (
+    SESSION_ATTRIBUTE,
+    Found,
+    MalformedSessionError,
+    first_agreeing,
+    session_state_from_base64,
+)
 from ..context.state import InvalidStateError
 
 STATE_ATTRIBUTE = "constitution-state"
@@ -110,21 +117,27 @@ def _attribute_value(attribute: Any) -> Any:
     return None
 
 
+def _spellings(attributes: Any, name: str) -> list[tuple[str, Any]]:
+    """``(name as spelled, attribute)`` for every attribute called ``name`` in any letter case.
+
+    Attribute names are case-sensitive in SQS and SNS, so ``Constitution-State``
+    is a different attribute that a sender may well have meant as the state.
+    """
+    if not isinstance(attributes, dict):
+        return []
+    return [(key, value) for key, value in attributes.items() if isinstance(key, str) and key.lower() == name]
+
+
 def state_attribute(attributes: Any, where: str = "message attributes") -> Any:
     """The value of the ``constitution-state`` attribute in ``attributes``, its name in any case.
 
-    Attribute names are case-sensitive in SQS and SNS, so ``Constitution-State``
-    is a different attribute that a sender may well have meant as the state:
-    every spelling is read. Spellings that carry different values raise
+    Every spelling is read. Spellings that carry different values raise
     ``ConflictingStateAttributesError`` (the record is failed, never run under
     one of them); None when no spelling has a value.
     """
-    if not isinstance(attributes, dict):
-        return None
     found = [
         (name, value) for name, value in (
-            (name, _attribute_value(attribute)) for name, attribute in attributes.items()
-            if isinstance(name, str) and name.lower() == STATE_ATTRIBUTE
+            (name, _attribute_value(attribute)) for name, attribute in _spellings(attributes, STATE_ATTRIBUTE)
         ) if value is not None
     ]
     if not found:
@@ -139,34 +152,103 @@ def state_attribute(attributes: Any, where: str = "message attributes") -> Any:
     return value
 
 
-def extract_state(record: dict[str, Any]) -> Any:
-    """The record's constitution-state as found (unvalidated), or None when it has none.
+def _is_binary(attribute: dict[str, Any]) -> bool:
+    kind = attribute.get("dataType", attribute.get("DataType", attribute.get("Type")))
+    if isinstance(kind, str) and kind.split(".", 1)[0] == "Binary":
+        return True
+    has_string = any(attribute.get(key) is not None for key in ("stringValue", "StringValue", "Value"))
+    return not has_string and any(attribute.get(key) is not None for key in ("binaryValue", "BinaryValue"))
 
-    First found wins: the SQS message attribute, the SNS envelope's
-    ``MessageAttributes``, the content's ``constitution_state``, then the
-    content's ``content.constitution_state``. Attribute names match in any
-    case (``Constitution-State`` too); two spellings that disagree raise
-    ``ConflictingStateAttributesError``. A value that is found is returned
-    as is, even when it is not a valid state, so that the caller fails the
-    record instead of processing it under another state.
+
+def session_attribute_states(attributes: Any, where: str) -> list[Found]:
+    """``(source, state)`` for each spelling of the ``session`` attribute in ``attributes``.
+
+    The async framework (0.33+) sends it as a String attribute holding base64
+    of the JSON ``{"state": ..., "user": ...}``; only ``state`` is read. A
+    Binary ``session`` attribute is refused (MalformedSessionError) rather than
+    guessed at: its bytes could be the JSON or the base64 text, and a state
+    read the wrong way round must not select a database.
     """
+    found: list[Found] = []
+    for name, attribute in _spellings(attributes, SESSION_ATTRIBUTE):
+        source = f"{where} {name!r}"
+        if isinstance(attribute, dict) and _is_binary(attribute):
+            raise MalformedSessionError(
+                f"{source} is a Binary attribute; a session is read only from a String attribute "
+                "holding base64 of the JSON {\"state\": ...}"
+            )
+        value = _attribute_value(attribute)
+        if value is not None:
+            found.append((f"{source} (state)", session_state_from_base64(value, source)))
+    return found
+
+
+def _constitution_state(record: dict[str, Any], envelope: dict[str, Any] | None) -> Found:
+    """The constitution-state sources of SPEC §7, first found wins: ``(where, value)``."""
     value = state_attribute(message_attributes(record))
     if value is not None:
-        return value
-    envelope = sns_envelope(record)
+        return f"message attribute {STATE_ATTRIBUTE!r}", value
     if envelope is not None:
         value = state_attribute(envelope.get("MessageAttributes"), "SNS envelope MessageAttributes")
         if value is not None:
-            return value
+            return f"SNS envelope MessageAttributes {STATE_ATTRIBUTE!r}", value
     content = extract_content(record)
     if isinstance(content, dict):
         value = content.get(STATE_BODY_KEY)
         if value is not None:
-            return value
+            return f"body {STATE_BODY_KEY}", value
         inner = content.get("content")
         if isinstance(inner, dict) and inner.get(STATE_BODY_KEY) is not None:
-            return inner[STATE_BODY_KEY]
-    return None
+            return f"body content.{STATE_BODY_KEY}", inner[STATE_BODY_KEY]
+    return "constitution-state", None
+
+
+def state_sources(record: dict[str, Any]) -> list[Found]:
+    """Every place the record names its state, in order of precedence (value None: absent).
+
+    The constitution-state (the SQS message attribute, the SNS envelope's
+    ``MessageAttributes``, the content's ``constitution_state``, then
+    ``content.constitution_state``: the first of these found stands for all
+    four, as SPEC §7 says), then the ``session`` of the async framework's
+    newer releases: the SQS attribute (raw SNS delivery, or sent straight to
+    SQS), then the SNS envelope's. Raises MalformedSessionError for a session
+    that cannot be read.
+    """
+    envelope = sns_envelope(record)  # the body is parsed once for both
+    sources = [_constitution_state(record, envelope)]
+    sources.extend(session_attribute_states(message_attributes(record), "message attribute"))
+    if envelope is not None:
+        sources.extend(session_attribute_states(envelope.get("MessageAttributes"), "SNS envelope MessageAttributes"))
+    return sources
+
+
+def find_state(record: dict[str, Any]) -> Found | None:
+    """``(source, value)`` of the record's state as found (unvalidated), or None when it has none.
+
+    First found wins, and every source found must name the same value
+    (``ConflictingStateSourcesError`` otherwise, naming both). A session that
+    cannot be read raises MalformedSessionError, even next to a valid
+    constitution-state: such a record is ambiguous and fails.
+    """
+    return first_agreeing(state_sources(record))
+
+
+def extract_state(record: dict[str, Any]) -> Any:
+    """The record's state as found (unvalidated), or None when it has none.
+
+    The sources, in order (``state_sources``): the SQS message attribute
+    ``constitution-state``, the SNS envelope's ``MessageAttributes``, the
+    content's ``constitution_state``, then ``content.constitution_state`` (the
+    first of these found wins); then the ``session`` attribute (SQS, then SNS
+    envelope), whose state must agree. Attribute names match in any case
+    (``Constitution-State`` too); two spellings that disagree raise
+    ``ConflictingStateAttributesError``, two sources that disagree
+    ``ConflictingStateSourcesError``. A value that is found is returned as is,
+    even when it is not a valid state, so that the caller fails the record
+    instead of processing it under another state.
+    """
+    found = find_state(record)
+    return None if found is None else found[1]
 
 
 def fifo_group(record: dict[str, Any]) -> str | None:
