@@ -132,7 +132,10 @@ def test_deadline_tenant_and_request_id_reach_an_api(mongo_client, make_state):
     state = make_state("ohio")
     with lambda_runtime("handlers.api", RUNTIME_APP) as runtime:
         invocation = runtime.invoke(v2_event("GET", "/probe", headers={"constitution-state": state}),
-                                    tenant_id="tenant-7", deadline_in_ms=5_000)
+                                    tenant_id=state, deadline_in_ms=5_000)
+        from_tenant = runtime.invoke(v2_event("GET", "/probe"), tenant_id=state)  # no header: the tenant id
+        mismatch = runtime.invoke(v2_event("GET", "/probe", headers={"constitution-state": state}),
+                                  tenant_id=make_state("texas"))
         failing = runtime.invoke(v1_event("POST", "/probe", headers={"constitution-state": state}, body={}))
         log = runtime.output()
 
@@ -140,7 +143,10 @@ def test_deadline_tenant_and_request_id_reach_an_api(mongo_client, make_state):
     assert response["statusCode"] == 200, response
     seen = body(response)
     assert 0 < seen["remaining_ms"] <= 5_000
-    assert (seen["tenant_id"], seen["request_id"], seen["state"]) == ("tenant-7", invocation.request_id, state)
+    assert (seen["tenant_id"], seen["request_id"], seen["state"]) == (state, invocation.request_id, state)
+    # tenant isolation mode (SPEC §14): the tenant id is a state source, and a different one is refused
+    assert body(from_tenant.payload)["state"] == state
+    assert mismatch.payload["statusCode"] == 400 and "disagree" in body(mismatch.payload)["message"]
     # an error answers 500 with the Lambda request id (context.aws_request_id), the cause only in the log
     assert failing.outcome == "response" and failing.payload["statusCode"] == 500
     assert body(failing.payload)["request_id"] == failing.request_id
