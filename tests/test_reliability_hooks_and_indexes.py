@@ -254,6 +254,103 @@ def test_generator_and_async_hooks_are_refused_at_load_and_nothing_is_acknowledg
     assert by_class["left_in_queue"] == queued
 
 
+DECORATORS = {
+    "functools.wraps decorator": (
+        "def logged(fn):\n"
+        "    @functools.wraps(fn)\n"
+        "    def wrapper(*args, **kwargs):\n"
+        "        return fn(*args, **kwargs)\n"
+        "    return wrapper\n"
+    ),
+    "plain decorator": (
+        "def logged(fn):\n"
+        "    def wrapper(*args, **kwargs):\n"
+        "        return fn(*args, **kwargs)\n"
+        "    return wrapper\n"
+    ),
+}
+DECORATED_HOOKS = (
+    ("SQSConsumer", "process_record", "generator"),
+    ("SQSConsumer", "process_batch", "async def"),
+    ("Lambda", "validate", "generator"),
+    ("FargateTask", "execute", "async def"),
+    ("API", "validate", "async def"),
+)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "library gap (issue 10 §9): check_sync_hooks inspects the hook attribute only, so a generator or "
+    "async def hook behind a decorator (a plain wrapper that returns fn(...)) passes the load check; "
+    "the wrapper returns an unstarted generator/coroutine and the entry point reports success "
+    "(SQS records acknowledged, Fargate exit 0, Lambda/API validate skipped) without running the body. "
+    "Fix: also check inspect.unwrap(hook), and fail a unit whose hook returns a generator or coroutine"
+))
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
+@pytest.mark.parametrize("decorator", list(DECORATORS))
+def test_decorated_generator_and_async_hooks_never_succeed_without_running(
+    tmp_path, monkeypatch, caplog, mongo_client, make_state, unique, decorator
+):
+    state = make_state("ohio")
+    canary_db = make_state("canary")
+    helper = f"relfig_wrap_{unique}"
+    (tmp_path / f"{helper}.py").write_text(
+        "import functools\n" + CANARY_HELPER.format(db=canary_db) + "\n\n" + DECORATORS[decorator])
+    monkeypatch.setenv("APP_ROOT", str(tmp_path))
+    monkeypatch.setenv("CONSTITUTION_STATE", state)
+    loading.clear_cache()
+    caplog.set_level(logging.ERROR)
+    outcomes: dict[str, str] = {}
+    silent = acknowledged_unprocessed = 0
+    try:
+        for entry, hook, kind in DECORATED_HOOKS:
+            tag = "wrapped_" + hook
+            suffix = {"API": "List", "SQSConsumer": "Consumer", "FargateTask": "Task"}.get(entry, entry)
+            class_name = loading.to_pascal_case(tag) + suffix
+            source = _hook_source(entry, hook, kind, class_name, helper).replace(
+                f"from {helper} import canary", f"from {helper} import canary, logged").replace(
+                f"    {'async def' if kind == 'async def' else 'def'} {hook}(",
+                f"    @logged\n    {'async def' if kind == 'async def' else 'def'} {hook}(")
+            path = {
+                "API": tmp_path / "api" / tag / "list.py",
+                "Lambda": tmp_path / "lambda" / tag / "main.py",
+                "FargateTask": tmp_path / "task" / tag / "task.py",
+                "SQSConsumer": tmp_path / "consumer" / f"{tag}.py",
+            }[entry]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(source)
+            if entry == "API":
+                status = api_handler(v1_event("GET", f"/{tag}", headers={"constitution-state": state}))["statusCode"]
+                succeeded, shown = status == 200, f"HTTP {status}"
+            elif entry == "Lambda":
+                result = lambda_handler(tag)({"constitution-state": state}, None)
+                succeeded, shown = result["success"] is True, f"success {result['success']}"
+            elif entry == "FargateTask":
+                code = fargate_handler(tag)
+                succeeded, shown = code == 0, f"exit {code}"
+            else:
+                records = [lambda_record({"n": n}, state=state) for n in range(MESSAGES_PER_CONSUMER)]
+                response = sqs_handler(tag)(lambda_event(*records), None)
+                succeeded = response["successful"] > 0
+                shown = f"{response['successful']} of {len(records)} acknowledged"
+            ran = mongo_client[canary_db]["canary"].count_documents({"where": f"{class_name}.{hook}"})
+            if succeeded and not ran:
+                silent += 1
+                if entry == "SQSConsumer":
+                    acknowledged_unprocessed += response["successful"]
+            outcomes[f"{entry}.{hook} ({kind})"] = f"{shown}, hook body ran {ran} times"
+    finally:
+        loading.clear_cache()
+    report(
+        MODULE, f"Generator and async def hooks behind a {decorator} (known gap, xfail)",
+        **outcomes,
+        deliveries=len(DECORATED_HOOKS),
+        succeeded_without_running_the_hook=silent,
+        sqs_records_acknowledged_unprocessed=acknowledged_unprocessed,
+    )
+
+    assert silent == 0 and acknowledged_unprocessed == 0
+
+
 # --- §10 index failures that are not definition conflicts -------------------------
 
 class _IndexEvents(monitoring.CommandListener):
@@ -302,11 +399,17 @@ def failpoint_server():
 
 
 @pytest.fixture
-def failpoint_client(failpoint_server, mongo_uri):
+def client_options() -> dict[str, Any]:
+    """Extra MongoClient options of the library's client (a test parametrizes it to change them)."""
+    return {}
+
+
+@pytest.fixture
+def failpoint_client(failpoint_server, mongo_uri, client_options):
     """The library's client on the failpoint server, with an _IndexEvents listener."""
     listener = _IndexEvents()
     MongoManager.close()
-    MongoManager.configure(failpoint_server.uri, event_listeners=[listener])
+    MongoManager.configure(failpoint_server.uri, event_listeners=[listener], **client_options)
     client = MongoManager.get_client()
     before = set(client.list_database_names())
     yield client, listener
@@ -351,10 +454,16 @@ WRITES_PER_THREAD = 15
 INJECTED_FAILURES = 5
 TRANSIENT = {
     "MaxTimeMSExpired (50)": {"errorCode": 50},
+    # the server builds the index, then reports that replication was not confirmed in time
     "WriteConcernTimeout (64)": {"writeConcernError": {
         "code": 64, "errmsg": "waiting for replication timed out", "errInfo": {"wtimeout": True}}},
     "Interrupted (11601)": {"errorCode": 11601},
+    # pymongo raises NotPrimaryError and marks the server Unknown: with no real step-down behind
+    # the injected error, its streaming monitor finds the primary again only at the next
+    # heartbeat (10 s by default), so this case runs with heartbeatFrequencyMS=500
+    "InterruptedDueToReplStateChange (11602)": {"errorCode": 11602},
 }
+TRANSIENT_CLIENT_OPTIONS = {"InterruptedDueToReplStateChange (11602)": {"heartbeatFrequencyMS": 500}}
 
 
 def _writes_before_ensured(events: list[tuple[str, str, Any]]) -> int:
@@ -368,9 +477,10 @@ def _writes_before_ensured(events: list[tuple[str, str, Any]]) -> int:
     return count
 
 
-@pytest.mark.parametrize("failure", list(TRANSIENT))
+@pytest.mark.parametrize(("failure", "client_options"),
+                         [(name, TRANSIENT_CLIENT_OPTIONS.get(name, {})) for name in TRANSIENT], ids=list(TRANSIENT))
 def test_transient_index_failures_under_8_writing_threads_end_with_the_unique_index(
-    failpoint_client, make_state, caplog, failure
+    failpoint_client, make_state, caplog, failure, client_options
 ):
     from pymongo.errors import DuplicateKeyError
 
@@ -417,6 +527,7 @@ def test_transient_index_failures_under_8_writing_threads_end_with_the_unique_in
     report(
         MODULE, f"createIndexes fails {INJECTED_FAILURES} times with {failure}; 8 threads write distinct keys",
         threads=THREADS,
+        client_options=client_options or "the library's defaults",
         documents_written=THREADS * WRITES_PER_THREAD,
         injected_failures=len(failed_attempts),
         createIndexes_attempts_until_ensured=len(attempts),
