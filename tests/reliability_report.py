@@ -39,6 +39,8 @@ MODULES = {
     "sqs-delivery": ("8. SQS delivery edges: FIFO order, poison records, foreign events, deadline",
                      "test_reliability_sqs_delivery.py"),
     "idempotency": ("9. Idempotency: exactly-once effects", "test_reliability_idempotency.py"),
+    "hooks-indexes": ("10. Hooks that would not run, index failures, fork-safe locks",
+                      "test_reliability_hooks_and_indexes.py"),
 }
 VERSIONS = ("pymongo", "boto3", "moto", "SecantusDB", "hypothesis")
 
