@@ -18,7 +18,7 @@ from .context.sources import Found, first_agreeing
 from .context.state import InvalidStateError, validate_state
 from .context.threads import run_in_unit_context
 from .database.access import DatabaseAccess
-from .loading import load_class, to_pascal_case
+from .loading import hook_result, load_class, to_pascal_case
 
 T = TypeVar("T")
 E = TypeVar("E", bound=type)
@@ -95,8 +95,8 @@ def lifecycle(entry: EntryPoint, step: str = "process") -> Any:
     ``run_lifecycle``. Exceptions propagate: each entry point maps them to its
     own contract (HTTP status, result dict, exit code).
     """
-    entry.validate()
-    return getattr(entry, step)()
+    hook_result(entry, "validate", entry.validate())
+    return hook_result(entry, step, getattr(entry, step)())
 
 
 def run_lifecycle(entry: EntryPoint, state: str | None, step: str = "process") -> Any:

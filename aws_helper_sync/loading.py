@@ -22,6 +22,7 @@ from typing import TypeVar
 from . import settings
 
 T = TypeVar("T", bound=type)
+R = TypeVar("R")
 
 SYNC_HOOKS = ("process", "validate", "execute", "process_record", "process_batch")
 
@@ -64,6 +65,10 @@ def check_sync_hooks(cls: type, hooks: Iterable[str] = SYNC_HOOKS) -> None:
         method = getattr(cls, hook, None)
         if method is None:
             continue
+        try:  # a decorator with functools.wraps hides the async/generator function it wraps
+            method = inspect.unwrap(method)
+        except ValueError:  # a __wrapped__ cycle: check the method as it is
+            pass
         if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method):
             raise AsyncHookError(
                 f"{cls.__name__}.{hook} is defined with 'async def', but aws_helper_sync is "
@@ -75,6 +80,29 @@ def check_sync_hooks(cls: type, hooks: Iterable[str] = SYNC_HOOKS) -> None:
                 f"would not run its body, so aws_helper_sync refuses it; remove the 'yield' "
                 f"(return a value instead, or iterate inside the hook)"
             )
+
+
+def hook_result(owner: object, hook: str, result: R) -> R:
+    """``result`` of ``owner.<hook>()``, refused when the hook only built a coroutine or generator.
+
+    The load-time check cannot see through a decorator without ``functools.wraps``;
+    this one, at every call, can: such a hook did not run its body, so the unit
+    must fail rather than be reported (and an SQS record deleted) as done.
+    """
+    if inspect.iscoroutine(result) or inspect.isgenerator(result) or inspect.isasyncgen(result):
+        if not inspect.isasyncgen(result):
+            result.close()  # never started: closing runs none of it and silences "never awaited"
+        name = f"{type(owner).__name__}.{hook}"
+        if inspect.isgenerator(result):
+            raise GeneratorHookError(
+                f"{name} returned a generator without running its body (a 'yield' in it or in "
+                f"a decorator around it): remove the 'yield'"
+            )
+        raise AsyncHookError(
+            f"{name} returned a coroutine without running its body ('async def' in it or in a "
+            f"decorator around it): aws_helper_sync is synchronous, use plain 'def'"
+        )
+    return result
 
 
 def _module_name(path: Path) -> str:

@@ -50,7 +50,7 @@ from ..context.state import InvalidStateError
 from ..context.threads import ContextThreadPoolExecutor
 from ..entrypoint import EntryPoint, known_state, run_unit
 from ..errors import ConfigurationError, StateRegistryUnavailableError
-from ..loading import check_sync_hooks
+from ..loading import check_sync_hooks, hook_result
 from . import records as rec
 
 DEFAULT_MAX_WORKERS_CAP = 8
@@ -476,7 +476,7 @@ class SQSConsumer(EntryPoint):
         unit = _UnitFailures([item])
         _current_unit.set(unit)  # this runs in the unit's own context: nothing to reset
         try:
-            self.process_record(item.record)
+            hook_result(self, "process_record", self.process_record(item.record))
         except Exception as exc:
             self.logger.exception("message %s failed", item.message_id)
             return {item.message_id: _reason(exc)}
@@ -544,7 +544,7 @@ class SQSConsumer(EntryPoint):
         _current_unit.set(unit)  # this runs in the group's own context: nothing to reset
         batch = BatchRecords(items, unit, deadline, self.logger)
         try:
-            self.process_batch(batch)
+            hook_result(self, "process_batch", self.process_batch(batch))
         except Exception as exc:
             self.logger.exception("process_batch failed for %d records", len(items))
             reason = f"process_batch raised: {_reason(exc)}"
