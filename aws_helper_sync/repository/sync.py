@@ -375,7 +375,8 @@ class IndexSyncReport:
 
     def _notes(self) -> list[str]:
         mode = "applied" if self.applied else "dry run, nothing changed (--apply creates, --prune drops)"
-        notes = [f"\n{mode}; states from {self.states_source}: {', '.join(self.states) or '-'}"]
+        source = "states given" if self.states_source == "given" else f"states from {self.states_source}"
+        notes = [f"\n{mode}; {source}: {', '.join(self.states) or '-'}"]
         for e in self.collections:
             notes.extend(f"conflict in {e.state or e.database} {e.where}: {c}" for c in e.conflicts)
             if e.error:
@@ -434,7 +435,7 @@ def resolve_states(states: str | Iterable[str] | None, registry: bool) -> tuple[
         unique = list(dict.fromkeys(names))
         for name in unique:
             known_state(name)
-        return unique, {}, "the states given"
+        return unique, {}, "given"
     source = _registry_source()
     if source is None:
         if registry:
