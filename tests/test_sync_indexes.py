@@ -21,8 +21,10 @@ from aws_helper_sync import UnknownStateError, loading, set_allowed_states
 from aws_helper_sync.context.state import InvalidStateError
 from aws_helper_sync.database import ExternalMongoManager, MongoManager
 from aws_helper_sync.repository.sync import (
+    IndexSpec,
     IndexSyncError,
     RepositoryDiscoveryError,
+    _plan,
     discover_repositories,
     sync_indexes,
 )
@@ -315,6 +317,20 @@ def test_an_unreachable_server_fails_every_state_after_one_wait(app, mongo_clien
     assert all(e.error.startswith("skipped: MongoDB unreachable") for e in report.collections[1:])
 
 
+def test_a_text_index_compares_in_the_form_the_server_lists_it():
+    from pymongo import IndexModel
+
+    model = IndexModel([("county", 1), ("title", "text"), ("notes", "text")], name="search")
+    declared = [IndexSpec.declared(model, True, "Deeds")]
+    listed = {"_id_": {"key": [("_id", 1)]},  # as MongoDB lists it (SecantusDB has no text indexes)
+              "search": {"key": [("county", 1), ("_fts", "text"), ("_ftsx", 1)],
+                         "weights": {"title": 1, "notes": 1}, "default_language": "english"}}
+
+    to_create, ok, conflicts, undeclared = _plan(declared, {n: IndexSpec.existing(n, i) for n, i in listed.items()})
+
+    assert (to_create, ok, conflicts, undeclared) == ([], ["search"], [], [])
+
+
 # --- which states ---
 
 def test_a_state_outside_the_allow_list_is_refused_before_anything_is_created(app, mongo_client, states):
@@ -454,6 +470,17 @@ def test_cli_registry(app, registry, mongo_uri, env):
     assert result.returncode == 0, result.stderr
     assert f"states from the registry {registry.database}.states: {', '.join(sorted(registry.active))}" in result.stdout
     assert MongoManager.get_client()[registry.active[0]]["deeds"].index_information()["deed_id_unique"]["unique"]
+
+
+def test_cli_unreachable_registry_exits_1(app, states, env, unique):
+    result = cli("--app-root", str(app.root), env={
+        **env, "STATES_COLLECTION": f"{unique}_core.states",
+        "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=150"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    # the registry logs its outage (with the cause); the command ends with its one-line error
+    assert result.stderr.splitlines()[-1] == (
+        f"aws-helper-sync sync-indexes: error: state registry {unique}_core.states unavailable: "
+        "ServerSelectionTimeoutError")
 
 
 @pytest.mark.parametrize(("case", "message"), [

@@ -25,7 +25,8 @@ How indexes are compared: by key spec (fields, their order and directions),
 then the options that change what an index does: ``unique``, ``sparse``,
 ``partialFilterExpression``, ``expireAfterSeconds``, and ``name`` when the
 declaration gives one. Other options (``collation``, ``background``...) are
-passed to ``create_indexes`` but not compared. An existing index with the same
+passed to ``create_indexes`` but not compared; text indexes compare in the form
+the server lists them (``_fts``/``_ftsx``), their weights are not compared. An existing index with the same
 key (or the declared name) but other options is a *conflict*: it is reported
 and the collection counts as failed, and nothing is changed for it, not even
 with ``prune``: dropping and rebuilding a unique or TTL index on a live
@@ -148,9 +149,10 @@ def _explicit_target(root: Path, name: str) -> tuple[str, Any]:
 
 def _by_file(path: Path) -> Any:
     def load(errors: list[tuple[str, str]]) -> list[ModuleType]:
-        from ..loading import _import_file
+        from .. import loading
 
-        return [_import_file(path)]
+        with loading._lock:  # as load_class: one import at a time, whichever thread asks
+            return [loading._import_file(path)]
 
     return load
 
@@ -209,6 +211,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _stored_key(key: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """A key spec as the server lists it: text fields become ``_fts: "text", _ftsx: 1``
+    where the first one stands (their names are in the ``weights`` option instead)."""
+    if not any(direction == "text" for _, direction in key):
+        return key
+    stored: list[tuple[str, Any]] = []
+    for field_name, direction in key:
+        if direction != "text":
+            stored.append((field_name, direction))
+        elif ("_fts", "text") not in stored:
+            stored.extend([("_fts", "text"), ("_ftsx", 1)])
+    return stored
+
+
 def _options(document: Mapping[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for option in COMPARED_OPTIONS:
@@ -235,7 +251,7 @@ class IndexSpec:
     @classmethod
     def declared(cls, model: Any, name_given: bool, declared_by: str) -> IndexSpec:
         document = model.document
-        return cls(document["name"], [(k, _plain(d)) for k, d in document["key"].items()],
+        return cls(document["name"], _stored_key([(k, _plain(d)) for k, d in document["key"].items()]),
                    _options(document), name_given, model, declared_by)
 
     @classmethod
