@@ -442,6 +442,7 @@ def test_cli_dry_run_apply_and_nothing_left(app, mongo_client, states, env):
     assert "dry run, nothing changed" in dry.stdout
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.splitlines()[0].split()[2] == "created"
+    assert applied.stdout.rstrip().endswith("done: 11 index(es) created, 0 dropped")
     assert sorted(indexes(mongo_client, states[1], "audit")) == ["_id_", "at_-1"]
     assert again.returncode == 0 and again.stdout.rstrip().endswith("nothing to do")
 

@@ -181,7 +181,7 @@ def _by_name(name: str, root: Path, walk: bool = False) -> Any:
     return load
 
 
-def _repository_classes(modules: Iterable[ModuleType], root: Path) -> list[type[Repository]]:
+def _repository_classes(modules: Sequence[ModuleType], root: Path) -> list[type[Repository]]:
     loaded = {id(module) for module in modules}
     classes: list[type[Repository]] = []
     for module in modules:
@@ -393,6 +393,7 @@ class IndexSyncReport:
         mode = "applied" if self.applied else "dry run, nothing changed (--apply creates, --prune drops)"
         source = "states given" if self.states_source == "given" else f"states from {self.states_source}"
         notes = [f"\n{mode}; {source}: {', '.join(self.states) or '-'}"]
+        notes.extend(f"refused state {state!r}: {error}" for state, error in self.state_errors.items())
         for e in self.collections:
             notes.extend(f"conflict in {e.state or e.database} {e.where}: {c}" for c in e.conflicts)
             if e.error:
@@ -405,7 +406,9 @@ class IndexSyncReport:
         elif not self.applied:
             notes.append("nothing to do" if not todo else f"{todo} change(s) to apply")
         else:
-            notes.append("ok")
+            created = sum(len(e.created) for e in self.collections)
+            dropped = sum(len(e.dropped) for e in self.collections)
+            notes.append(f"done: {created} index(es) created, {dropped} dropped")
         return notes
 
 
