@@ -51,6 +51,14 @@ def _state(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _state_list(value: str) -> list[str]:
+    """``a,b``: each entry a valid state (blanks around commas allowed, empty entries refused)."""
+    entries = [entry.strip() for entry in value.split(",")]
+    if "" in entries:
+        raise argparse.ArgumentTypeError(f"expected comma-separated states, got {value!r}")
+    return [_state(entry) for entry in entries]
+
+
 def _json_value(value: str) -> Any:
     """JSON text, or ``@path`` to read it from a file."""
     text = value
@@ -218,6 +226,33 @@ def cmd_consume(args: argparse.Namespace) -> int:
     return EXIT_OK if stats.failed == 0 and stats.delete_failed == 0 else EXIT_FAILED
 
 
+def cmd_sync_indexes(args: argparse.Namespace) -> int:
+    """Compare the app's declared indexes with each state's database; create or prune on request."""
+    from .context.state import InvalidStateError
+    from .errors import ConfigurationError, StateRegistryUnavailableError
+    from .repository.sync import (
+        IndexSyncError,
+        RepositoryDiscoveryError,
+        discover_repositories,
+        sync_indexes,
+    )
+
+    root = _use_app_root(args)
+    try:
+        repositories = discover_repositories(args.module or ())
+        if not repositories:
+            raise IndexSyncError(f"no Repository subclass found under {root}: pass --app-root DIR "
+                                 "(the folder that holds api/, consumer/... and your modules) or --module")
+        report = sync_indexes(repositories, args.states, registry=args.registry, apply=args.apply,
+                              prune=args.prune)
+    except (IndexSyncError, InvalidStateError, ConfigurationError) as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    except (RepositoryDiscoveryError, StateRegistryUnavailableError) as exc:
+        raise CommandError(str(exc)) from None
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table(), flush=True)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the example service end to end on local SecantusDB and moto."""
     from . import demo
@@ -335,6 +370,35 @@ def build_parser() -> argparse.ArgumentParser:
                          help="visibility timeout of received messages (default: the queue's)")
     _add_app_root(consume)
     consume.set_defaults(func=cmd_consume)
+
+    sync = sub.add_parser(
+        "sync-indexes", formatter_class=formatter, help="create the declared indexes in every state's database",
+        description=_text("Import the app's Repository classes (every .py under api/, consumer/, lambda/, "
+                    "task/ and the app root's top-level modules and packages, or --module), then compare "
+                    "their declared indexes with each state's database (fixed database_key: that database "
+                    "once). Dry run by default: lists what is to create and creates nothing. --apply creates "
+                    "the missing indexes; --prune drops indexes no Repository declares (never _id_, never "
+                    "in a collection no Repository names). An existing index with the same key or name but "
+                    "other options is a conflict: reported, never changed. Exit 1 if any state has a "
+                    "conflict or an error, or an app module fails to import."),
+        epilog="examples:\n  aws-helper-sync sync-indexes --app-root examples/land_records --states connecticut,ohio\n"
+               "  aws-helper-sync sync-indexes --app-root examples/land_records --registry --apply",
+    )
+    _add_app_root(sync)
+    states = sync.add_mutually_exclusive_group()
+    states.add_argument("--states", type=_state_list, metavar="A,B",
+                        help="comma-separated states whose databases to sync (each must be a known state)")
+    states.add_argument("--registry", action="store_true",
+                        help="every active state of the registry (STATES_COLLECTION, else ALLOWED_STATES); "
+                             "the default when one is configured")
+    sync.add_argument("--module", action="append", metavar="NAME",
+                      help="import this module (import name, or a .py path under the app root) instead of "
+                           "discovering them (repeatable)")
+    sync.add_argument("--apply", action="store_true", help="create the missing indexes (default: dry run)")
+    sync.add_argument("--prune", action="store_true",
+                      help="drop indexes no Repository declares (with --apply; else only shown)")
+    sync.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    sync.set_defaults(func=cmd_sync_indexes)
 
     demo = sub.add_parser(
         "demo", formatter_class=formatter, help="run the example service end to end, locally",

@@ -179,15 +179,17 @@ class Repository:
         type(self)._mark_ensured(key, type(self).cache_size())
         return names or []
 
-    def _index_models(self) -> list[Any]:
+    @classmethod
+    def _index_models(cls) -> list[Any]:
+        """The declared ``indexes`` as IndexModels (a class method: ``sync-indexes`` needs no instance)."""
         from pymongo import IndexModel
 
         models = []
-        for spec in self.indexes:
+        for spec in cls.indexes:
             options = dict(spec)
             keys = options.pop("key", None) or options.pop("keys", None)
             if keys is None:
-                raise ValueError(f"{type(self).__name__}.indexes entry without 'key': {spec!r}")
+                raise ValueError(f"{cls.__name__}.indexes entry without 'key': {spec!r}")
             if isinstance(keys, str):
                 keys = [(keys, 1)]
             models.append(IndexModel([tuple(k) for k in keys], **options))
