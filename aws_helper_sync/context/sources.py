@@ -21,7 +21,10 @@ a ``state`` that is not a string, a key given twice) raises
 ``MalformedSessionError``, even when a valid ``constitution-state`` is present:
 a unit whose sources cannot all be read is ambiguous, and ambiguity fails
 closed. The encoders at the end (``session_attribute``, ``session_env``,
-``session_event``) write the same shapes, with the state only, for senders.
+``session_event``) write the same shapes, with the state only, for senders;
+``session_to_write`` is the one place that decides whether a sender writes one
+(``PROPAGATE_SESSION``), and ``check_given_session`` the rule for a session the
+caller set itself (kept as given, if it names the same state).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
         request_id = reports.invoke_async({"county": "Hartford"})   # queued by Lambda, not awaited
 
 The payload is the event ``lambda_handler`` reads: ``{"constitution-state": <state>,
-"data": <data>}``, the state taken from the context (or ``state=``, validated),
+"data": <data>}`` (plus ``"session": {"state": <state>}`` with ``PROPAGATE_SESSION=true``,
+and the state as ``TenantId`` with ``tenant_isolation=True``), the state taken from the context (or ``state=``, validated),
 JSON with the Mongo-aware encoder (ObjectId, datetime, Decimal128...). A payload
 over Lambda's limit is refused before the call. ``invoke`` unwraps the
 ``{"success": ..., "data": ...}`` result: ``data`` when ``success`` is true,
