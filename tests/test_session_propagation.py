@@ -39,6 +39,7 @@ from aws_helper_sync.context.sources import (
     MalformedSessionError,
     session_to_write,
 )
+from aws_helper_sync.context.state import InvalidStateError
 from aws_helper_sync.entrypoint import MissingStateError
 from aws_helper_sync.fargate.executor import (
     ECS_OVERRIDES_LIMIT,
@@ -233,6 +234,22 @@ def test_sqs_send_with_propagation_carries_the_session_to_both_kinds_of_consumer
     records = [rec.record_from_message(without_constitution_state(m), QUEUE_ARN, "us-east-2") for m in messages]
     assert sqs_handler("canary")(lambda_event(*records))["batchItemFailures"] == []
     assert canaries["sqs"].ran == [ohio] * 12 + [iowa]
+
+
+def test_a_message_state_that_is_not_a_state_gets_no_session_but_an_error(topic_queues, make_state, monkeypatch):
+    """Off, such a message goes out as before (the consumer refuses it); on, the session could not carry it."""
+    sqs, _, queues = topic_queues
+    publisher = SQSPublisher(queues["direct"])
+    bad = {"content": {"n": 1}, "attributes": {"constitution-state": "Not A State"}}
+    with state_scope(make_state("ohio")):
+        monkeypatch.setenv("PROPAGATE_SESSION", "true")
+        with pytest.raises(InvalidStateError):
+            publisher.send(bad)
+        assert receive_all(sqs, queues["direct"]) == []
+        monkeypatch.setenv("PROPAGATE_SESSION", "false")
+        publisher.send(bad)
+    (message,) = receive_all(sqs, queues["direct"])
+    assert set(message["MessageAttributes"]) == {"constitution-state"}
 
 
 @pytest.mark.parametrize("sender", ["sns", "sqs"])
