@@ -48,6 +48,7 @@ from aws_helper_sync.fargate.executor import (
 )
 from aws_helper_sync.lambda_standalone.invoker import (
     MAX_ASYNC_PAYLOAD_BYTES,
+    READ_TIMEOUT_SECONDS,
     LambdaPayloadTooLargeError,
 )
 from aws_helper_sync.sns.publisher import MAX_PAYLOAD_BYTES
@@ -490,6 +491,23 @@ def invoke_raw(endpoint, payload: Any, **params: Any) -> dict[str, Any]:
 def test_installed_botocore_sends_tenant_id_as_the_header():
     model = LambdaInvoker("echo").lambda_client.meta.service_model.operation_model("Invoke")
     assert model.input_shape.members["TenantId"].serialization == {"location": "header", "name": "X-Amz-Tenant-Id"}
+
+
+def test_a_botocore_without_tenant_id_is_a_clear_error_not_an_unknown_parameter(endpoint, make_state, monkeypatch):
+    """Simulated on a client of its own whose Invoke model lacks TenantId, as botocore 1.40.0's does."""
+    client = raw_lambda_client(endpoint)
+    client.meta.service_model.operation_model("Invoke").input_shape.members.pop("TenantId")
+    sent: list[Any] = []
+    client.meta.events.register("before-send.lambda.Invoke", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(LambdaInvoker, "lambda_client", property(lambda self: client))
+    with state_scope(make_state("ohio")):
+        with pytest.raises(ConfigurationError, match="needs a botocore whose Lambda Invoke takes TenantId"):
+            LambdaInvoker("context_echo", tenant_isolation=True).invoke({})
+        assert LambdaInvoker("context_echo").invoke({})["tenant_id"] is None  # without tenant isolation: fine
+    assert len(sent) == 1
+    cached = aws_client("lambda", "us-east-2", read_timeout=READ_TIMEOUT_SECONDS)  # the library's own client
+    assert cached is not client and "TenantId" in cached.meta.service_model.operation_model(
+        "Invoke").input_shape.members
 
 
 def test_invoker_with_propagation_writes_the_event_session(propagate, endpoint, wire, make_state):
