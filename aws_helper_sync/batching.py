@@ -5,8 +5,9 @@ send lists the same way, so both use this one piece:
 
 - ``encode_content`` / ``string_attributes``: a message's ``content`` as JSON
   (Mongo-aware encoder) and its ``attributes`` as String attributes, the current
-  constitution-state added unless the message sets it, at most 10, checked
-  before anything is sent;
+  constitution-state added unless the message sets it (and, with
+  ``PROPAGATE_SESSION=true``, the async framework's ``session`` with that state),
+  at most 10, checked before anything is sent;
 - ``SendPlan``: which entries go out next, in requests of at most 10 entries and
   a byte budget, every FIFO message group strictly in input order, retries included;
 - ``BatchSender``: the loop that sends the plan's requests, retries what the
@@ -28,6 +29,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
+from .context.sources import (
+    SESSION_ATTRIBUTE,
+    check_given_session,
+    session_attribute,
+    session_state_from_base64,
+    session_to_write,
+)
 from .context.state import get_state
 from .utils.json_encoder import mongo_json_dumps
 
@@ -103,7 +111,8 @@ def string_attributes(attributes: Any, where: str, service: str) -> dict[str, st
 
     Dicts and lists become JSON, other values ``str()``; None or empty is refused
     (AWS needs a value). ``constitution-state`` is added from the current state
-    unless the message sets it, and counts toward the limit.
+    unless the message sets it, and counts toward the limit; so does the
+    ``session`` that ``PROPAGATE_SESSION=true`` adds (see ``_session_attribute``).
     """
     if attributes is None:
         attributes = {}
@@ -122,15 +131,41 @@ def string_attributes(attributes: Any, where: str, service: str) -> dict[str, st
             raise ValueError(f"{where}: attribute {name!r} is empty ({service} needs a value)")
         values[name] = text
     state = get_state()
-    added = state is not None and STATE_ATTRIBUTE not in values
+    added = [STATE_ATTRIBUTE] if state is not None and STATE_ATTRIBUTE not in values else []
     if added:
         values[STATE_ATTRIBUTE] = state  # type: ignore[assignment]
+    added += _session_attribute(values, where)
     if len(values) > MAX_ATTRIBUTES:
-        including = f", including the {STATE_ATTRIBUTE} attribute added from the current state" if added else ""
+        including = (f", including the {' and '.join(added)} attribute{'s' if len(added) > 1 else ''} added "
+                     "from the current state") if added else ""
         raise ValueError(
             f"{where}: {len(values)} attributes{including}; {service} takes at most {MAX_ATTRIBUTES}"
         )
     return values
+
+
+def _session_attribute(values: dict[str, str], where: str) -> list[str]:
+    """Add the ``session`` attribute (``PROPAGATE_SESSION``) next to the constitution-state; its name if added.
+
+    It carries the state the message is sent with (its own ``constitution-state``
+    or the current one), so both agree. A ``session`` the message sets itself
+    (in any letter case, as consumers read it) is sent as given, never replaced,
+    whatever ``PROPAGATE_SESSION`` says; it must be readable and name that same
+    state, else the message is refused before anything is sent.
+    """
+    state = values.get(STATE_ATTRIBUTE)
+    given = [name for name in values if name.lower() == SESSION_ATTRIBUTE]
+    for name in given:
+        source = f"{where}: attribute {name!r}"
+        check_given_session(session_state_from_base64(values[name], source), source, state,
+                            f"its {STATE_ATTRIBUTE} attribute")
+    if given:
+        return []
+    session_state = session_to_write(state)
+    if session_state is None:
+        return []
+    values[SESSION_ATTRIBUTE] = session_attribute(session_state)
+    return [SESSION_ATTRIBUTE]
 
 
 def message_attributes(values: dict[str, str], where: str) -> tuple[dict[str, Any], int]:

@@ -144,6 +144,11 @@ def auto_create_indexes() -> bool:
     return env_flag("AUTO_CREATE_INDEXES", True)
 
 
+def propagate_session() -> bool:
+    """``PROPAGATE_SESSION``: senders also write the async framework's ``session`` (default off)."""
+    return env_flag("PROPAGATE_SESSION", False)
+
+
 def external_mongodb_connections() -> str | None:
     return env("EXTERNAL_MONGODB_CONNECTIONS")
 

@@ -21,7 +21,10 @@ a ``state`` that is not a string, a key given twice) raises
 ``MalformedSessionError``, even when a valid ``constitution-state`` is present:
 a unit whose sources cannot all be read is ambiguous, and ambiguity fails
 closed. The encoders at the end (``session_attribute``, ``session_env``,
-``session_event``) write the same shapes, with the state only, for senders.
+``session_event``) write the same shapes, with the state only, for senders;
+``session_to_write`` is the one place that decides whether a sender writes one
+(``PROPAGATE_SESSION``), and ``check_given_session`` the rule for a session the
+caller set itself (kept as given, if it names the same state).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from .. import settings
 from .state import InvalidStateError, validate_state
 
 SESSION_ATTRIBUTE = "session"
@@ -155,6 +159,38 @@ def _reason(exc: BaseException) -> str:
 
 
 # --- writing a session (for senders: PROPAGATE_SESSION) ---
+
+def session_to_write(state: Any) -> str | None:
+    """The state a sender also writes as a ``session``, or None: the one decision of every sender.
+
+    ``SNSPublisher``, ``SQSPublisher``, ``FargateExecutor`` and ``LambdaInvoker``
+    ask this with the constitution-state they send with the unit. With
+    ``PROPAGATE_SESSION=true`` (read at each call, a value that is not a
+    boolean is a ConfigurationError even without a state) and a state, the
+    session carries that very state, validated, so the two sources a consumer
+    reads always agree; otherwise None and nothing extra is sent.
+    """
+    if not settings.propagate_session() or state is None:
+        return None
+    return validate_state(state)
+
+
+def check_given_session(session_state: Any, session_source: str, state: Any, state_source: str) -> None:
+    """A session the caller set itself is sent as given (never replaced), if it names the same state.
+
+    ``session_state`` is what the caller's session decodes to (None: it names no
+    state). A different state would be refused by every consumer of this
+    library (sources that disagree fail the unit) while one of the async
+    framework, which reads only the session, would take it: so it is refused
+    here, before anything is sent, with ``ConflictingStateSourcesError``.
+    """
+    if session_state is None or state is None or _same(session_state, state):
+        return
+    raise ConflictingStateSourcesError(
+        f"{session_source} names the state {_shown(session_state)} but {state_source} is {_shown(state)}; "
+        "consumers would refuse it (or, reading only the session, run it in the other state): send one state"
+    )
+
 
 def session_event(state: str) -> dict[str, str]:
     """The Lambda event's ``session`` value for ``state``: ``{"state": state}`` (validated, state only)."""

@@ -4,6 +4,7 @@
     with state_scope("connecticut"):
         arn = executor.run_task("reindex", {"collection": "land_records"})
     # the container sees CONSTITUTION_STATE=connecticut, TASK_NAME=reindex, COLLECTION=land_records
+# (and SESSION={"state":"connecticut"} with PROPAGATE_SESSION=true, for the async framework's tasks)
 
 The task definition family and its container are both named after the task
 unless told otherwise; the container runs ``fargate_handler`` (or
@@ -19,6 +20,13 @@ from typing import Any
 
 from .. import settings
 from ..aws import aws_client
+from ..context.sources import (
+    SESSION_ENV,
+    check_given_session,
+    session_env,
+    session_state_from_json,
+    session_to_write,
+)
 from ..context.state import get_state
 from ..context.threads import ContextThreadPoolExecutor
 from ..entrypoint import require_state
@@ -68,7 +76,8 @@ def build_environment(task_name: str, envs: Mapping[str, Any] | None) -> dict[st
     ``CONSTITUTION_STATE`` comes from ``envs`` when given (validated as every
     entry point validates a state), else from the current state; with neither the
     task could not run, so that is an error here rather than in the container
-    minutes later.
+    minutes later. ``SESSION`` is added with that state when
+    ``PROPAGATE_SESSION=true``; one given in envs must name the same state.
     """
     environment: dict[str, str] = {}
     given_as: dict[str, Any] = {}  # normalised name -> the caller's key
@@ -102,8 +111,28 @@ def build_environment(task_name: str, envs: Mapping[str, Any] | None) -> dict[st
                 f"or pass {STATE_ENV} in envs"
             )
         environment[STATE_ENV] = state
+    _add_session(environment, given_as.get(SESSION_ENV))
     environment[TASK_NAME_ENV] = task_name
     return environment
+
+
+def _add_session(environment: dict[str, str], key: Any) -> None:
+    """``SESSION`` (the async framework's JSON ``{"state": ...}``) with the task's state, when propagated.
+
+    ``PROPAGATE_SESSION=true`` adds it; a ``SESSION`` given in envs is kept as
+    given (a ``user`` in it included), but it must be readable JSON naming the
+    task's ``CONSTITUTION_STATE`` or none: a different one is a ValueError, as the
+    task would refuse it (exit 1) minutes later, and a consumer of the async
+    framework, reading only ``SESSION``, would run in the other state.
+    """
+    state = environment[STATE_ENV]
+    if SESSION_ENV in environment:
+        source = f"{SESSION_ENV} in envs (key {key!r})"
+        check_given_session(session_state_from_json(environment[SESSION_ENV], source), source, state, STATE_ENV)
+        return
+    session_state = session_to_write(state)
+    if session_state is not None:
+        environment[SESSION_ENV] = session_env(session_state)
 
 
 def overrides_size(overrides: Mapping[str, Any]) -> int:

@@ -6,7 +6,8 @@
         request_id = reports.invoke_async({"county": "Hartford"})   # queued by Lambda, not awaited
 
 The payload is the event ``lambda_handler`` reads: ``{"constitution-state": <state>,
-"data": <data>}``, the state taken from the context (or ``state=``, validated),
+"data": <data>}`` (plus ``"session": {"state": <state>}`` with ``PROPAGATE_SESSION=true``,
+and the state as ``TenantId`` with ``tenant_isolation=True``), the state taken from the context (or ``state=``, validated),
 JSON with the Mongo-aware encoder (ObjectId, datetime, Decimal128...). A payload
 over Lambda's limit is refused before the call. ``invoke`` unwraps the
 ``{"success": ..., "data": ...}`` result: ``data`` when ``success`` is true,
@@ -31,8 +32,10 @@ from typing import Any
 
 from .. import settings
 from ..aws import DEFAULT_REGION, aws_client
+from ..context.sources import SESSION_EVENT_KEY, session_event, session_to_write
 from ..context.state import get_state, validate_state
 from ..entrypoint import MissingStateError
+from ..errors import ConfigurationError
 from ..utils.json_encoder import mongo_json_dumps
 
 STATE_KEY = "constitution-state"
@@ -84,39 +87,59 @@ class LambdaInvoker:
     ``region``: the argument, else the region of a function ARN, else
     ``AWS_REGION``/``AWS_DEFAULT_REGION``, else us-east-2. ``qualifier``: a
     version or alias (default: the unqualified function, ``$LATEST``).
+    ``tenant_isolation=True``: the function runs in Lambda's tenant isolation
+    mode, so every call also passes the state as ``TenantId`` (such a function
+    refuses a call without one; here, no state is a MissingStateError before the
+    call), and the function reads it back as ``context.tenant_id``.
     """
 
-    def __init__(self, function_name: str, region: str | None = None, *, qualifier: str | None = None) -> None:
+    def __init__(self, function_name: str, region: str | None = None, *, qualifier: str | None = None,
+                 tenant_isolation: bool = False) -> None:
         if not function_name or not isinstance(function_name, str):
             raise ValueError(f"{type(self).__name__}: function_name is required (a Lambda name or ARN)")
+        if not isinstance(tenant_isolation, bool):
+            raise TypeError(f"tenant_isolation must be True or False, got {tenant_isolation!r}")
         self.function_name = function_name
         arn_region = _FUNCTION_ARN.match(function_name)
         self.region = region or (arn_region.group(1) if arn_region else None) or settings.aws_region(DEFAULT_REGION)
         self.qualifier = qualifier
+        self.tenant_isolation = tenant_isolation
 
     @property
     def lambda_client(self) -> Any:
         """The shared, cached boto3 Lambda client (AWS_ENDPOINT_URL_LAMBDA, else AWS_ENDPOINT_URL)."""
         return aws_client("lambda", self.region, read_timeout=READ_TIMEOUT_SECONDS)
 
+    def resolve_state(self, state: str | None = None) -> str:
+        """``state=`` validated, else the current state; MissingStateError when there is neither."""
+        if state is not None:
+            return validate_state(state)
+        current = get_state()
+        if current is None:
+            needs = ("; a tenant-isolated function needs a tenant id (TenantId), which is the state"
+                     if self.tenant_isolation else "; the standalone Lambda refuses an event without one")
+            raise MissingStateError(
+                f"invoking {self.function_name}: no constitution-state (set one with state_scope(...) "
+                f"or pass state=){needs}")
+        return current
+
     def build_payload(self, data: Any, *, state: str | None = None, limit: int = MAX_SYNC_PAYLOAD_BYTES) -> bytes:
         """The event as JSON bytes: the state (``state=``, else the current one; required) and ``data``.
 
+        With ``PROPAGATE_SESSION=true`` the event also carries ``session``
+        (``{"state": ...}``, the async framework's form), counted in the size.
         Raises InvalidStateError/MissingStateError, ValueError for content that is
         not JSON (never a bare NaN: Lambda takes JSON only), and
         LambdaPayloadTooLargeError over ``limit``.
         """
-        if state is not None:
-            state = validate_state(state)
-        else:
-            state = get_state()
-            if state is None:
-                raise MissingStateError(
-                    f"invoking {self.function_name}: no constitution-state (set one with state_scope(...) "
-                    "or pass state=); the standalone Lambda refuses an event without one")
+        state = self.resolve_state(state)
+        event: dict[str, Any] = {STATE_KEY: state}
+        session_state = session_to_write(state)
+        if session_state is not None:
+            event[SESSION_EVENT_KEY] = session_event(session_state)
+        event["data"] = data
         try:
-            text = mongo_json_dumps({STATE_KEY: state, "data": data}, ensure_ascii=False, allow_nan=False,
-                                    separators=(",", ":"))
+            text = mongo_json_dumps(event, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
             payload = text.encode("utf-8")
         except (TypeError, ValueError) as exc:  # UnicodeEncodeError (a lone surrogate) is a ValueError
             raise ValueError(f"invoking {self.function_name}: data is not JSON serializable: {exc}") from exc
@@ -129,8 +152,9 @@ class LambdaInvoker:
 
     def invoke(self, data: Any, *, state: str | None = None) -> Any:
         """Invoke and wait (``RequestResponse``); the Lambda's ``data``, or LambdaInvocationError."""
+        state = self.resolve_state(state)
         payload = self.build_payload(data, state=state, limit=MAX_SYNC_PAYLOAD_BYTES)
-        response = self.lambda_client.invoke(**self._params("RequestResponse", payload))
+        response = self.lambda_client.invoke(**self._params("RequestResponse", payload, state))
         request_id = response.get("ResponseMetadata", {}).get("RequestId")
         body = response["Payload"].read()
         try:
@@ -160,15 +184,31 @@ class LambdaInvoker:
 
     def invoke_async(self, data: Any, *, state: str | None = None) -> str:
         """Queue an invocation (``Event``) without waiting for it; Lambda's request id."""
+        state = self.resolve_state(state)
         payload = self.build_payload(data, state=state, limit=MAX_ASYNC_PAYLOAD_BYTES)
-        response = self.lambda_client.invoke(**self._params("Event", payload))
+        response = self.lambda_client.invoke(**self._params("Event", payload, state))
         request_id = response.get("ResponseMetadata", {}).get("RequestId", "")
         logger.debug("queued an invocation of %s (%s)", self.function_name, request_id)
         return request_id
 
-    def _params(self, invocation_type: str, payload: bytes) -> dict[str, Any]:
+    def _params(self, invocation_type: str, payload: bytes, state: str) -> dict[str, Any]:
         params: dict[str, Any] = {"FunctionName": self.function_name, "InvocationType": invocation_type,
                                   "Payload": payload}
         if self.qualifier:
             params["Qualifier"] = self.qualifier
+        if self.tenant_isolation:
+            # Invoke's TenantId (sent as the X-Amz-Tenant-Id header): the function runs in this tenant's
+            # own execution environments and sees it as context.tenant_id
+            self._check_tenant_id_support()
+            params["TenantId"] = state
         return params
+
+    def _check_tenant_id_support(self) -> None:
+        """An older botocore has no ``TenantId`` on Invoke (1.40.0 has none; 1.43 has it): say so clearly."""
+        model = self.lambda_client.meta.service_model.operation_model("Invoke")
+        if "TenantId" not in model.input_shape.members:
+            import botocore
+
+            raise ConfigurationError(
+                f"invoking {self.function_name} with tenant_isolation=True needs a botocore whose Lambda Invoke "
+                f"takes TenantId; botocore {botocore.__version__} does not: upgrade boto3/botocore")

@@ -12,6 +12,9 @@ invokes ``<app root>/lambda/<name>/main.py`` without AWS or Docker:
   ``{"errorMessage", "errorType", "stackTrace"}``, as Lambda answers;
 - ``Event``: 202 at once, the handler runs in a background thread;
 - ``DryRun``: 204 when the function exists;
+- ``X-Amz-Tenant-Id`` (Invoke's ``TenantId``, tenant isolation mode) becomes
+  ``context.tenant_id`` (None without it, as the Python runtime has it), so
+  the handler takes it as a state source that must agree with the event's;
 - an unknown function: 404 ``ResourceNotFoundException``; a body that is not
   JSON: 400 ``InvalidRequestContentException``; over the payload limit: 413
   ``RequestTooLargeException`` (errors shaped like AWS's, so botocore raises
@@ -44,6 +47,7 @@ logger = logging.getLogger("aws_helper_sync.lambda.local")
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/([^/]+)/invocations/?\Z")
 ACCOUNT_ID = "000000000000"
 LOCAL_TIMEOUT_MS = 15 * 60 * 1000
+TENANT_HEADER = "X-Amz-Tenant-Id"
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
 HandlerFactory = Callable[[str], Callable[[Any, Any], Any]]
@@ -52,8 +56,9 @@ HandlerFactory = Callable[[str], Callable[[Any, Any], Any]]
 class LocalLambdaContext:
     """The parts of the Lambda context object a handler reads, for a local invocation."""
 
-    def __init__(self, function_name: str, request_id: str, region: str) -> None:
+    def __init__(self, function_name: str, request_id: str, region: str, tenant_id: str | None = None) -> None:
         self.function_name = function_name
+        self.tenant_id = tenant_id  # Invoke's TenantId (X-Amz-Tenant-Id); None without, as the runtime has it
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name}"
         self.memory_limit_in_mb = "128"
@@ -110,6 +115,30 @@ def _run(factory: HandlerFactory, folder: str, event: Any, context: LocalLambdaC
                 "stackTrace": traceback.format_tb(exc.__traceback__)}, "Unhandled"
 
 
+# Invoke's TenantId as the service model has it (1-256 characters of this set)
+_TENANT_ID = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}\Z")
+
+
+def _tenant_id(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(the ``X-Amz-Tenant-Id`` header, None), or (None, why it is refused).
+
+    The header given twice with different values is refused rather than one of
+    them picked, as is a value Lambda's TenantId would not take; the state the
+    tenant id names is then checked by the handler like any state source.
+    """
+    get_all = getattr(headers, "get_all", None)
+    values = list(get_all(TENANT_HEADER) or []) if get_all else [headers.get(TENANT_HEADER)]
+    values = [value for value in values if value is not None]
+    if not values:
+        return None, None
+    if len(set(values)) > 1:
+        return None, f"{TENANT_HEADER} is given {len(values)} times with different values"
+    if not _TENANT_ID.match(values[0]):
+        return None, (f"1 validation error detected: Value {values[0][:80]!r} at 'tenantId' failed to satisfy "
+                      "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9\\._:\\/=+\\-@ ]+")
+    return values[0], None
+
+
 def answer_invoke(method: str, target: str, headers: Mapping[str, str], body: bytes,
                   factory: HandlerFactory | None = None) -> Answer | None:
     """The HTTP answer to a Lambda Invoke request, or None when ``target`` is not one (the API's then).
@@ -147,7 +176,10 @@ def answer_invoke(method: str, target: str, headers: Mapping[str, str], body: by
     except ValueError as exc:
         return _aws_error(400, "InvalidRequestContentException",
                           f"Could not parse request body into json: {exc}", request_id)
-    context = LocalLambdaContext(folder, request_id, region)
+    tenant, refusal = _tenant_id(headers)
+    if refusal:
+        return _aws_error(400, "InvalidParameterValueException", refusal, request_id)
+    context = LocalLambdaContext(folder, request_id, region, tenant)
     base = [("x-amzn-RequestId", request_id)]
     if invocation_type == "DryRun":
         return 204, base, b""

@@ -16,7 +16,9 @@ failed unsent; other groups go on meanwhile. The chunking, the order per group
 and the retries are the ``batching`` module's, shared with ``SQSPublisher``.
 Every message is checked before anything is sent. The current constitution-state
 travels as the ``constitution-state`` attribute (unless the message sets it),
-so consumers downstream run in the same state.
+so consumers downstream run in the same state; with ``PROPAGATE_SESSION=true``
+also as the async framework's ``session`` attribute (base64 of ``{"state": ...}``),
+for its 0.33+ consumers on the same topic.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ message group goes out strictly in input order, retries included. The chunking,
 the order per group and the retries are the ``batching`` module's, shared with
 ``SNSPublisher``. The current constitution-state travels as the
 ``constitution-state`` String message attribute (unless the message sets it),
-which is where ``sqs_handler`` and the worker read it.
+which is where ``sqs_handler`` and the worker read it; with
+``PROPAGATE_SESSION=true`` also as the ``session`` attribute (base64 of
+``{"state": ...}``) that the async framework's 0.33+ consumers read.
 
 A message: ``content`` (JSON with the Mongo-aware encoder), optional
 ``attributes`` (String values, at most 10 with the state), ``delay_seconds``
