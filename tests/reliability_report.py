@@ -36,6 +36,7 @@ MODULES = {
     "state-injection": ("5. State injection", "test_reliability_state_injection.py"),
     "load": ("6. Load", "test_reliability_load.py"),
     "auth": ("7. Auth hardening", "test_reliability_auth.py"),
+    "worker": ("8. Worker: visibility heartbeat and stopping", "test_reliability_worker.py"),
 }
 VERSIONS = ("pymongo", "boto3", "moto", "SecantusDB", "hypothesis")
 
