@@ -243,9 +243,9 @@ class SQSWorker:
                 )["Attributes"]
                 self._queue_visibility = int(attributes["VisibilityTimeout"])
             except ClientError as exc:
-                if is_retryable_error(exc):
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                if is_retryable_error(exc) or "NonExistentQueue" in code or "QueueDoesNotExist" in code:
                     raise
-                # a missing queue is reported by the receive that follows
                 logger.warning(
                     "cannot read the visibility timeout of %s (%s): receiving with %d s",
                     self.queue_url, exc, FALLBACK_VISIBILITY_TIMEOUT,
