@@ -104,6 +104,8 @@ def _int_between(low: int, high: int, expected: str) -> Callable[[str], int]:
 
 _port = _int_between(0, 65535, "a port number from 0 to 65535")
 _wait_time = _int_between(0, 20, "0 to 20 seconds (the SQS long-poll limit)")
+_stop_check = _int_between(1, 20, "1 to 20 seconds")
+_visibility = _int_between(0, 43200, "0 to 43200 seconds (the SQS visibility limit, 12 h)")
 
 
 def _use_app_root(args: argparse.Namespace) -> Path:
@@ -218,6 +220,9 @@ def cmd_consume(args: argparse.Namespace) -> int:
             wait_time_seconds=args.wait_time,
             visibility_timeout=args.visibility_timeout,
             until_empty=args.until_empty,
+            heartbeat=args.heartbeat,
+            retry_delay="auto" if args.retry_delay is None else args.retry_delay,
+            stop_check_seconds=args.stop_check,
         )
     except ValueError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
@@ -353,9 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
         "consume", formatter_class=formatter, help="run an SQS consumer as a long-polling worker",
         description=_text("Long-poll a queue and feed its messages to <app root>/consumer/NAME.py. "
                     "Successes are deleted, failures stay for redelivery. Each message's state comes "
-                    "from the message itself. Stops on SIGTERM/SIGINT after the batch in flight, or "
-                    "with --until-empty when a receive finds the queue empty. Prints the worker's "
-                    "counts as JSON; exit 1 if any message failed or could not be deleted."),
+                    "from the message itself. While a batch is processed its messages are kept "
+                    "invisible (a heartbeat extends their visibility every half timeout); failed ones are "
+                    "released for redelivery right away (--retry-delay). Stops on SIGTERM/SIGINT after "
+                    "the batch in flight (within about --stop-check seconds when idle), or with "
+                    "--until-empty when a receive finds the queue empty. Prints the worker's counts as "
+                    "JSON (extended/extend_failed: heartbeat extensions); exit 1 if any message failed "
+                    "or could not be deleted."),
         epilog="example:\n  aws-helper-sync consume parcel_events --queue-url "
                "https://sqs.us-east-2.amazonaws.com/123456789012/parcel-events --until-empty",
     )
@@ -365,9 +374,19 @@ def build_parser() -> argparse.ArgumentParser:
                               "AWS_ACCOUNT_ID, SERVICE_NAME, QUEUE_NAME, ENV)")
     consume.add_argument("--until-empty", action="store_true", help="stop when the queue is empty (cron)")
     consume.add_argument("--wait-time", type=_wait_time, default=20, metavar="SECONDS",
-                         help="long-poll wait per receive, 0-20 (default: 20)")
-    consume.add_argument("--visibility-timeout", type=int, metavar="SECONDS",
-                         help="visibility timeout of received messages (default: the queue's)")
+                         help="long-poll wait per receive, 0-20, capped by --stop-check (default: 20)")
+    consume.add_argument("--stop-check", type=_stop_check, default=1, metavar="SECONDS",
+                         help="longest wait of one receive, so an idle worker sees a stop request "
+                              "within about this long; more means fewer (billed) empty receives (default: 1)")
+    consume.add_argument("--visibility-timeout", type=_visibility, metavar="SECONDS",
+                         help="visibility timeout of received messages, kept up by the heartbeat "
+                              "(default: the queue's, read with GetQueueAttributes)")
+    consume.add_argument("--no-heartbeat", dest="heartbeat", action="store_false",
+                         help="do not extend the visibility of messages being processed (a batch that "
+                              "outlasts the timeout is then delivered again, to this or another worker)")
+    consume.add_argument("--retry-delay", type=_visibility, metavar="SECONDS",
+                         help="redeliver a failed message after this long (default: 0, right away; with "
+                              "--until-empty failures wait out their visibility timeout)")
     _add_app_root(consume)
     consume.set_defaults(func=cmd_consume)
 

@@ -41,6 +41,7 @@ MODULES = {
     "idempotency": ("9. Idempotency: exactly-once effects", "test_reliability_idempotency.py"),
     "hooks-indexes": ("10. Hooks that would not run, index failures, fork-safe locks",
                       "test_reliability_hooks_and_indexes.py"),
+    "worker": ("11. Worker: visibility heartbeat and stopping", "test_reliability_worker.py"),
 }
 VERSIONS = ("pymongo", "boto3", "moto", "SecantusDB", "hypothesis")
 

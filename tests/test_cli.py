@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 
 from tests.conftest import EXAMPLE_ROOT
 from tests.example_support import parcel, parcel_events_queue
-from tests.sqs_support import create_queue, queue_depth, send
+from tests.sqs_support import create_queue, queue_arn, queue_depth, send
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMMAND = [sys.executable, "-m", "aws_helper_sync.cli"]
@@ -85,6 +86,9 @@ def test_console_script_is_installed():
     (("invoke", "parcel_report"), "the following arguments are required: --state"),
     (("serve", "--port", "http"), "argument --port: expected a port number"),
     (("consume", "x", "--wait-time", "30"), "argument --wait-time: expected 0 to 20 seconds"),
+    (("consume", "x", "--visibility-timeout", "43201"), "argument --visibility-timeout: expected 0 to 43200"),
+    (("consume", "x", "--retry-delay", "-1"), "argument --retry-delay: expected 0 to 43200 seconds"),
+    (("consume", "x", "--stop-check", "0"), "argument --stop-check: expected 1 to 20 seconds"),
     (("run-task", "reindex", "--state", "ohio", "--app-root", "/no/such/dir"), "/no/such/dir is not a directory"),
 ])
 def test_command_line_errors_exit_2(args, message):
@@ -219,6 +223,59 @@ def test_consume_exits_1_when_a_message_failed_and_leaves_it_queued(env, mongo_c
     assert (stats["succeeded"], stats["failed"], stats["deleted"]) == (1, 1, 1)
     assert "not a parcel event: missing event_id" in result.stderr
     assert queue_depth(sqs, url) == (0, 1)  # the failed one waits for redelivery
+
+
+def test_consume_help_shows_the_visibility_and_stop_options():
+    result = cli("consume", "--help")
+    for option in ("--visibility-timeout", "--no-heartbeat", "--retry-delay", "--stop-check"):
+        assert option in result.stdout
+
+
+def test_consume_retry_delay_0_with_until_empty_retries_within_the_drain(env, mongo_client, make_state,
+                                                                          boto_client, unique):
+    sqs = boto_client("sqs")
+    dlq = create_queue(sqs, f"{unique}-dlq")
+    url = create_queue(sqs, f"{unique}-parcel-events", VisibilityTimeout=30, RedrivePolicy=json.dumps(
+        {"deadLetterTargetArn": queue_arn(sqs, dlq), "maxReceiveCount": "2"}))
+    send(sqs, url, {"not": "an event"}, state=make_state("ohio"))
+
+    result = cli("consume", "parcel_events", "--queue-url", url, "--until-empty", "--wait-time", "0",
+                 "--retry-delay", "0", "--app-root", str(EXAMPLE_ROOT), env=env)
+
+    assert result.returncode == 1
+    stats = json.loads(result.stdout)
+    assert (stats["received"], stats["failed"], stats["released"]) == (2, 2, 2)  # not 30 s apart
+    assert queue_depth(sqs, url) == (0, 0)
+    assert queue_depth(sqs, dlq) == (1, 0)
+
+
+def test_consume_no_heartbeat_lets_a_slow_batch_become_visible(env, boto_client, unique, tmp_path):
+    sqs = boto_client("sqs")
+    url = create_queue(sqs, f"{unique}-slow")  # visibility 1 s
+    send(sqs, url, {"n": 1})
+    process = subprocess.Popen(
+        [*COMMAND, "consume", "slow_batch", "--queue-url", url, "--until-empty", "--no-heartbeat",
+         "--app-root", str(REPO_ROOT / "tests" / "app")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+        env={**env, "SLOW_BATCH_DIR": str(tmp_path)},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "ready").exists():
+            assert process.poll() is None and time.monotonic() < deadline, "no batch started"
+            time.sleep(0.02)
+        time.sleep(1.5)
+        visible_during_the_batch = queue_depth(sqs, url)
+        (tmp_path / "go").write_text("")
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert visible_during_the_batch == (1, 0)  # no heartbeat: another consumer could take it now
+    stats = json.loads(stdout)
+    assert (stats["extended"], stats["deleted"]) == (0, 1), stderr
 
 
 def test_consume_without_a_queue_url_names_the_missing_settings():

@@ -13,14 +13,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from aws_helper_sync import SNSPublisher, state_scope
+from aws_helper_sync import SNSPublisher, SQSConsumer, state_scope
 from aws_helper_sync.aws import aws_client
 from aws_helper_sync.sqs.worker import SQSWorker, WorkerStats, run_worker
+from tests.reliability_support import HttpFault
 from tests.sqs_support import (
     create_queue,
     queue_arn,
@@ -29,6 +31,9 @@ from tests.sqs_support import (
     send,
     subscribe_queue,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -306,3 +311,194 @@ def test_signal_during_a_batch_finishes_it_and_exits_without_receiving_again(
     left = receive_all(sqs, url)
     assert sorted(m["MessageId"] for m in left) == sorted(set(ids) - set(in_flight))
     assert {m["Attributes"]["ApproximateReceiveCount"] for m in left} == {"1"}  # never received before
+
+
+# --- visibility: heartbeat and release (issue 10 §6) ---
+
+class SlowConsumer(SQSConsumer):
+    """Batch consumer that takes ``seconds`` per batch and counts each message it is handed."""
+
+    processing_mode = "batch"
+
+    def __init__(self, seconds: float = 0.0, fail: bool = False) -> None:
+        self.seconds = seconds
+        self.fail = fail
+        self.handed: Counter[str] = Counter()
+        self.started = threading.Event()
+        self._lock = threading.Lock()
+
+    def process_batch(self, records):
+        with self._lock:
+            self.handed.update(record["messageId"] for record in records)
+        self.started.set()
+        time.sleep(self.seconds)
+        if self.fail:
+            raise RuntimeError("this batch fails")
+
+
+def poll_while_another_consumer_receives(sqs, url: str, worker: SQSWorker) -> list[str]:
+    """One ``poll_once``; from the moment the batch starts, a second consumer keeps receiving.
+
+    Returns what the second consumer got (it holds each for 30 s).
+    """
+    stolen: list[str] = []
+    done = threading.Event()
+
+    def other_consumer() -> None:
+        worker.consumer.started.wait(30)
+        while not done.is_set():
+            batch = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0, VisibilityTimeout=30)
+            stolen.extend(m["MessageId"] for m in batch.get("Messages", []))
+            done.wait(0.1)
+
+    thread = threading.Thread(target=other_consumer)
+    thread.start()
+    try:
+        assert worker.poll_once() == 1
+    finally:
+        done.set()
+        thread.join(30)
+    return stolen
+
+
+@pytest.mark.parametrize("heartbeat", [True, False], ids=["heartbeat", "no-heartbeat"])
+def test_heartbeat_keeps_a_slow_batch_invisible_to_other_consumers(app_root, queue, heartbeat):
+    sqs, url = queue  # visibility timeout 1 s, read by the worker with GetQueueAttributes
+    message = send(sqs, url, {"n": 1})
+    worker = SQSWorker(SlowConsumer(2.5), url, wait_time_seconds=1, heartbeat=heartbeat)
+
+    stolen = poll_while_another_consumer_receives(sqs, url, worker)
+
+    if not heartbeat:  # the control: without it the batch outlasts its visibility
+        assert stolen == [message]
+        assert worker.stats.extended == 0
+        return
+    assert stolen == []
+    assert (worker.stats.deleted, worker.stats.extend_failed) == (1, 0)
+    assert worker.stats.extended >= 3  # 2.5 s at one extension per 0.5 s
+    assert queue_depth(sqs, url) == (0, 0)
+
+
+def test_failed_extensions_are_logged_and_counted(app_root, queue, caplog):
+    sqs, url = queue
+    send(sqs, url, {"n": 1})
+    worker = SQSWorker(SlowConsumer(1.2), url, wait_time_seconds=1)
+
+    with HttpFault(aws_client("sqs", worker.region), "ChangeMessageVisibilityBatch", lambda *_: True,
+                   status=403, code="AccessDenied", message="not allowed"), caplog.at_level("WARNING"):
+        worker.poll_once()
+
+    assert worker.stats.extended == 0
+    assert worker.stats.extend_failed >= 2
+    assert worker.stats.deleted == 1  # processed all the same
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "could not extend" in r.getMessage()]
+    assert len(warnings) == worker.stats.extend_failed
+    assert "AccessDenied" in warnings[0].getMessage()
+
+
+def test_failed_messages_are_released_for_redelivery_right_away(app_root, mongo_client, boto_client, unique,
+                                                                make_state):
+    sqs = boto_client("sqs")
+    url = create_queue(sqs, f"{unique}-slow", VisibilityTimeout=30)
+    state = make_state("ohio")
+    failing = send(sqs, url, {"fail": True}, state=state)
+    good = send(sqs, url, {"n": 1}, state=state)
+    worker = SQSWorker("land_records", url, wait_time_seconds=1)
+
+    worker.poll_once()
+
+    assert (worker.stats.failed, worker.stats.deleted, worker.stats.released) == (1, 1, 1)
+    assert queue_depth(sqs, url) == (1, 0)  # visible again now, not in 30 s
+    [again] = receive_all(sqs, url)
+    assert (again["MessageId"], again["Attributes"]["ApproximateReceiveCount"]) == (failing, "2")
+    assert set(land_records(mongo_client, state)) == {good}
+
+
+def test_retry_delay_is_a_backoff_on_the_receive_count(app_root, queue):
+    sqs, url = queue  # 1 s visibility: without the delay the message is back within a second
+    failing = send(sqs, url, {"n": 1})
+    asked: list[int] = []
+
+    def backoff(receives: int) -> int:
+        asked.append(receives)
+        return 30
+
+    worker = SQSWorker(SlowConsumer(fail=True), url, wait_time_seconds=0, retry_delay=backoff)
+    worker.poll_once()
+    time.sleep(1.5)
+
+    assert asked == [1]
+    assert (worker.stats.failed, worker.stats.released) == (1, 1)
+    assert queue_depth(sqs, url) == (0, 1)  # held back for 30 s
+    assert failing in worker.consumer.handed
+
+
+def test_until_empty_leaves_failures_to_their_timeout_instead_of_taking_them_back(app_root, boto_client, unique):
+    sqs = boto_client("sqs")
+    url = create_queue(sqs, f"{unique}-cron", VisibilityTimeout=30)
+    send(sqs, url, {"n": 1})
+    consumer = SlowConsumer(fail=True)
+
+    stats = run_worker(consumer, url, until_empty=True, wait_time_seconds=0)
+
+    assert (stats.received, stats.failed, stats.released) == (1, 1, 0)
+    assert sum(consumer.handed.values()) == 1  # one attempt per drain, not a loop
+    assert queue_depth(sqs, url) == (0, 1)
+
+
+class ReceiveParams:
+    """Records the parameters of the client's ReceiveMessage calls."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.calls: list[dict[str, Any]] = []
+
+    def __enter__(self) -> Self:
+        self.client.meta.events.register("provide-client-params.sqs.ReceiveMessage", self, unique_id="rp")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.meta.events.unregister("provide-client-params.sqs.ReceiveMessage", self, unique_id="rp")
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        self.calls.append(dict(params))
+
+
+def test_without_permission_to_read_the_timeout_the_worker_sets_one(app_root, queue, caplog):
+    sqs, url = queue
+    send(sqs, url, {"n": 1})
+    worker = SQSWorker(SlowConsumer(), url, until_empty=True, wait_time_seconds=1)
+    client = aws_client("sqs", worker.region)
+
+    with HttpFault(client, "GetQueueAttributes", lambda *_: True, status=403, code="AccessDenied"), \
+            ReceiveParams(client) as receives:
+        stats = worker.run()
+
+    assert stats.deleted == 1
+    assert {call.get("VisibilityTimeout") for call in receives.calls} == {30}
+    assert "cannot read the visibility timeout" in caplog.text
+
+
+def test_visibility_option_is_kept_up_and_no_queue_attributes_are_read(app_root, queue):
+    sqs, url = queue
+    send(sqs, url, {"n": 1})
+    worker = SQSWorker(SlowConsumer(1.2), url, until_empty=True, wait_time_seconds=0, visibility_timeout=2)
+    client = aws_client("sqs", worker.region)
+
+    with HttpFault(client, "GetQueueAttributes", lambda *_: True, status=403, code="AccessDenied") as reads, \
+            ReceiveParams(client) as receives:
+        stats = worker.run()
+
+    assert reads.calls == 0
+    assert {call["VisibilityTimeout"] for call in receives.calls} == {2}
+    assert (stats.deleted, stats.extended, stats.extend_failed) == (1, 1, 0)  # one beat at 1 s of 1.2 s
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"visibility_timeout": 50000}, "visibility_timeout must be a whole number of seconds from 0 to 43200"),
+    ({"retry_delay": -1}, "retry_delay must be"),
+    ({"stop_check_seconds": 0}, "stop_check_seconds must be"),
+])
+def test_bad_visibility_options_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        SQSWorker(SlowConsumer(), "https://sqs.us-east-2.amazonaws.com/123456789012/q", **options)
