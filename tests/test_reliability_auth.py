@@ -283,7 +283,8 @@ def test_tokens_bound_to_states_never_reach_another_state(auth_on, mongo_client,
                if not (oracle[doc["text"].split("|")[0]] is None or value in oracle[doc["text"].split("|")[0]])
                or doc["written_in_state"] != value]
     sealed_created = {state["sealed_a"], state["sealed_b"]} & (set(mongo_client.list_database_names()) - before)
-    report("auth", "tokens bound to states (REST, HTTP API, WSGI authorize_bearer_token)",
+    report("state-injection",  # issue 11: token binding belongs with the other state-injection figures
+           "tokens bound to states (REST, HTTP API, WSGI authorize_bearer_token; in tests/test_reliability_auth.py)",
            tokens=len(oracle), states=len(state), doors=len(doors),
            requests=sum(outcomes.values()), allowed_201=outcomes["201"], refused_403=outcomes["403"],
            other_statuses=sum(n for code, n in outcomes.items() if code not in ("201", "403")),
