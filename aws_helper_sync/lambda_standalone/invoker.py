@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import settings
 from ..aws import DEFAULT_REGION, aws_client
@@ -50,6 +50,9 @@ MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024
 READ_TIMEOUT_SECONDS = 15 * 60 + 10
 
 _FUNCTION_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):")
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
 
 logger = logging.getLogger("aws_helper_sync.lambda.invoker")
 
@@ -95,7 +98,7 @@ class LambdaInvoker:
         self.qualifier = qualifier
 
     @property
-    def lambda_client(self) -> Any:
+    def lambda_client(self) -> LambdaClient:
         """The shared, cached boto3 Lambda client (AWS_ENDPOINT_URL_LAMBDA, else AWS_ENDPOINT_URL)."""
         return aws_client("lambda", self.region, read_timeout=READ_TIMEOUT_SECONDS)
 

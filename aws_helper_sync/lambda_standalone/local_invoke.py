@@ -33,11 +33,14 @@ import traceback
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .. import settings
 from .invoker import MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 logger = logging.getLogger("aws_helper_sync.lambda.local")
 
@@ -110,7 +113,7 @@ def _run(factory: HandlerFactory, folder: str, event: Any, context: LocalLambdaC
                 "stackTrace": traceback.format_tb(exc.__traceback__)}, "Unhandled"
 
 
-def answer_invoke(method: str, target: str, headers: Mapping[str, str], body: bytes,
+def answer_invoke(method: str, target: str, headers: Mapping[str, str] | Message[str, str], body: bytes,
                   factory: HandlerFactory | None = None) -> Answer | None:
     """The HTTP answer to a Lambda Invoke request, or None when ``target`` is not one (the API's then).
 

@@ -165,7 +165,8 @@ class SQSWorker:
         if self.visibility_timeout is not None:
             params["VisibilityTimeout"] = self.visibility_timeout
         self.stats.receives += 1
-        return self.sqs.receive_message(**params).get("Messages", [])
+        messages: list[dict[str, Any]] = self.sqs.receive_message(**params).get("Messages", [])
+        return messages
 
     def _delete(self, records: list[dict[str, Any]]) -> None:
         """Delete processed messages; a failed delete is logged and counted (the message comes back)."""
