@@ -8,6 +8,8 @@ neither boto3 nor pymongo: Lambda cold starts pay only for what is used.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._lazy import lazy_exports
 from .context.state import (
     InvalidStateError,
@@ -129,4 +131,61 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+if TYPE_CHECKING:
+    # The lazy names, spelled out for type checkers (never imported at run time):
+    # without them each is Any to mypy and `class X(API)` fails under --strict.
+    # tests/test_typing.py keeps this block and _LAZY in step.
+    from aws_helper_sync.api.base import API
+    from aws_helper_sync.api.exceptions import (
+        AuthenticationError,
+        ForbiddenError,
+        UnauthorizedError,
+    )
+    from aws_helper_sync.api.handler import api_handler
+    from aws_helper_sync.context.log_filter import StateLogFilter
+    from aws_helper_sync.context.registry import reload_state_registry
+    from aws_helper_sync.context.sources import (
+        ConflictingStateSourcesError,
+        MalformedSessionError,
+    )
+    from aws_helper_sync.context.state import set_allowed_states, validate_state
+    from aws_helper_sync.context.threads import (
+        ContextThreadPoolExecutor,
+        submit_with_context,
+    )
+    from aws_helper_sync.database import (
+        DatabaseProxy,
+        ExternalDatabaseProxy,
+        ExternalMongoManager,
+        MongoManager,
+    )
+    from aws_helper_sync.errors import ConfigurationError, StateRegistryUnavailableError
+    from aws_helper_sync.fargate.executor import FargateExecutor
+    from aws_helper_sync.fargate.handler import fargate_handler
+    from aws_helper_sync.fargate.task_base import FargateTask
+    from aws_helper_sync.idempotency.config import IdempotencyConfig
+    from aws_helper_sync.idempotency.decorator import idempotent, idempotent_call
+    from aws_helper_sync.idempotency.errors import (
+        IdempotencyError,
+        IdempotencyInProgressError,
+        IdempotencyKeyError,
+        IdempotencyKeyMismatchError,
+    )
+    from aws_helper_sync.lambda_standalone.base import Lambda
+    from aws_helper_sync.lambda_standalone.handler import lambda_handler
+    from aws_helper_sync.lambda_standalone.invoker import (
+        LambdaInvocationError,
+        LambdaInvoker,
+    )
+    from aws_helper_sync.repository.base import Repository
+    from aws_helper_sync.scripts import StateRunError, StateRunResults, for_each_state
+    from aws_helper_sync.sns.publisher import PublishBatchError, SNSPublisher
+    from aws_helper_sync.sqs.consumer_base import SQSConsumer
+    from aws_helper_sync.sqs.handler import sqs_handler
+    from aws_helper_sync.sqs.publisher import SendMessageBatchError, SQSPublisher
+    from aws_helper_sync.sqs.worker import SQSWorker, run_worker
+    from aws_helper_sync.utils.json_encoder import MongoJSONEncoder, mongo_json_dumps
+    from aws_helper_sync.utils.response import ApiResponse
+    from aws_helper_sync.utils.serializer import serialize_mongo_types
+else:
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

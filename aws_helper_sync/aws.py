@@ -14,15 +14,37 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from . import settings
+
+if TYPE_CHECKING:  # boto3-stubs (the test extra): precise clients for the services the library uses
+    from typing import Literal
+
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 DEFAULT_REGION = "us-east-2"
 
 _lock = threading.Lock()
 _session: Any = None
 _clients: dict[tuple[str, str, str | None, int | None], Any] = {}
+
+
+@overload
+def aws_client(service: Literal["ecs"], region: str | None = None, *, read_timeout: int | None = None) -> ECSClient: ...
+@overload
+def aws_client(
+    service: Literal["lambda"], region: str | None = None, *, read_timeout: int | None = None
+) -> LambdaClient: ...
+@overload
+def aws_client(service: Literal["sns"], region: str | None = None, *, read_timeout: int | None = None) -> SNSClient: ...
+@overload
+def aws_client(service: Literal["sqs"], region: str | None = None, *, read_timeout: int | None = None) -> SQSClient: ...
+@overload
+def aws_client(service: str, region: str | None = None, *, read_timeout: int | None = None) -> Any: ...
 
 
 def aws_client(service: str, region: str | None = None, *, read_timeout: int | None = None) -> Any:

@@ -250,13 +250,16 @@ class SendPlan:
         while len(chunk.entries) < MAX_BATCH_ENTRIES and (self.ready or following):
             if following and (not self.ready or following[0][0] < self.ready[0][0]):
                 index, position, key = following[0]
-                source = following
+                from_following = True
             else:
-                (index, key), position, source = self.ready[0], 0, self.ready
+                (index, key), position, from_following = self.ready[0], 0, False
             entry, entry_size = self.formatted[index]
             if chunk.entries and size + entry_size > self.max_request_bytes:
                 break  # consecutive entries per request, as the size limit allows
-            heapq.heappop(source)
+            if from_following:
+                heapq.heappop(following)
+            else:
+                heapq.heappop(self.ready)
             chunk.entries.append(entry)
             chunk.members.setdefault(key, []).append(index)
             self.attempts[index] += 1

@@ -161,9 +161,10 @@ class _Demo:
         with self.step("start SecantusDB (MongoDB wire protocol) in a temporary directory"):
             mongo = SecantusServer()
             stack.callback(mongo.stop)
-            mongo.start()
-            self.summary.servers.update(mongo_pid=mongo.process.pid, mongo_data_dir=mongo.data_dir)
-        self.progress(f"        SecantusDB pid {mongo.process.pid} on port {mongo.port}, data in {mongo.data_dir}")
+            process = mongo.start().process
+            assert process is not None  # start() returns with the server running
+            self.summary.servers.update(mongo_pid=process.pid, mongo_data_dir=mongo.data_dir)
+        self.progress(f"        SecantusDB pid {process.pid} on port {mongo.port}, data in {mongo.data_dir}")
         with self.step("start moto (AWS) on 127.0.0.1"):
             aws = MotoServer()
             stack.callback(aws.stop)

@@ -19,9 +19,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
     from typing_extensions import Self
 
 
@@ -55,7 +56,7 @@ class SecantusServer:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="secantus-")
         self.port = port
         self.cache_size = cache_size
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         # Next to the data dir, not in it; built without "<dir>/.." so that a data
         # dir that does not exist yet (secantusd-py creates it) is fine too.
         data_dir_path = os.path.normpath(os.path.abspath(self.data_dir))
@@ -65,7 +66,7 @@ class SecantusServer:
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/?serverSelectionTimeoutMS=5000"
 
-    def start(self, timeout: float = 60.0) -> SecantusServer:
+    def start(self, timeout: float = 60.0) -> Self:
         log = open(self._log_path, "wb")  # noqa: SIM115 - owned by the child's lifetime
         self.process = subprocess.Popen(
             [*_secantus_command(), "--host", "127.0.0.1", "--port", str(self.port),
@@ -91,7 +92,9 @@ class SecantusServer:
         from pymongo import MongoClient
         from pymongo.errors import PyMongoError
 
-        client = MongoClient(f"mongodb://127.0.0.1:{self.port}", serverSelectionTimeoutMS=200)
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            f"mongodb://127.0.0.1:{self.port}", serverSelectionTimeoutMS=200
+        )
         try:
             client.admin.command("ping")
             return True
@@ -141,18 +144,19 @@ class MotoServer:
 
     def __init__(self, port: int = 0) -> None:
         self.port = port
-        self._server = None
+        self._server: ThreadedMotoServer | None = None
 
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> MotoServer:
+    def start(self) -> Self:
         from moto.server import ThreadedMotoServer
 
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
-        self.port = self._server.get_host_and_port()[1]
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        server.start()
+        self._server = server
+        self.port = server.get_host_and_port()[1]
         return self
 
     def reset(self) -> None:

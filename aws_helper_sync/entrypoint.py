@@ -95,7 +95,8 @@ def lifecycle(entry: EntryPoint, step: str = "process") -> Any:
     ``run_lifecycle``. Exceptions propagate: each entry point maps them to its
     own contract (HTTP status, result dict, exit code).
     """
-    hook_result(entry, "validate", entry.validate())
+    validate: Callable[[], object] = entry.validate  # typed -> None, but a subclass may return anything
+    hook_result(entry, "validate", validate())
     return hook_result(entry, step, getattr(entry, step)())
 
 

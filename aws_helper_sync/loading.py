@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 from . import settings
@@ -119,7 +120,7 @@ def _module_name(path: Path) -> str:
     return f"{prefix}.{dotted}"
 
 
-def _import_file(path: Path):
+def _import_file(path: Path) -> ModuleType:
     name = _module_name(path)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -137,7 +138,7 @@ def _import_file(path: Path):
     return module
 
 
-def _select_class(module, base: type, class_name: str | None, where: str) -> type:
+def _select_class(module: ModuleType, base: type, class_name: str | None, where: str) -> type:
     if class_name is not None:
         cls = getattr(module, class_name, None)
         if not (isinstance(cls, type) and issubclass(cls, base)):

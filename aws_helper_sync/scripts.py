@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from .context.state import InvalidStateError, UnknownStateError
 from .context.threads import ContextThreadPoolExecutor
@@ -53,7 +53,7 @@ class StateRunResults(Generic[T]):
 class StateRunError(RuntimeError):
     """Some states failed; ``.errors`` maps each to its exception, ``.results`` holds the rest."""
 
-    def __init__(self, outcome: StateRunResults[object]) -> None:
+    def __init__(self, outcome: StateRunResults[Any]) -> None:
         self.results = outcome.results
         self.errors = outcome.errors
         failed = "; ".join(

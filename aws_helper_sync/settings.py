@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, overload
 
 from .errors import ConfigurationError
 
@@ -87,6 +87,14 @@ def app_root() -> Path:
 def app_root_text() -> str:
     """``app_root()`` as text, for per-request cache keys (no Path object to build)."""
     return env("APP_ROOT") or env("LAMBDA_TASK_ROOT") or os.getcwd()
+
+
+@overload
+def aws_region(default: str) -> str: ...
+
+
+@overload
+def aws_region(default: None = None) -> str | None: ...
 
 
 def aws_region(default: str | None = None) -> str | None:

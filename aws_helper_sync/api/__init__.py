@@ -5,6 +5,8 @@ Names load on first use so that importing the package stays cheap.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
 
 _LAZY = {
@@ -34,4 +36,21 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+if TYPE_CHECKING:
+    # The lazy names, spelled out for type checkers (never imported at run time):
+    # without them each is Any to mypy and `class X(API)` fails under --strict.
+    # tests/test_typing.py keeps this block and _LAZY in step.
+    from .base import API
+    from .exceptions import (
+        AuthenticationError,
+        BadRequestError,
+        ForbiddenError,
+        HTTPError,
+        NotFoundError,
+        UnauthorizedError,
+        UnsupportedMediaTypeError,
+    )
+    from .handler import api_handler
+    from .headers import HeaderInjectionError
+else:
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

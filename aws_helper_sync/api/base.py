@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..entrypoint import EntryPoint
 from .events import BODY_FORMATS, Headers
 from .headers import header_value
+
+if TYPE_CHECKING:  # Self: a subclass chains its own methods after set_code() and the like
+    from typing_extensions import Self
 
 _RESPONSE_KEYS = frozenset({"code", "body", "headers"})
 # RFC 6265: a cookie name is a token; its value cookie-octets (no CTLs, space, '"', ',', ';', '\\')
@@ -115,19 +118,19 @@ class API(EntryPoint):
 
     # -- response ---------------------------------------------------------
 
-    def set_code(self, code: int) -> API:
+    def set_code(self, code: int) -> Self:
         """Set the HTTP status (100-599); without it the response is 200."""
         if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
             raise TypeError(f"HTTP status code must be an int from 100 to 599, got {code!r}")
         self._code = code
         return self
 
-    def set_body(self, body: Any) -> API:
+    def set_body(self, body: Any) -> Self:
         """Set the response body (serialized as JSON with Mongo types handled)."""
         self._body = body
         return self
 
-    def set_header(self, name: str, value: Any) -> API:
+    def set_header(self, name: str, value: Any) -> Self:
         """Add or replace one response header (names compare case-insensitively).
 
         A list or tuple sends several values (``Set-Cookie`` most of all): in
@@ -201,13 +204,13 @@ class API(EntryPoint):
         self._headers[existing or "Set-Cookie"] = [*cookies, "; ".join(parts)]
         return self
 
-    def set_headers(self, headers: Mapping[str, Any]) -> API:
+    def set_headers(self, headers: Mapping[str, Any]) -> Self:
         """Add or replace several response headers."""
         for name, value in headers.items():
             self.set_header(name, value)
         return self
 
-    def apply(self, response: Mapping[str, Any]) -> API:
+    def apply(self, response: Mapping[str, Any]) -> Self:
         """Apply an ``ApiResponse`` dict (``{"code", "body", "headers"}``)."""
         if "code" in response:
             self.set_code(response["code"])

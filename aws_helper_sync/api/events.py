@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.client import responses as _STATUS_PHRASES
-from typing import Any
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from ..utils.json_encoder import MongoJSONEncoder
@@ -61,8 +61,10 @@ _LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # thread-safe, and reusing it saves building an encoder per response.
 _ENCODER = MongoJSONEncoder()
 
+_T = TypeVar("_T")
 
-class Headers(Mapping):
+
+class Headers(Mapping[str, str]):
     """Read-only request headers with case-insensitive names (iterates lower-case names)."""
 
     __slots__ = ("_items",)
@@ -75,7 +77,13 @@ class Headers(Mapping):
     def __getitem__(self, name: str) -> str:
         return self._items[name.lower()]
 
-    def get(self, name: str, default: Any = None) -> Any:
+    @overload
+    def get(self, name: str) -> str | None: ...
+
+    @overload
+    def get(self, name: str, default: str | _T) -> str | _T: ...
+
+    def get(self, name: str, default: object = None) -> object:
         return self._items.get(name.lower(), default) if isinstance(name, str) else default
 
     def __contains__(self, name: object) -> bool:
@@ -128,7 +136,7 @@ class ApiRequest:
     def state_header(self) -> str | None:
         """The ``constitution-state`` header; BadRequestError when the request carries it
         more than once (letter case, v1 ``multiValueHeaders``) with different values."""
-        values = set()
+        values: set[str] = set()
         for key in ("headers", "multiValueHeaders"):
             given = self.event.get(key) if isinstance(self.event, Mapping) else None
             if not isinstance(given, Mapping):
@@ -486,12 +494,14 @@ def cors_headers(allow_origin: str, request_origin: str | None) -> dict[str, str
         headers["Access-Control-Allow-Origin"] = origins[0]
     else:  # a response may name one origin only: echo the caller's when it is listed
         if request_origin in origins:
-            headers["Access-Control-Allow-Origin"] = request_origin  # type: ignore[assignment]
+            headers["Access-Control-Allow-Origin"] = request_origin
         headers["Vary"] = "Origin"
     return headers
 
 
-def _is_json(content_type: str) -> bool:
+def _is_json(content_type: str | list[str]) -> bool:
+    if isinstance(content_type, list):  # (the 500 of an unserializable response, as before)
+        raise TypeError(f"Content-Type must be one value, got {content_type!r}")
     media = content_type.split(";", 1)[0].strip().lower()
     return media == JSON_CONTENT_TYPE or media.endswith("+json")
 
@@ -500,7 +510,7 @@ def build_response(
     status_code: int,
     body: Any,
     base_headers: Mapping[str, str],
-    headers: Mapping[str, str] | None = None,
+    headers: Mapping[str, str | list[str]] | None = None,
 ) -> dict[str, Any]:
     """The API Gateway proxy response (valid for REST and HTTP APIs).
 
@@ -508,7 +518,7 @@ def build_response(
     case. The body is JSON through the Mongo-aware encoder, unless the API set a
     non-JSON Content-Type and gave text (sent as is) or bytes (sent base64).
     """
-    merged: dict[str, str] = {"Content-Type": JSON_CONTENT_TYPE, **base_headers}
+    merged: dict[str, str | list[str]] = {"Content-Type": JSON_CONTENT_TYPE, **base_headers}
     for name, value in (headers or {}).items():
         for existing in [k for k in merged if k.lower() == name.lower()]:
             del merged[existing]
@@ -565,7 +575,8 @@ def shape_response(response: dict[str, Any], event: Any) -> dict[str, Any]:
             shaped["cookies"] = cookies
     elif kind == ALB:
         code = response.get("statusCode")
-        shaped["statusDescription"] = f"{code} {_STATUS_PHRASES.get(code, '')}".strip()
+        phrase = _STATUS_PHRASES.get(code, "") if isinstance(code, int) else ""
+        shaped["statusDescription"] = f"{code} {phrase}".strip()
         if isinstance(event.get("multiValueHeaders"), Mapping):
             shaped.pop("headers", None)
             shaped["multiValueHeaders"] = {name: _values(value) for name, value in headers.items()}

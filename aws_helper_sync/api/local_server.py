@@ -194,7 +194,9 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
 
     def setup(self) -> None:
-        self.timeout = self.server.read_timeout  # StreamRequestHandler applies it to the socket
+        # Per connection, from the server: StreamRequestHandler.setup() reads self.timeout,
+        # which typeshed declares a ClassVar only.
+        self.timeout = self.server.read_timeout  # type: ignore[misc]
         super().setup()
 
     def _read_body(self) -> bytes:
@@ -224,7 +226,7 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
         return body
 
     def _read_chunked(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         size = 0
         while True:
             line = self._read_line()
@@ -331,9 +333,11 @@ class LocalApiServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:8000``."""
         host = self.server_address[0]
+        if not isinstance(host, str):  # typeshed allows bytes; an AF_INET(6) socket gives str
+            host = bytes(host).decode("ascii")
         return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
-    def start(self) -> LocalApiServer:
+    def start(self) -> Self:
         """Serve in a background thread (tests, the demo); returns self."""
         if self._thread is None:
             self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},

@@ -6,6 +6,8 @@ first use so that ``import aws_helper_sync`` stays cheap.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
 from .state import (
     RESERVED_STATES,
@@ -45,4 +47,16 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+if TYPE_CHECKING:
+    # The lazy names, spelled out for type checkers (never imported at run time):
+    # without them each is Any to mypy and `class X(API)` fails under --strict.
+    # tests/test_typing.py keeps this block and _LAZY in step.
+    from .log_filter import StateLogFilter, install_state_log_filter
+    from .registry import reload_state_registry
+    from .threads import (
+        ContextThreadPoolExecutor,
+        run_in_unit_context,
+        submit_with_context,
+    )
+else:
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -24,6 +24,8 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from .. import settings
 from ..errors import ConfigurationError, StateRegistryUnavailableError
@@ -46,7 +48,7 @@ ACTIVE_FILTER = {"$or": [{"status": "active"}, {"is_active": True}]}
 _PROJECTION = {"_id": 0, "name": 1, "status": 1, "is_active": 1}
 
 
-def _is_active(document: dict) -> bool:
+def _is_active(document: Mapping[str, Any]) -> bool:
     if "status" in document and document["status"] != "active":
         return False
     if "is_active" in document and document["is_active"] is not True:

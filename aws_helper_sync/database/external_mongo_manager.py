@@ -91,7 +91,7 @@ class ExternalMongoManager:
     _connections: dict[str, str] | None = None
     _source: tuple[str | None, str | None, str | None] | None = None
     # cluster name -> (connection string, client): a client serves only its own string.
-    _clients: ClassVar[dict[str, tuple[str, MongoClient]]] = {}
+    _clients: ClassVar[dict[str, tuple[str, MongoClient[dict[str, Any]]]]] = {}
     _pid: int | None = None
 
     @classmethod
@@ -100,7 +100,7 @@ class ExternalMongoManager:
         connections = cls._connections
         if connections is not None and source == cls._source and cls._pid == os.getpid():
             return connections
-        stale: list[MongoClient] = []
+        stale: list[MongoClient[dict[str, Any]]] = []
         with cls._lock:
             if cls._pid != os.getpid():
                 cls._clients = {}  # the parent's clients: never use (nor close) them here
@@ -135,7 +135,7 @@ class ExternalMongoManager:
         return list(cls._load())
 
     @classmethod
-    def get_client(cls, cluster_name: str, **client_kwargs: Any) -> MongoClient:
+    def get_client(cls, cluster_name: str, **client_kwargs: Any) -> MongoClient[dict[str, Any]]:
         """The cluster's client, created on first use with the library's defaults
         (see ``client_options``) for what neither its string nor ``client_kwargs`` set."""
         connections = cls._load()
@@ -157,7 +157,7 @@ class ExternalMongoManager:
         raise _unknown_cluster(cluster_name, cls._connections or {})  # removed by a concurrent reload
 
     @classmethod
-    def get_database(cls, cluster_name: str, db_name: str) -> Database:
+    def get_database(cls, cluster_name: str, db_name: str) -> Database[dict[str, Any]]:
         return cls.get_client(cluster_name)[db_name]
 
     @classmethod

@@ -50,7 +50,7 @@ def resolve_connection_string(connection_string: str | None = None) -> str:
 class MongoManager:
     """Lazy, thread-safe, fork-aware holder of the process's MongoClient."""
 
-    _client: MongoClient | None = None
+    _client: MongoClient[dict[str, Any]] | None = None
     _pid: int | None = None
     _lock = threading.Lock()
     _connection_string: str | None = None
@@ -72,7 +72,7 @@ class MongoManager:
             cls._client_kwargs = dict(client_kwargs)
 
     @classmethod
-    def initialize(cls, connection_string: str | None = None, **client_kwargs: Any) -> MongoClient:
+    def initialize(cls, connection_string: str | None = None, **client_kwargs: Any) -> MongoClient[dict[str, Any]]:
         """Create the client now (normally done on first use); later calls return it."""
         client = cls._client
         if client is not None and cls._pid == os.getpid():
@@ -92,14 +92,14 @@ class MongoManager:
             return client
 
     @classmethod
-    def get_client(cls) -> MongoClient:
+    def get_client(cls) -> MongoClient[dict[str, Any]]:
         client = cls._client
         if client is not None and cls._pid == os.getpid():
             return client
         return cls.initialize()
 
     @classmethod
-    def get_database(cls, name: str) -> Database:
+    def get_database(cls, name: str) -> Database[dict[str, Any]]:
         return cls.get_client()[name]
 
     @classmethod

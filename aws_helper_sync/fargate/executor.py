@@ -235,7 +235,7 @@ class FargateExecutor:
         if failures:
             logger.warning("ECS started %d of %d tasks for %s; failures: %s",
                            len(tasks), count, definition, failures)
-        arn = tasks[0]["taskArn"]
+        arn: str = tasks[0]["taskArn"]
         logger.info("started task %s (%s)", arn, definition)
         return arn
 

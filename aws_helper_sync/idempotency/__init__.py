@@ -12,6 +12,8 @@ so equal keys of two states never collide. Names load on first use.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
 
 _LAZY = {
@@ -41,4 +43,20 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+if TYPE_CHECKING:
+    # The lazy names, spelled out for type checkers (never imported at run time):
+    # without them each is Any to mypy and `class X(API)` fails under --strict.
+    # tests/test_typing.py keeps this block and _LAZY in step.
+    from .config import IdempotencyConfig
+    from .decorator import idempotent, idempotent_call
+    from .errors import (
+        IdempotencyConfigError,
+        IdempotencyError,
+        IdempotencyInProgressError,
+        IdempotencyKeyError,
+        IdempotencyKeyMismatchError,
+        IdempotencyResultUnavailableError,
+        IdempotencyStateError,
+    )
+else:
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -42,6 +42,11 @@ def _seconds(value: Any, option: str, allow_zero: bool = False) -> float:
     return float(value)
 
 
+def as_seconds(value: Seconds) -> float:
+    """``value`` in seconds (a config's durations are already floats after ``__post_init__``)."""
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
 @dataclass(frozen=True)
 class IdempotencyConfig:
     """The options of the idempotency utility (Powertools' ``IdempotencyConfig``, on MongoDB).

@@ -28,7 +28,7 @@ import logging
 from typing import Any, Callable, TypeVar
 
 from . import store
-from .config import IdempotencyConfig
+from .config import IdempotencyConfig, as_seconds
 from .errors import IdempotencyConfigError, IdempotencyKeyError
 from .inputs import HookInput, call_input, hook_input
 from .keys import MISSING, digest, extract, is_missing
@@ -85,7 +85,7 @@ def run(config: IdempotencyConfig, name: str, source: HookInput, body: Callable[
     key = f"{name}#{digest(value)}"
     validation = None
     if config.validate is not None:
-        source_of_validation = None if config.validate is True else config.validate
+        source_of_validation = None if isinstance(config.validate, bool) else config.validate
         checked = extract(source_of_validation, source.whole, source.raw, source.find)
         validation = digest(None if checked is MISSING else checked)
     collection = store.current_collection(config.collection)
@@ -93,12 +93,13 @@ def run(config: IdempotencyConfig, name: str, source: HookInput, body: Callable[
     claimed = store.claim(
         collection, key,
         validation=validation,
-        in_progress_until=in_progress_deadline(source.context, config.in_progress_timeout, now),
-        expires_at=now + dt.timedelta(seconds=config.expires_after),
+        in_progress_until=in_progress_deadline(source.context, as_seconds(config.in_progress_timeout), now),
+        expires_at=now + dt.timedelta(seconds=as_seconds(config.expires_after)),
     )
     if isinstance(claimed, store.StoredResult):
         logger.info("%s: idempotency key already completed; returning the stored result", name)
-        return source.replay(claimed.result) if source.replay else claimed.result
+        replayed: T = source.replay(claimed.result) if source.replay else claimed.result  # body()'s, stored
+        return replayed
     try:
         result = body()
     except BaseException:
@@ -106,7 +107,8 @@ def run(config: IdempotencyConfig, name: str, source: HookInput, body: Callable[
         raise
     stored = source.capture(result) if source.capture else result
     store.complete(
-        claimed, stored, store.utcnow() + dt.timedelta(seconds=config.expires_after), config.max_result_bytes,
+        claimed, stored, store.utcnow() + dt.timedelta(seconds=as_seconds(config.expires_after)),
+        config.max_result_bytes,
     )
     return result
 

@@ -41,7 +41,7 @@ MISSING: Any = _Missing()
 """What a path gives when the payload has nothing there."""
 
 
-def check_source(source: Any, option: str) -> KeySource:
+def check_source(source: object, option: str) -> KeySource:
     """``source`` when it can name a key (None, a path, a tuple of paths, a callable), else a clear error."""
     if source is None or callable(source):
         return source

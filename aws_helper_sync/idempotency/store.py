@@ -90,7 +90,7 @@ def _utc(value: Any) -> dt.datetime | None:
 class Claim:
     """Our claim on a key: only the holder of ``token`` may complete or release it."""
 
-    collection: Collection
+    collection: Collection[dict[str, Any]]
     key: str
     token: str
     took_over: str | None = None  # the status of the expired record we replaced, if any
@@ -104,7 +104,7 @@ class StoredResult:
     result: Any
 
 
-def current_collection(collection: str) -> Collection:
+def current_collection(collection: str) -> Collection[dict[str, Any]]:
     """The records collection in the current state's database; no state -> IdempotencyStateError."""
     if get_state() is None:
         raise IdempotencyStateError(
@@ -115,7 +115,7 @@ def current_collection(collection: str) -> Collection:
 
 
 def claim(
-    collection: Collection,
+    collection: Collection[dict[str, Any]],
     key: str,
     *,
     validation: str | None,

@@ -55,6 +55,7 @@ _CARRIED_ATTR = "_aws_helper_sync_carried_state"
 _PUSH_TOKENS_ATTR = "_aws_helper_sync_push_tokens"
 
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
+_P = TypeVar("_P")
 
 
 class StateRouting:
@@ -136,12 +137,12 @@ class StateRouting:
                     request.headers.get(self.header), header=self.header, required=not optional
                 )
                 if state is not None and self.authorize is not None:
-                    check_authorized(self.authorize, request._get_current_object(), state)
+                    check_authorized(self.authorize, _unproxied(request), state)
             except StateHeaderError as error:
                 return current_app.response_class(
                     error.to_json(), status=error.status, mimetype=JSON_CONTENT_TYPE
                 )
-        context = request_ctx._get_current_object()
+        context = _unproxied(request_ctx)
         # A request without a state runs with none, whatever the thread held before.
         setattr(context, _TOKEN_ATTR, _state.set(state))
         _carry_state(context, state)
@@ -150,9 +151,15 @@ class StateRouting:
     def _reset_state(self, _error: BaseException | None = None) -> None:
         # Only the context that set a token resets it: the teardown of a copy
         # (copy_current_request_context) runs these hooks too, and must not.
-        token: Token[str | None] | None = vars(request_ctx._get_current_object()).pop(_TOKEN_ATTR, None)
+        token: Token[str | None] | None = vars(_unproxied(request_ctx)).pop(_TOKEN_ATTR, None)
         if token is not None:
             _state.reset(token)
+
+
+def _unproxied(proxy: _P) -> _P:
+    """The object behind one of Flask's context-local proxies (typed as that object itself)."""
+    current: Callable[[], _P] = getattr(proxy, "_get_current_object")  # noqa: B009 - not on _P's type
+    return current()
 
 
 class _StateCarryingContext:

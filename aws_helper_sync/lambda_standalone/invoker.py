@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import settings
 from ..aws import DEFAULT_REGION, aws_client
@@ -53,6 +53,9 @@ MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024
 READ_TIMEOUT_SECONDS = 15 * 60 + 10
 
 _FUNCTION_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):")
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
 
 logger = logging.getLogger("aws_helper_sync.lambda.invoker")
 
@@ -106,7 +109,7 @@ class LambdaInvoker:
         self.tenant_isolation = tenant_isolation
 
     @property
-    def lambda_client(self) -> Any:
+    def lambda_client(self) -> LambdaClient:
         """The shared, cached boto3 Lambda client (AWS_ENDPOINT_URL_LAMBDA, else AWS_ENDPOINT_URL)."""
         return aws_client("lambda", self.region, read_timeout=READ_TIMEOUT_SECONDS)
 
@@ -205,8 +208,8 @@ class LambdaInvoker:
 
     def _check_tenant_id_support(self) -> None:
         """An older botocore has no ``TenantId`` on Invoke (1.40.0 has none; 1.43 has it): say so clearly."""
-        model = self.lambda_client.meta.service_model.operation_model("Invoke")
-        if "TenantId" not in model.input_shape.members:
+        shape = self.lambda_client.meta.service_model.operation_model("Invoke").input_shape
+        if shape is None or "TenantId" not in shape.members:
             import botocore
 
             raise ConfigurationError(

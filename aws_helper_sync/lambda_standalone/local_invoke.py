@@ -36,11 +36,14 @@ import traceback
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .. import settings
 from .invoker import MAX_ASYNC_PAYLOAD_BYTES, MAX_SYNC_PAYLOAD_BYTES
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 logger = logging.getLogger("aws_helper_sync.lambda.local")
 
@@ -119,7 +122,7 @@ def _run(factory: HandlerFactory, folder: str, event: Any, context: LocalLambdaC
 _TENANT_ID = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}\Z")
 
 
-def _tenant_id(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+def _tenant_id(headers: Mapping[str, str] | Message[str, str]) -> tuple[str | None, str | None]:
     """(the ``X-Amz-Tenant-Id`` header, None), or (None, why it is refused).
 
     The header given twice with different values is refused rather than one of
@@ -127,8 +130,8 @@ def _tenant_id(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
     tenant id names is then checked by the handler like any state source.
     """
     get_all = getattr(headers, "get_all", None)
-    values = list(get_all(TENANT_HEADER) or []) if get_all else [headers.get(TENANT_HEADER)]
-    values = [value for value in values if value is not None]
+    given = list(get_all(TENANT_HEADER) or []) if get_all else [headers.get(TENANT_HEADER)]
+    values: list[str] = [value for value in given if value is not None]
     if not values:
         return None, None
     if len(set(values)) > 1:
@@ -139,7 +142,7 @@ def _tenant_id(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
     return values[0], None
 
 
-def answer_invoke(method: str, target: str, headers: Mapping[str, str], body: bytes,
+def answer_invoke(method: str, target: str, headers: Mapping[str, str] | Message[str, str], body: bytes,
                   factory: HandlerFactory | None = None) -> Answer | None:
     """The HTTP answer to a Lambda Invoke request, or None when ``target`` is not one (the API's then).
 

@@ -60,7 +60,7 @@ class _Entry:
 
     __slots__ = ("client", "collection", "referenced")
 
-    def __init__(self, client: Any, collection: Any) -> None:
+    def __init__(self, client: MongoClient[dict[str, Any]], collection: Collection[dict[str, Any]]) -> None:
         self.client = client
         self.collection = collection
         self.referenced = False
@@ -114,13 +114,13 @@ class Repository:
             )
         return name
 
-    def _client(self) -> MongoClient:
+    def _client(self) -> MongoClient[dict[str, Any]]:
         if self.is_external:
             return ExternalMongoManager.get_client(self.cluster_name)  # type: ignore[arg-type]
         return MongoManager.get_client()
 
     @property
-    def collection(self) -> Collection:
+    def collection(self) -> Collection[dict[str, Any]]:
         """The PyMongo collection for the current database; indexes ensured on first use."""
         key = (self.database_name, self.collection_name)
         client = self._client()
@@ -141,7 +141,7 @@ class Repository:
             raise TypeError(f"{cls.__name__}.collection_cache_size must be a positive int, got {size!r}")
         return size
 
-    def _collection_miss(self, key: _Key, client: MongoClient) -> Collection:
+    def _collection_miss(self, key: _Key, client: MongoClient[dict[str, Any]]) -> Collection[dict[str, Any]]:
         cls = type(self)
         size = cls.cache_size()
         with cls._cache_lock:
@@ -195,7 +195,7 @@ class Repository:
             models.append(IndexModel([tuple(k) for k in keys], **options))
         return models
 
-    def _create_indexes(self, collection: Collection, raise_errors: bool = False) -> list[str] | None:
+    def _create_indexes(self, collection: Collection[dict[str, Any]], raise_errors: bool = False) -> list[str] | None:
         """Create the declared indexes; None when they are not all ensured (retry later).
 
         Only a definition conflict with an existing index (codes 68, 85, 86) is

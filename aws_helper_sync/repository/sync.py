@@ -587,7 +587,7 @@ def _clients(clusters: set[str | None]) -> dict[str | None, Any]:
     return clients
 
 
-def _sync_collection(entry: CollectionSync, collection: Collection, declared: list[IndexSpec],
+def _sync_collection(entry: CollectionSync, collection: Collection[dict[str, Any]], declared: list[IndexSpec],
                      apply: bool, prune: bool, unreachable: dict[str | None, str]) -> None:
     from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 

@@ -150,9 +150,11 @@ class SNSPublisher(BatchSender):
         params = {key: value for key, value in entry.items() if key != "Id"}
         response = self._call_with_retries(
             lambda: self.sns_client.publish(TopicArn=self.topic_arn, **params), "Publish")
-        message_id = response["MessageId"]
+        message_id: str = response["MessageId"]
         self.logger.debug("published message %s to %s", message_id, self.topic_arn)
         return message_id
 
     def _batch_request(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.sns_client.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
+        response: dict[str, Any] = self.sns_client.publish_batch(
+            TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
+        return response

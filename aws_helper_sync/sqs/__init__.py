@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_exports
 from .consumer_base import SQSConsumer
 from .handler import sqs_handler
@@ -20,4 +22,11 @@ _LAZY = {
 __all__ = ["SQSConsumer", "SQSPublisher", "SQSWorker", "SendMessageBatchError", "WorkerStats", "run_worker", "sqs_handler"]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+if TYPE_CHECKING:
+    # The lazy names, spelled out for type checkers (never imported at run time):
+    # without them each is Any to mypy and `class X(API)` fails under --strict.
+    # tests/test_typing.py keeps this block and _LAZY in step.
+    from .publisher import SendMessageBatchError, SQSPublisher
+    from .worker import SQSWorker, WorkerStats, run_worker
+else:
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

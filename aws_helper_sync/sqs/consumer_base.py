@@ -161,7 +161,7 @@ class _Deadline:
             self.longest_ms = max(self.longest_ms, elapsed_ms)
 
 
-class BatchRecords(list):
+class BatchRecords(list[dict[str, Any]]):
     """The records of one state group as ``process_batch`` receives them: a list, guarded when iterated.
 
     ``len()``, indexing and slicing see every record of the group. Iterating
@@ -476,7 +476,8 @@ class SQSConsumer(EntryPoint):
         unit = _UnitFailures([item])
         _current_unit.set(unit)  # this runs in the unit's own context: nothing to reset
         try:
-            hook_result(self, "process_record", self.process_record(item.record))
+            hook: Callable[[dict[str, Any]], object] = self.process_record  # typed -> None, may return anything
+            hook_result(self, "process_record", hook(item.record))
         except Exception as exc:
             self.logger.exception("message %s failed", item.message_id)
             return {item.message_id: _reason(exc)}
@@ -544,7 +545,8 @@ class SQSConsumer(EntryPoint):
         _current_unit.set(unit)  # this runs in the group's own context: nothing to reset
         batch = BatchRecords(items, unit, deadline, self.logger)
         try:
-            hook_result(self, "process_batch", self.process_batch(batch))
+            hook: Callable[[list[dict[str, Any]]], object] = self.process_batch  # as in _run_record
+            hook_result(self, "process_batch", hook(batch))
         except Exception as exc:
             self.logger.exception("process_batch failed for %d records", len(items))
             reason = f"process_batch raised: {_reason(exc)}"

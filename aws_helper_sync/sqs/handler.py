@@ -71,7 +71,7 @@ def records_of(event: Any) -> list[dict[str, Any]]:
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
         shape = "a dict without a 'Records' list" if isinstance(event, dict) else type(event).__name__
         raise BadEventError(f"not an SQS event: expected a dict with a 'Records' list, got {shape}")
-    records = event["Records"]
+    records: list[dict[str, Any]] = event["Records"]  # each checked to be a dict below
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise BadEventError(f"not an SQS event: record {index} is a {type(record).__name__}, not an object")

@@ -165,10 +165,10 @@ class SQSPublisher(BatchSender):
                                  f"{self.queue_url} (set the queue's DelaySeconds)")
             entry["DelaySeconds"] = delay
         for key, parameter in (("group_id", "MessageGroupId"), ("deduplication_id", "MessageDeduplicationId")):
-            value = message.get(key)
-            if value is None:
+            given = message.get(key)
+            if given is None:
                 continue
-            text = str(value)
+            text = str(given)
             if not _FIFO_ID.match(text):
                 raise ValueError(f"{where}: {key} must be 1-128 letters, digits or punctuation, got {text!r}")
             entry[parameter] = text
@@ -186,9 +186,10 @@ class SQSPublisher(BatchSender):
         params = {key: value for key, value in entry.items() if key != "Id"}
         response = self._call_with_retries(
             lambda: self.sqs_client.send_message(QueueUrl=self.queue_url, **params), "SendMessage")
-        message_id = response["MessageId"]
+        message_id: str = response["MessageId"]
         self.logger.debug("sent message %s to %s", message_id, self.queue_url)
         return message_id
 
     def _batch_request(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.sqs_client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        response: dict[str, Any] = self.sqs_client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        return response

@@ -138,7 +138,9 @@ class SQSWorker:
         _check_seconds("stop_check_seconds", stop_check_seconds, 1, 20)
         if visibility_timeout is not None:
             _check_seconds("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT)
-        if retry_delay == AUTO:
+        if isinstance(retry_delay, str):
+            if retry_delay != AUTO:
+                _check_seconds("retry_delay", retry_delay, 0, MAX_VISIBILITY_TIMEOUT)  # raises: not seconds
             retry_delay = None if until_empty else 0
         if retry_delay is not None and not callable(retry_delay):
             _check_seconds("retry_delay", retry_delay, 0, MAX_VISIBILITY_TIMEOUT)
@@ -341,7 +343,8 @@ class SQSWorker:
         if self._set_visibility_on_receive:
             params["VisibilityTimeout"] = self.queue_visibility_timeout()
         self.stats.receives += 1
-        return self.sqs.receive_message(**params).get("Messages", [])
+        messages: list[dict[str, Any]] = self.sqs.receive_message(**params).get("Messages", [])
+        return messages
 
     def _delete(self, records: list[dict[str, Any]]) -> None:
         """Delete processed messages; a failed delete is logged and counted (the message comes back)."""

@@ -33,7 +33,8 @@ class MongoJSONEncoder(json.JSONEncoder):
         fallback = kwargs.pop("default", None)
         super().__init__(**kwargs)
         if fallback is not None:  # json.JSONEncoder would replace default(): keep the Mongo types
-            self.default = make_default(fallback)  # type: ignore[method-assign]
+            # An instance attribute shadowing the method, as json.JSONEncoder does itself.
+            self.default = make_default(fallback)  # type: ignore[method-assign,assignment]
 
     def default(self, o: Any) -> Any:
         if isinstance(o, (set, frozenset)):
