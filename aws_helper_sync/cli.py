@@ -192,17 +192,20 @@ def _user_error_kinds() -> tuple[type[BaseException], ...]:
 
 
 class _UserErrorCatcher(logging.Filter):
-    """Takes a user error out of an entry point's failure log, for the command to answer in one line.
+    """Takes the traceback out of a user error's log record, and keeps the first such error.
 
     The handlers log every failure with its traceback (right on AWS); here a
-    missing entry point or a bad setting is the user's to fix. At DEBUG the
-    record (with its traceback) still goes through.
+    missing entry point or a bad setting is the user's to fix, in one line. The
+    record of the entry point's own handler logger (``drop``) is left out, as the
+    command's error line says the same; others keep their line, without the
+    traceback. At DEBUG every record goes through whole.
     """
 
-    def __init__(self, keep_records: bool) -> None:
+    def __init__(self, drop: str | None) -> None:
         super().__init__()
         self.kinds = _user_error_kinds()
-        self.keep_records = keep_records
+        self.drop = drop
+        self.debug = logging.getLogger().isEnabledFor(logging.DEBUG)
         self.caught: BaseException | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -211,19 +214,27 @@ class _UserErrorCatcher(logging.Filter):
             return True
         if self.caught is None:
             self.caught = exc
-        return self.keep_records
+        if self.debug:
+            return True
+        if record.name == self.drop:
+            return False
+        record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {exc}", ()
+        record.exc_info, record.exc_text = None, None
+        return True
 
 
 @contextlib.contextmanager
-def _catch_user_errors(logger_name: str) -> Iterator[_UserErrorCatcher]:
-    """While the block runs, user errors logged on ``logger_name`` are caught by the yielded filter."""
-    handler_logger = logging.getLogger(logger_name)
-    catcher = _UserErrorCatcher(keep_records=logging.getLogger().isEnabledFor(logging.DEBUG))
-    handler_logger.addFilter(catcher)
+def _catch_user_errors(drop: str | None = None) -> Iterator[_UserErrorCatcher]:
+    """While the block runs, user errors logged to stderr are caught by the yielded filter."""
+    catcher = _UserErrorCatcher(drop)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(catcher)
     try:
         yield catcher
     finally:
-        handler_logger.removeFilter(catcher)
+        for handler in handlers:
+            handler.removeFilter(catcher)
 
 
 def _user_error(args: argparse.Namespace, kind: str, name: str, expected: Path,
@@ -331,7 +342,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     _check_known_state(args.state)
     with _catch_user_errors("aws_helper_sync.lambda") as caught:
         result = lambda_handler(args.name)({"constitution-state": args.state, "data": args.data}, None)
-    if caught.caught is not None:
+    if caught.caught is not None and result.get("success") is not True:
         raise _user_error(args, "lambda", args.name, Path("lambda", args.name, "main.py"), caught.caught)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return EXIT_OK if result.get("success") is True else EXIT_FAILED
@@ -357,7 +368,7 @@ def cmd_run_task(args: argparse.Namespace) -> int:
     os.environ.update(environment)
     with _catch_user_errors("aws_helper_sync.fargate") as caught:
         exit_code = fargate_handler(args.name)
-    if caught.caught is not None:
+    if caught.caught is not None and exit_code != EXIT_OK:
         raise _user_error(args, "task", args.name, Path("task", args.name, "task.py"), caught.caught)
     return exit_code
 
@@ -390,8 +401,12 @@ def cmd_consume(args: argparse.Namespace) -> int:
         raise CommandError(f"{exc} ({_app_root_note(args)})", EXIT_USAGE) from None
     except (ValueError, ConfigurationError) as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
-    stats = worker.run()
+    with _catch_user_errors() as caught:
+        stats = worker.run()
     print(json.dumps(asdict(stats)))
+    if caught.caught is not None and stats.failed:  # e.g. no MONGODB_URI: every record would fail alike
+        raise CommandError(f"{caught.caught} ({stats.failed} message(s) failed, left in the queue for "
+                           "redelivery)", EXIT_USAGE)
     return EXIT_OK if stats.failed == 0 and stats.delete_failed == 0 else EXIT_FAILED
 
 
@@ -437,7 +452,8 @@ environment:
   AWS_REGION, AWS_ENDPOINT_URL                     AWS region; moto/LocalStack endpoint
   APP_ROOT                                         default for --app-root (else the cwd)
 
-exit codes: 0 success, 1 the work failed, 2 invalid command line
+exit codes: 0 success, 1 the work failed, 2 a user error (the command line, an entry point
+missing under the app root, an unknown state, a setting such as MONGODB_URI), in one line
 """
 
 
@@ -511,8 +527,10 @@ def build_parser() -> argparse.ArgumentParser:
     invoke = sub.add_parser(
         "invoke", formatter_class=formatter, help="invoke a standalone Lambda locally",
         description=_text("Run <app root>/lambda/NAME/main.py through lambda_handler(NAME) and print its "
-                    "JSON result. Exit 0 when the result has success: true, else 1."),
-        epilog="example:\n  aws-helper-sync invoke parcel_report --state connecticut --data '{\"county\": \"Hartford\"}'",
+                    "JSON result. Exit 0 when the result has success: true, else 1 (2, in one line, for a user "
+                    "error: no such Lambda under the app root, a ConfigurationError...)."),
+        epilog="example:\n  aws-helper-sync invoke parcel_report --app-root examples/land_records --state connecticut "
+               "--data '{\"county\": \"Hartford\"}'",
     )
     invoke.add_argument("name", metavar="NAME", help="the Lambda's folder name under lambda/")
     invoke.add_argument("--state", type=_state, required=True, help="the constitution-state of the invocation")
@@ -527,7 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=_text("Run <app root>/task/NAME/task.py through fargate_handler(NAME) with the "
                     "environment FargateExecutor would give its container (names upper-cased, "
                     "CONSTITUTION_STATE and TASK_NAME set). Exit code as fargate_handler: 0 or 1."),
-        epilog="example:\n  aws-helper-sync run-task reindex --state connecticut --env batch_size=500",
+        epilog="example:\n  aws-helper-sync run-task reindex --app-root examples/land_records --state connecticut "
+               "--env batch_size=500",
     )
     run_task.add_argument("name", metavar="NAME", help="the task's folder name under task/")
     run_task.add_argument("--state", type=_state, required=True, help="the constitution-state of the task")
@@ -548,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "--until-empty when a receive finds the queue empty. Prints the worker's counts as "
                     "JSON (extended/extend_failed: heartbeat extensions); exit 1 if any message failed "
                     "or could not be deleted."),
-        epilog="example:\n  aws-helper-sync consume parcel_events --queue-url "
+        epilog="example:\n  aws-helper-sync consume parcel_events --app-root examples/land_records --queue-url "
                "https://sqs.us-east-2.amazonaws.com/123456789012/parcel-events --until-empty",
     )
     consume.add_argument("name", metavar="NAME", help="the consumer's name (consumer/NAME.py)")

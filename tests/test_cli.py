@@ -531,6 +531,25 @@ def test_a_configuration_error_is_one_line_with_exit_2(command):
     one_line_error(result, f"aws-helper-sync {command}: error: MongoDB connection not configured", "MONGODB_URI")
 
 
+def test_consume_without_mongodb_is_a_user_error_and_leaves_the_messages_queued(aws, boto_client, unique):
+    sqs = boto_client("sqs")
+    url = create_queue(sqs, f"{unique}-parcel-events", VisibilityTimeout=30)
+    for parcel_id in ("P-001", "P-002"):
+        send(sqs, url, event(parcel_id), state="ohio")
+    environment = {k: v for k, v in quiet_environment().items() if not k.startswith(("MONGODB_", "MONGO_DB_"))}
+
+    result = cli("consume", "parcel_events", "--queue-url", url, "--until-empty", "--wait-time", "0",
+                 "--app-root", str(EXAMPLE_ROOT), env={**environment, "AWS_ENDPOINT_URL": aws.endpoint_url})
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("aws-helper-sync consume: error: MongoDB connection not configured"), last
+    assert "(2 message(s) failed, left in the queue for redelivery)" in last
+    assert json.loads(result.stdout)["deleted"] == 0
+    assert queue_depth(sqs, url) == (0, 2)  # never acknowledged
+
+
 @pytest.mark.parametrize(("args", "prog", "message"), [
     (("invoke", "parcel_report", "--state", "ohio", "--bogus"), "aws-helper-sync", "unrecognized arguments: --bogus"),
     (("consume", "parcel_events", "--wait-time", "30"), "aws-helper-sync consume", "argument --wait-time: "),
