@@ -510,6 +510,13 @@ def test_consume_of_a_missing_consumer_names_the_app_root(tmp_path):
                    f"app root {REPO_ROOT} from the working directory; pass --app-root DIR or set APP_ROOT")
 
 
+def test_sync_indexes_without_repositories_names_the_app_root(tmp_path):
+    from_option = cli("sync-indexes", "--states", "ohio", "--app-root", str(tmp_path), env=quiet_environment())
+    from_cwd = cli("sync-indexes", "--states", "ohio", env=quiet_environment(APP_ROOT=str(tmp_path)))
+    one_line_error(from_option, f"no Repository subclass found under {tmp_path} (app root {tmp_path} from --app-root")
+    one_line_error(from_cwd, f"app root {tmp_path} from APP_ROOT; pass --app-root DIR or set APP_ROOT")
+
+
 @pytest.mark.parametrize(("command", "path", "source", "message"), [
     ("invoke", "lambda/empty/main.py", "x = 1\n", "lambda/empty/main.py must define class EmptyLambda(Lambda)"),
     ("run-task", "task/empty/task.py", "x = 1\n", "task/empty/task.py must define class EmptyTask(FargateTask)"),
