@@ -1,32 +1,40 @@
 """The ``aws-helper-sync`` command: run the entry points of an app outside AWS.
 
     aws-helper-sync serve --app-root examples/land_records --port 8000
-    aws-helper-sync invoke parcel_report --state connecticut --data '{"county": "Hartford"}'
-    aws-helper-sync run-task reindex --state connecticut --env batch_size=500
-    aws-helper-sync consume parcel_events --queue-url URL --until-empty
+    aws-helper-sync invoke parcel_report --app-root examples/land_records --state connecticut
+    aws-helper-sync run-task reindex --app-root examples/land_records --state connecticut --env batch_size=500
+    aws-helper-sync consume parcel_events --app-root examples/land_records --queue-url URL --until-empty
     aws-helper-sync demo
 
 Each subcommand runs the same handler as on AWS (``api_handler``,
 ``lambda_handler``, ``fargate_handler``, the SQS worker), configured from the
 same environment variables (``MONGODB_URI``, ``AWS_REGION``, ...). Exit codes:
-0 success, 1 the work failed, 2 the command line is wrong (unknown option,
-invalid state, bad JSON, missing app root). User errors print one line, never
-a traceback (``--log-level DEBUG`` shows it). Heavy modules are imported by the
-subcommand that needs them, so ``--help`` stays instant.
+0 success, 1 the work failed, 2 a user error: the command line is wrong (unknown
+option, invalid or unknown state, bad JSON), the app root lacks the entry point
+(the message names the app root and where it came from), or a setting is wrong
+(``ConfigurationError``). User errors print one line on stderr, never a
+traceback (``--log-level DEBUG``, before or after the subcommand, shows it).
+Heavy modules are imported by the subcommand that needs them, so ``--help``
+stays instant.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 PROG = "aws-helper-sync"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PING_SECONDS = 2.0  # serve's start-up ping: short, and for that ping only
+MONGODB_VARIABLES = ("MONGODB_URI (or MONGO_DB_URI, or MONGO_DB_HOST with MONGO_DB_USER, "
+                     "MONGO_DB_PASSWORD, MONGO_DB_NAME, MONGO_DB_OPTIONS)")
 
 logger = logging.getLogger("aws_helper_sync.cli")
 
@@ -117,6 +125,40 @@ def _use_app_root(args: argparse.Namespace) -> Path:
     return settings.app_root().resolve()
 
 
+def _app_root_origin(args: argparse.Namespace) -> str:
+    """Where the app root in effect comes from, as the messages name it."""
+    from . import settings
+
+    if getattr(args, "app_root", None) is not None:
+        return "--app-root"
+    for name in ("APP_ROOT", "LAMBDA_TASK_ROOT"):
+        if settings.env(name):
+            return name
+    return "the working directory"
+
+
+def _app_root_note(args: argparse.Namespace) -> str:
+    """``app root /abs (from X; pass --app-root ...)``: said whenever app code cannot be found."""
+    from . import settings
+
+    root, origin = settings.app_root().resolve(), _app_root_origin(args)
+    if origin == "--app-root":
+        return f"app root {root} from --app-root"
+    return f"app root {root} from {origin}; pass --app-root DIR or set APP_ROOT"
+
+
+def _not_found(args: argparse.Namespace, kind: str, name: str, expected: Path,
+               exc: BaseException) -> CommandError:
+    """The one-line exit-2 answer to an entry point that is missing (or lacks its class)."""
+    from . import settings
+
+    root = settings.app_root().resolve()
+    if not (root / expected).is_file():
+        return CommandError(f"no {kind} {name!r} under {root / expected.parts[0]}/ (expected {expected}; "
+                            f"{_app_root_note(args)})", EXIT_USAGE)
+    return CommandError(f"{exc} ({_app_root_note(args)})", EXIT_USAGE)
+
+
 def _check_name(name: str, folder: str) -> None:
     from .entrypoint import check_entry_name
 
@@ -124,6 +166,84 @@ def _check_name(name: str, folder: str) -> None:
         check_entry_name(name, folder)
     except ValueError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
+
+
+def _check_known_state(state: str) -> None:
+    """The state registry's word on ``--state`` (STATES_COLLECTION): unknown is a user error."""
+    from .context.state import UnknownStateError
+    from .entrypoint import known_state
+    from .errors import StateRegistryUnavailableError
+
+    try:
+        known_state(state)
+    except UnknownStateError as exc:
+        raise CommandError(f"argument --state: {exc}", EXIT_USAGE) from None
+    except StateRegistryUnavailableError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _user_error_kinds() -> tuple[type[BaseException], ...]:
+    """Failures that are the user's to fix, answered with exit 2 rather than a traceback."""
+    from .context.state import InvalidStateError
+    from .errors import ConfigurationError
+    from .loading import EntryPointNotFoundError
+
+    return ConfigurationError, EntryPointNotFoundError, InvalidStateError
+
+
+class _UserErrorCatcher(logging.Filter):
+    """Takes the traceback out of a user error's log record, and keeps the first such error.
+
+    The handlers log every failure with its traceback (right on AWS); here a
+    missing entry point or a bad setting is the user's to fix, in one line. The
+    record of the entry point's own handler logger (``drop``) is left out, as the
+    command's error line says the same; others keep their line, without the
+    traceback. At DEBUG every record goes through whole.
+    """
+
+    def __init__(self, drop: str | None) -> None:
+        super().__init__()
+        self.kinds = _user_error_kinds()
+        self.drop = drop
+        self.debug = logging.getLogger().isEnabledFor(logging.DEBUG)
+        self.caught: BaseException | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not isinstance(exc, self.kinds):
+            return True
+        if self.caught is None:
+            self.caught = exc
+        if self.debug:
+            return True
+        if record.name == self.drop:
+            return False
+        record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {exc}", ()
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+@contextlib.contextmanager
+def _catch_user_errors(drop: str | None = None) -> Iterator[_UserErrorCatcher]:
+    """While the block runs, user errors logged to stderr are caught by the yielded filter."""
+    catcher = _UserErrorCatcher(drop)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(catcher)
+    try:
+        yield catcher
+    finally:
+        for handler in handlers:
+            handler.removeFilter(catcher)
+
+
+def _user_error(args: argparse.Namespace, kind: str, name: str, expected: Path,
+                exc: BaseException) -> CommandError:
+    from .loading import EntryPointNotFoundError
+
+    if isinstance(exc, EntryPointNotFoundError):
+        return _not_found(args, kind, name, expected, exc)
+    return CommandError(str(exc) or type(exc).__name__, EXIT_USAGE)
 
 
 # --- subcommands ---
@@ -136,8 +256,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     root = _use_app_root(args)
     if not (root / "api").is_dir() and not (root / "lambda").is_dir():
-        raise CommandError(f"{root} has no api/ folder (nor lambda/): pass --app-root DIR (the folder that "
-                           "holds api/ or lambda/)", EXIT_USAGE)
+        raise CommandError(f"{root} has no api/ folder (nor lambda/): {_app_root_note(args)} (the folder "
+                           "that holds api/ or lambda/)", EXIT_USAGE)
     try:
         server = serve_api(root, args.host, args.port)
     except OSError as exc:
@@ -149,6 +269,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
+    mongodb_warning = _mongodb_warning()
+    if mongodb_warning:  # routes that do not touch the database still work: warn, serve anyway
+        print(f"WARNING: {mongodb_warning}", file=sys.stderr, flush=True)
     print(f"Serving {root} at {server.url} (development only; Ctrl-C to stop)", flush=True)
     from .context.registry import unguarded_warning
 
@@ -166,6 +289,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _mongodb_hosts(uri: str) -> str:
+    """The hosts of a MongoDB URI, without scheme, credentials, database or options."""
+    rest = uri.split("://", 1)[-1]
+    return rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1] or uri.split("://", 1)[0]
+
+
+def _mongodb_warning() -> str | None:
+    """Why the process's MongoDB is not usable (not configured, or no answer to one ping), else None.
+
+    The ping gets PING_SECONDS through ``pymongo.timeout``, so the client keeps
+    its own server-selection timeout for the requests served afterwards.
+    """
+    from . import settings
+    from .database.mongo_manager import MongoManager, resolve_connection_string
+    from .errors import ConfigurationError
+
+    try:
+        uri = resolve_connection_string()
+    except ConfigurationError:
+        return (f"MongoDB is not configured: set {MONGODB_VARIABLES}; routes that use the database "
+                "will fail (answer 500) until it is")
+    source = next((name for name in ("MONGODB_URI", "MONGO_DB_URI") if settings.env(name)), "MONGO_DB_HOST")
+    try:
+        import pymongo
+
+        with pymongo.timeout(PING_SECONDS):
+            MongoManager.get_client().admin.command("ping")
+    except Exception as exc:  # noqa: BLE001 - any failure is only a warning: serve starts anyway
+        reason = str(exc).split(", Timeout:", 1)[0].split(" (configured timeouts", 1)[0][:200]
+        return (f"MongoDB at {_mongodb_hosts(uri)} (from {source}) did not answer a ping within "
+                f"{PING_SECONDS:g} s ({type(exc).__name__}: {reason}); routes that use the database will "
+                f"fail until it does: check {MONGODB_VARIABLES}")
+    return None
+
+
 def _print_lambda_endpoint(root: Path, url: str) -> None:
     """Name the standalone Lambdas that ``serve`` answers the Invoke API for, and how to reach them."""
     from .lambda_standalone.local_invoke import lambda_folders
@@ -181,7 +339,11 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
     _use_app_root(args)
     _check_name(args.name, "lambda")
-    result = lambda_handler(args.name)({"constitution-state": args.state, "data": args.data}, None)
+    _check_known_state(args.state)
+    with _catch_user_errors("aws_helper_sync.lambda") as caught:
+        result = lambda_handler(args.name)({"constitution-state": args.state, "data": args.data}, None)
+    if caught.caught is not None and result.get("success") is not True:
+        raise _user_error(args, "lambda", args.name, Path("lambda", args.name, "main.py"), caught.caught)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return EXIT_OK if result.get("success") is True else EXIT_FAILED
 
@@ -193,6 +355,7 @@ def cmd_run_task(args: argparse.Namespace) -> int:
 
     _use_app_root(args)
     _check_name(args.name, "task")
+    _check_known_state(args.state)
     envs = dict(args.env or [])
     given = {k.upper(): v for k, v in envs.items()}.get(STATE_ENV)
     if given is not None and given != args.state:
@@ -203,16 +366,26 @@ def cmd_run_task(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     os.environ.update(environment)
-    return fargate_handler(args.name)
+    with _catch_user_errors("aws_helper_sync.fargate") as caught:
+        exit_code = fargate_handler(args.name)
+    if caught.caught is not None and exit_code != EXIT_OK:
+        raise _user_error(args, "task", args.name, Path("task", args.name, "task.py"), caught.caught)
+    return exit_code
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
     """Run the long-polling SQS worker; exit 1 if a message failed or could not be deleted."""
     from dataclasses import asdict
 
+    from .errors import ConfigurationError
+    from .loading import EntryPointNotFoundError
     from .sqs.worker import SQSWorker
 
     _use_app_root(args)
+    if args.queue_url is not None and not args.queue_url.strip():
+        raise CommandError("argument --queue-url: empty (is the variable you passed, e.g. $QUEUE_URL, set?); "
+                           "give the queue's URL, or leave --queue-url out to use the consumer's "
+                           "get_queue_url()", EXIT_USAGE)
     try:
         worker = SQSWorker(
             args.name,
@@ -224,10 +397,16 @@ def cmd_consume(args: argparse.Namespace) -> int:
             retry_delay="auto" if args.retry_delay is None else args.retry_delay,
             stop_check_seconds=args.stop_check,
         )
-    except ValueError as exc:
+    except EntryPointNotFoundError as exc:
+        raise CommandError(f"{exc} ({_app_root_note(args)})", EXIT_USAGE) from None
+    except (ValueError, ConfigurationError) as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
-    stats = worker.run()
+    with _catch_user_errors() as caught:
+        stats = worker.run()
     print(json.dumps(asdict(stats)))
+    if caught.caught is not None and stats.failed:  # e.g. no MONGODB_URI: every record would fail alike
+        raise CommandError(f"{caught.caught} ({stats.failed} message(s) failed, left in the queue for "
+                           "redelivery)", EXIT_USAGE)
     return EXIT_OK if stats.failed == 0 and stats.delete_failed == 0 else EXIT_FAILED
 
 
@@ -246,8 +425,8 @@ def cmd_sync_indexes(args: argparse.Namespace) -> int:
     try:
         repositories = discover_repositories(args.module or ())
         if not repositories:
-            raise IndexSyncError(f"no Repository subclass found under {root}: pass --app-root DIR "
-                                 "(the folder that holds api/, consumer/... and your modules) or --module")
+            raise IndexSyncError(f"no Repository subclass found under {root} ({_app_root_note(args)}; "
+                                 "the folder that holds api/, consumer/... and your modules) or pass --module")
         report = sync_indexes(repositories, args.states, registry=args.registry, apply=args.apply,
                               prune=args.prune)
     except (IndexSyncError, InvalidStateError, ConfigurationError) as exc:
@@ -273,7 +452,8 @@ environment:
   AWS_REGION, AWS_ENDPOINT_URL                     AWS region; moto/LocalStack endpoint
   APP_ROOT                                         default for --app-root (else the cwd)
 
-exit codes: 0 success, 1 the work failed, 2 invalid command line
+exit codes: 0 success, 1 the work failed, 2 a user error (the command line, an entry point
+missing under the app root, an unknown state, a setting such as MONGODB_URI), in one line
 """
 
 
@@ -282,6 +462,23 @@ def _text(paragraph: str) -> str:
     import textwrap
 
     return textwrap.fill(paragraph, 78)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose refusals are one line on stderr (exit 2) that points at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+_LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+_LOG_LEVEL_HELP = "level of the log messages on stderr (default: INFO; WARNING for demo)"
+
+
+def _add_log_level(parser: argparse.ArgumentParser) -> None:
+    """``--log-level`` after the subcommand too; its own dest, so it is not reset by the subparser."""
+    parser.add_argument("--log-level", dest="subcommand_log_level", type=str.upper, choices=_LOG_LEVELS,
+                        help=_LOG_LEVEL_HELP + "; also accepted before the subcommand, the later wins")
 
 
 def _add_app_root(parser: argparse.ArgumentParser) -> None:
@@ -294,14 +491,13 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, formatter_class=formatter, epilog=_ENVIRONMENT,
         description=_text("Run aws-helper-sync entry points locally: the API over HTTP, standalone "
                     "Lambdas, Fargate tasks, SQS workers, and a self-contained demo."),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="level of the log messages on stderr (default: INFO; WARNING for demo)")
+    parser.add_argument("--log-level", type=str.upper, choices=_LOG_LEVELS, help=_LOG_LEVEL_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = sub.add_parser(
@@ -325,19 +521,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_app_root(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0 picks a free one)")
+    _add_log_level(serve)
     serve.set_defaults(func=cmd_serve)
 
     invoke = sub.add_parser(
         "invoke", formatter_class=formatter, help="invoke a standalone Lambda locally",
         description=_text("Run <app root>/lambda/NAME/main.py through lambda_handler(NAME) and print its "
-                    "JSON result. Exit 0 when the result has success: true, else 1."),
-        epilog="example:\n  aws-helper-sync invoke parcel_report --state connecticut --data '{\"county\": \"Hartford\"}'",
+                    "JSON result. Exit 0 when the result has success: true, else 1 (2, in one line, for a user "
+                    "error: no such Lambda under the app root, a ConfigurationError...)."),
+        epilog="example:\n  aws-helper-sync invoke parcel_report --app-root examples/land_records --state connecticut "
+               "--data '{\"county\": \"Hartford\"}'",
     )
     invoke.add_argument("name", metavar="NAME", help="the Lambda's folder name under lambda/")
     invoke.add_argument("--state", type=_state, required=True, help="the constitution-state of the invocation")
     invoke.add_argument("--data", type=_json_value, default={}, metavar="JSON",
                         help="the event's data as JSON, or @FILE to read it from a file (default: {})")
     _add_app_root(invoke)
+    _add_log_level(invoke)
     invoke.set_defaults(func=cmd_invoke)
 
     run_task = sub.add_parser(
@@ -345,13 +545,15 @@ def build_parser() -> argparse.ArgumentParser:
         description=_text("Run <app root>/task/NAME/task.py through fargate_handler(NAME) with the "
                     "environment FargateExecutor would give its container (names upper-cased, "
                     "CONSTITUTION_STATE and TASK_NAME set). Exit code as fargate_handler: 0 or 1."),
-        epilog="example:\n  aws-helper-sync run-task reindex --state connecticut --env batch_size=500",
+        epilog="example:\n  aws-helper-sync run-task reindex --app-root examples/land_records --state connecticut "
+               "--env batch_size=500",
     )
     run_task.add_argument("name", metavar="NAME", help="the task's folder name under task/")
     run_task.add_argument("--state", type=_state, required=True, help="the constitution-state of the task")
     run_task.add_argument("--env", type=_env_pair, action="append", metavar="NAME=VALUE",
                           help="an environment variable for the task (repeatable)")
     _add_app_root(run_task)
+    _add_log_level(run_task)
     run_task.set_defaults(func=cmd_run_task)
 
     consume = sub.add_parser(
@@ -365,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "--until-empty when a receive finds the queue empty. Prints the worker's counts as "
                     "JSON (extended/extend_failed: heartbeat extensions); exit 1 if any message failed "
                     "or could not be deleted."),
-        epilog="example:\n  aws-helper-sync consume parcel_events --queue-url "
+        epilog="example:\n  aws-helper-sync consume parcel_events --app-root examples/land_records --queue-url "
                "https://sqs.us-east-2.amazonaws.com/123456789012/parcel-events --until-empty",
     )
     consume.add_argument("name", metavar="NAME", help="the consumer's name (consumer/NAME.py)")
@@ -388,6 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="redeliver a failed message after this long (default: 0, right away; with "
                               "--until-empty failures wait out their visibility timeout)")
     _add_app_root(consume)
+    _add_log_level(consume)
     consume.set_defaults(func=cmd_consume)
 
     sync = sub.add_parser(
@@ -417,6 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--prune", action="store_true",
                       help="drop indexes no Repository declares (with --apply; else only shown)")
     sync.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    _add_log_level(sync)
     sync.set_defaults(func=cmd_sync_indexes)
 
     demo = sub.add_parser(
@@ -429,6 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--app-root", type=_directory, metavar="DIR",
                       help="the example app (default: examples/land_records of the source tree)")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    _add_log_level(demo)
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -450,7 +655,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``aws-helper-sync`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.log_level or ("WARNING" if args.command == "demo" else "INFO"))
+    level = args.subcommand_log_level or args.log_level  # after the subcommand is the later one
+    _configure_logging(level or ("WARNING" if args.command == "demo" else "INFO"))
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
@@ -463,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         logger.debug("%s failed", args.command, exc_info=True)
         print(f"{PROG} {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE if isinstance(exc, _user_error_kinds()) else EXIT_FAILED
 
 
 if __name__ == "__main__":

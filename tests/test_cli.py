@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import select
 import shutil
 import socket
@@ -23,6 +24,7 @@ import pytest
 
 from tests.conftest import EXAMPLE_ROOT
 from tests.example_support import parcel, parcel_events_queue
+from tests.servers import SecantusServer
 from tests.sqs_support import create_queue, queue_arn, queue_depth, send
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -116,16 +118,12 @@ def test_invoke_prints_the_lambda_result(env, mongo_client, make_state, tmp_path
     assert mongo_client["core"]["parcel_reports"].count_documents({"state": state}) == 2
 
 
-@pytest.mark.parametrize(("name", "data", "error_type"), [
-    ("parcel_report", "[1, 2]", "TypeError"),          # validate() refuses it
-    ("no_such_lambda", "{}", "EntryPointNotFoundError"),
-])
-def test_invoke_failures_print_the_result_and_exit_1(env, mongo_client, make_state, name, data, error_type):
-    result = cli("invoke", name, "--state", make_state("ohio"), "--data", data,
+def test_invoke_failures_print_the_result_and_exit_1(env, mongo_client, make_state):
+    result = cli("invoke", "parcel_report", "--state", make_state("ohio"), "--data", "[1, 2]",
                  "--app-root", str(EXAMPLE_ROOT), env=env)
     assert result.returncode == 1, result.stderr
     answer = json.loads(result.stdout)
-    assert (answer["success"], answer["error_type"]) == (False, error_type)
+    assert (answer["success"], answer["error_type"]) == (False, "TypeError")  # validate() refuses it
 
 
 @pytest.mark.parametrize(("args", "extra_env", "message"), [
@@ -159,15 +157,11 @@ def test_run_task_runs_the_task_with_the_container_environment(env, mongo_client
     assert "3 parcels checked, 3 history entries repaired" in result.stderr
 
 
-@pytest.mark.parametrize(("name", "envs", "message"), [
-    ("reindex", ["batch_size=zero"], "BATCH_SIZE must be a positive whole number"),
-    ("no_such_task", [], "task/no_such_task/task.py not found"),
-])
-def test_run_task_failures_exit_1(env, mongo_client, make_state, name, envs, message):
-    args = [arg for pair in envs for arg in ("--env", pair)]
-    result = cli("run-task", name, "--state", make_state("ohio"), *args, "--app-root", str(EXAMPLE_ROOT), env=env)
+def test_run_task_failures_exit_1(env, mongo_client, make_state):
+    result = cli("run-task", "reindex", "--state", make_state("ohio"), "--env", "batch_size=zero",
+                 "--app-root", str(EXAMPLE_ROOT), env=env)
     assert result.returncode == 1
-    assert message in result.stderr
+    assert "BATCH_SIZE must be a positive whole number" in result.stderr
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -284,17 +278,12 @@ def test_consume_without_a_queue_url_names_the_missing_settings():
     assert_user_error(result, 2, "get_queue_url() needs the environment variables AWS_ACCOUNT_ID, SERVICE_NAME")
 
 
-@pytest.mark.parametrize(("name", "queue_name", "message"), [
-    ("parcel_events", "no-such-queue", "NonExistentQueue"),
-    ("no_such_consumer", None, "consumer 'no_such_consumer' not found"),
-])
-def test_consume_failures_exit_1_without_traceback(env, queue, name, queue_name, message):
+def test_consume_failures_exit_1_without_traceback(env, queue):
     _, url = queue
-    if queue_name is not None:
-        url = url.rsplit("/", 1)[0] + f"/{queue_name}"
-    result = cli("consume", name, "--queue-url", url, "--until-empty", "--wait-time", "0",
+    url = url.rsplit("/", 1)[0] + "/no-such-queue"
+    result = cli("consume", "parcel_events", "--queue-url", url, "--until-empty", "--wait-time", "0",
                  "--app-root", str(EXAMPLE_ROOT), env=env)
-    assert_user_error(result, 1, message)
+    assert_user_error(result, 1, "NonExistentQueue")
 
 
 # --- serve ---
@@ -342,6 +331,7 @@ def test_serve_answers_real_http_requests_and_stops_on_sigterm(env, mongo_client
     assert mongo_client[state]["parcels"].count_documents({}) == 1
     # no state registry configured: serve says that any well-formed state gets in (issue 11 §1)
     assert "WARNING: no state registry configured" in stderr
+    assert "WARNING: MongoDB" not in stderr  # its ping was answered
 
 
 def test_serve_needs_an_app_root_with_api(tmp_path):
@@ -355,3 +345,314 @@ def test_serve_reports_a_port_in_use():
         port = taken.getsockname()[1]
         result = cli("serve", "--app-root", str(EXAMPLE_ROOT), "--port", str(port))
     assert_user_error(result, 1, f"cannot listen on 127.0.0.1:{port}")
+
+
+# --- the README's "Command line" block, pasted from the repository root (issue 13 §6) ---
+
+README_BLOCK = re.compile(r"^## Command line\n.*?```bash\n(.*?)```", re.DOTALL | re.MULTILINE)
+
+
+def readme_commands() -> list[str]:
+    """The commands of README's "Command line" block, continuation lines joined, as a shell reads them."""
+    match = README_BLOCK.search((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
+    assert match, "README.md has no bash block under '## Command line'"
+    return [line.strip() for line in match.group(1).replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def readme_command(word: str) -> str:
+    """The one README command that starts with ``word`` (``aws-helper-sync invoke``, ``curl``...)."""
+    found = [command for command in readme_commands() if command.startswith(word)]
+    assert len(found) == 1, f"README's Command line block should have one {word!r} command: {found}"
+    return found[0]
+
+
+def shell_environment(extra: dict[str, str]) -> dict[str, str]:
+    """A reader's shell: this Python's ``python`` and ``aws-helper-sync`` first on PATH, no APP_ROOT."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("APP_ROOT", "LAMBDA_TASK_ROOT")}
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
+    return {**environment, **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def sh(command: str, environment: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=environment,
+                          cwd=REPO_ROOT, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def own_mongo():
+    """A SecantusDB of this test alone: the README's commands write to connecticut and core as
+    written, which must not touch the databases of the suite's (maybe external) MONGODB_URI."""
+    server = SecantusServer().start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+def test_readme_command_line_block_names_only_commands_this_module_runs():
+    known = ("aws-helper-sync serve ", "curl ", "AWS_ENDPOINT_URL_LAMBDA=", "aws-helper-sync invoke ",
+             "aws-helper-sync run-task ", "aws-helper-sync consume ", "aws-helper-sync demo")
+    for command in readme_commands():
+        assert command.startswith(known), f"add a test for the README command {command!r}"
+    for command in ("invoke", "run-task", "consume"):  # they load app code: pasted from the root they need it
+        assert "--app-root examples/land_records" in readme_command(f"aws-helper-sync {command} ")
+
+
+def test_readme_command_line_block_runs_from_the_repo_root(own_mongo, aws, boto_client, unique):
+    """serve, curl and LambdaInvoker against it, invoke, run-task, consume: each line as the README
+    writes it, run by bash from the repository root. Only serve's port 8000 becomes a free port
+    (the suite runs beside other work); QUEUE_URL is a moto queue, as the README comment says."""
+    from pymongo import MongoClient
+
+    client = MongoClient(own_mongo)
+    client["connecticut"]["parcels"].insert_many([
+        {"parcel_id": f"HFD-{n:04d}", "county": "Hartford" if n % 2 else "Tolland", "owner": "X",
+         "acres": 2.0, "recorded_at": datetime.datetime(2024, 1, 1)} for n in range(1, 4)
+    ])
+    sqs = boto_client("sqs")
+    queue_url = create_queue(sqs, f"{unique}-parcel-events")
+    send(sqs, queue_url, event("HFD-0009"), state="connecticut")
+    port = str(free_port())
+    environment = shell_environment({"MONGODB_URI": own_mongo, "AWS_ENDPOINT_URL": aws.endpoint_url,
+                                     "QUEUE_URL": queue_url})
+
+    def as_written(word: str) -> str:
+        return readme_command(word).replace("8000", port)
+
+    serve = subprocess.Popen(["bash", "-c", "exec " + as_written("aws-helper-sync serve ")], cwd=REPO_ROOT,
+                             env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([serve.stdout], [], [], 30)
+        assert ready, "serve printed nothing in 30 s"
+        assert serve.stdout.readline().startswith(f"Serving {EXAMPLE_ROOT} at http://127.0.0.1:{port}")
+
+        listed = sh(as_written("curl "), environment)
+        assert listed.returncode == 0, listed.stderr
+        assert [p["parcel_id"] for p in json.loads(listed.stdout)["items"]] == ["HFD-0001", "HFD-0002", "HFD-0003"]
+
+        invoked = sh(as_written("AWS_ENDPOINT_URL_LAMBDA="), environment)
+        assert invoked.returncode == 0, invoked.stderr
+        assert "'state': 'connecticut'" in invoked.stdout and "'total_parcels': 3" in invoked.stdout
+    finally:
+        serve.terminate()
+        _, serve_stderr = serve.communicate(timeout=30)
+    assert serve.returncode == 0, serve_stderr
+    assert "WARNING: MongoDB" not in serve_stderr
+
+    invoke = sh(readme_command("aws-helper-sync invoke "), environment)
+    assert invoke.returncode == 0, invoke.stderr
+    report = json.loads(invoke.stdout)
+    assert (report["success"], report["data"]["state"], report["data"]["total_parcels"]) == (True, "connecticut", 2)
+    assert report["data"]["counties"] == [{"county": "Hartford", "parcels": 2, "acres": 4.0}]
+
+    task = sh(readme_command("aws-helper-sync run-task "), environment)
+    assert task.returncode == 0, task.stderr
+    assert "3 parcels checked, 3 history entries repaired" in task.stderr
+
+    consume = sh(readme_command("aws-helper-sync consume "), environment)
+    assert consume.returncode == 0, consume.stderr
+    stats = json.loads(consume.stdout)
+    assert (stats["received"], stats["succeeded"], stats["deleted"]) == (1, 1, 1)
+    assert client["connecticut"]["parcel_history"].count_documents({"parcel_id": "HFD-0009"}) == 1
+    assert client["core"]["parcel_reports"].count_documents({"state": "connecticut"}) == 2  # LambdaInvoker + invoke
+    client.close()
+
+
+@pytest.mark.slow  # about 10 s; tests/test_demo.py runs the demo itself in the default suite
+def test_readme_command_line_demo_runs_from_the_repo_root():
+    result = sh(readme_command("aws-helper-sync demo"), shell_environment({}), timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- user errors: one line on stderr, exit 2, the app root named (issue 13 §6) ---
+
+def one_line_error(result: subprocess.CompletedProcess, *parts: str) -> str:
+    """The only stderr line of a user error: exit 2, every part in it, no traceback, nothing on stdout."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    for part in parts:
+        assert part in lines[0], lines[0]
+    assert result.stdout == ""
+    return lines[0]
+
+
+def quiet_environment(**extra: str) -> dict[str, str]:
+    """ALLOWED_STATES set (no registry warning line), no APP_ROOT."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("APP_ROOT", "LAMBDA_TASK_ROOT")}
+    return {**environment, "ALLOWED_STATES": "ohio", **extra}
+
+
+@pytest.mark.parametrize(("args", "kind", "expected"), [
+    (("invoke", "parcel_report", "--state", "ohio"), "lambda", "lambda/parcel_report/main.py"),
+    (("run-task", "reindex", "--state", "ohio"), "task", "task/reindex/task.py"),
+])
+def test_a_missing_entry_point_names_the_app_root_and_where_it_came_from(args, kind, expected, tmp_path):
+    from_cwd = cli(*args, env=quiet_environment())  # pasted from the repo root without --app-root
+    from_variable = cli(*args, env=quiet_environment(APP_ROOT=str(tmp_path)))
+
+    one_line_error(from_cwd, f"no {kind} '{args[1]}' under {REPO_ROOT}/{kind}/", f"expected {expected}",
+                   f"app root {REPO_ROOT} from the working directory; pass --app-root DIR or set APP_ROOT")
+    one_line_error(from_variable, f"under {tmp_path}/{kind}/", f"app root {tmp_path} from APP_ROOT")
+
+
+def test_consume_of_a_missing_consumer_names_the_app_root(tmp_path):
+    result = cli("consume", "parcel_events", "--queue-url", "http://127.0.0.1:1/123456789012/q", "--until-empty",
+                 env=quiet_environment())
+    one_line_error(result, "consumer 'parcel_events' not found",
+                   f"app root {REPO_ROOT} from the working directory; pass --app-root DIR or set APP_ROOT")
+
+
+def test_sync_indexes_without_repositories_names_the_app_root(tmp_path):
+    from_option = cli("sync-indexes", "--states", "ohio", "--app-root", str(tmp_path), env=quiet_environment())
+    from_cwd = cli("sync-indexes", "--states", "ohio", env=quiet_environment(APP_ROOT=str(tmp_path)))
+    one_line_error(from_option, f"no Repository subclass found under {tmp_path} (app root {tmp_path} from --app-root")
+    one_line_error(from_cwd, f"app root {tmp_path} from APP_ROOT; pass --app-root DIR or set APP_ROOT")
+
+
+@pytest.mark.parametrize(("command", "path", "source", "message"), [
+    ("invoke", "lambda/empty/main.py", "x = 1\n", "lambda/empty/main.py must define class EmptyLambda(Lambda)"),
+    ("run-task", "task/empty/task.py", "x = 1\n", "task/empty/task.py must define class EmptyTask(FargateTask)"),
+    ("consume", "consumer/empty.py", "x = 1\n", "consumer/empty.py must define class EmptyConsumer(SQSConsumer)"),
+])
+def test_a_file_without_its_class_is_a_user_error(tmp_path, command, path, source, message):
+    (tmp_path / path).parent.mkdir(parents=True)
+    (tmp_path / path).write_text(source)
+    args = ["--state", "ohio"] if command != "consume" else ["--queue-url", "http://127.0.0.1:1/1/q"]
+    result = cli(command, "empty", *args, "--app-root", str(tmp_path), env=quiet_environment())
+    one_line_error(result, message, f"app root {tmp_path} from --app-root")
+
+
+@pytest.mark.parametrize("command", ["invoke", "run-task"])
+def test_a_configuration_error_is_one_line_with_exit_2(command):
+    environment = {k: v for k, v in quiet_environment().items() if not k.startswith(("MONGODB_", "MONGO_DB_"))}
+    name = "parcel_report" if command == "invoke" else "reindex"
+    result = cli(command, name, "--state", "ohio", "--app-root", str(EXAMPLE_ROOT), env=environment)
+    one_line_error(result, f"aws-helper-sync {command}: error: MongoDB connection not configured", "MONGODB_URI")
+
+
+def test_consume_without_mongodb_is_a_user_error_and_leaves_the_messages_queued(aws, boto_client, unique):
+    sqs = boto_client("sqs")
+    url = create_queue(sqs, f"{unique}-parcel-events", VisibilityTimeout=30)
+    for parcel_id in ("P-001", "P-002"):
+        send(sqs, url, event(parcel_id), state="ohio")
+    environment = {k: v for k, v in quiet_environment().items() if not k.startswith(("MONGODB_", "MONGO_DB_"))}
+
+    result = cli("consume", "parcel_events", "--queue-url", url, "--until-empty", "--wait-time", "0",
+                 "--app-root", str(EXAMPLE_ROOT), env={**environment, "AWS_ENDPOINT_URL": aws.endpoint_url})
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("aws-helper-sync consume: error: MongoDB connection not configured"), last
+    assert "(2 message(s) failed, left in the queue for redelivery)" in last
+    assert json.loads(result.stdout)["deleted"] == 0
+    assert queue_depth(sqs, url) == (0, 2)  # never acknowledged
+
+
+@pytest.mark.parametrize(("args", "prog", "message"), [
+    (("invoke", "parcel_report", "--state", "ohio", "--bogus"), "aws-helper-sync", "unrecognized arguments: --bogus"),
+    (("consume", "parcel_events", "--wait-time", "30"), "aws-helper-sync consume", "argument --wait-time: "),
+    (("run-task", "reindex", "--state", "New York"), "aws-helper-sync run-task", "argument --state: "),
+    (("serve", "--port", "http"), "aws-helper-sync serve", "argument --port: "),
+    (("invoke", "parcel_report", "--state", "ohio", "--log-level", "LOUD"), "aws-helper-sync invoke",
+     "argument --log-level: invalid choice: 'LOUD'"),
+    (("deploy",), "aws-helper-sync", "argument COMMAND: invalid choice: 'deploy'"),
+])
+def test_a_bad_option_is_one_line_pointing_at_help(args, prog, message):
+    one_line_error(cli(*args, env=quiet_environment()), f"{prog}: error: {message}", f"(see {prog} --help)")
+
+
+def test_an_empty_queue_url_says_so():
+    result = cli("consume", "parcel_events", "--queue-url", "", "--app-root", str(EXAMPLE_ROOT),
+                 env=quiet_environment())
+    one_line_error(result, "argument --queue-url: empty (is the variable you passed, e.g. $QUEUE_URL, set?)")
+
+
+@pytest.mark.parametrize("command", ["invoke", "run-task"])
+def test_a_state_the_registry_does_not_know_is_a_user_error(env, mongo_client, unique, command):
+    mongo_client[f"{unique}_core"]["states"].insert_one({"name": f"{unique}_ohio", "status": "active"})
+    environment = {**env, "STATES_COLLECTION": f"{unique}_core.states"}
+    name = "parcel_report" if command == "invoke" else "reindex"
+    result = cli(command, name, "--state", f"{unique}_utah", "--app-root", str(EXAMPLE_ROOT), env=environment)
+    one_line_error(result, f"aws-helper-sync {command}: error: argument --state: ", f"{unique}_utah")
+    assert f"{unique}_utah" not in mongo_client.list_database_names()
+
+
+# --- --log-level after the subcommand ---
+
+def test_log_level_after_the_subcommand_shows_the_traceback_of_a_user_error():
+    environment = {k: v for k, v in quiet_environment().items() if not k.startswith(("MONGODB_", "MONGO_DB_"))}
+    args = ("invoke", "parcel_report", "--state", "ohio", "--app-root", str(EXAMPLE_ROOT))
+
+    after = cli(*args, "--log-level", "DEBUG", env=environment)
+    later_wins = cli("--log-level", "DEBUG", *args, "--log-level", "ERROR", env=environment)
+    before = cli("--log-level", "debug", *args, env=environment)
+
+    assert after.returncode == before.returncode == 2
+    assert "Traceback" in after.stderr and "ConfigurationError" in after.stderr
+    assert "Traceback" in before.stderr
+    one_line_error(later_wins, "MongoDB connection not configured")
+
+
+def test_log_level_after_the_subcommand_quiets_the_warnings():
+    environment = {k: v for k, v in os.environ.items() if k != "ALLOWED_STATES"}
+    noisy = cli("run-task", "reindex", "--state", "ohio", env=environment)
+    quiet = cli("run-task", "reindex", "--state", "ohio", "--log-level", "error", env=environment)
+    assert "WARNING" in noisy.stderr  # no state registry configured
+    one_line_error(quiet, "no task 'reindex' under")
+
+
+@pytest.mark.parametrize("command", ["serve", "invoke", "run-task", "consume", "sync-indexes", "demo"])
+def test_every_subcommand_accepts_log_level_after_it(command):
+    result = cli(command, "--log-level", "DEBUG", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--log-level" in result.stdout
+
+
+# --- serve pings MongoDB at start ---
+
+def start_serve(environment: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([*COMMAND, "serve", "--app-root", str(EXAMPLE_ROOT), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    ready, _, _ = select.select([process.stdout], [], [], 30)
+    assert ready, "serve printed nothing in 30 s"
+    banner = process.stdout.readline()
+    assert banner.startswith("Serving "), banner
+    return process, banner.split(" at ", 1)[1].split()[0]
+
+
+def stop_serve(process: subprocess.Popen) -> str:
+    process.terminate()
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    return stderr
+
+
+@pytest.mark.parametrize(("mongodb", "warning"), [
+    ({"MONGODB_URI": "mongodb://reader:s3cret@127.0.0.1:1/land?authSource=admin"},
+     "WARNING: MongoDB at 127.0.0.1:1 (from MONGODB_URI) did not answer a ping within 2 s"),
+    ({"MONGO_DB_HOST": "127.0.0.1:1", "MONGO_DB_USER": "reader", "MONGO_DB_PASSWORD": "s3cret"},
+     "WARNING: MongoDB at 127.0.0.1:1 (from MONGO_DB_HOST) did not answer a ping within 2 s"),
+    ({}, "WARNING: MongoDB is not configured: set MONGODB_URI (or MONGO_DB_URI, or MONGO_DB_HOST"),
+])
+def test_serve_warns_when_mongodb_is_unreachable_or_not_configured_and_serves_anyway(mongodb, warning):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "MONGO_DB_"))}
+    process, url = start_serve({**environment, **mongodb})
+    try:
+        status, body = http(f"{url}/parcels")  # a route answered without the database
+        assert (status, body["message"][:36]) == (400, "constitution-state header is require")
+        assert http(f"{url}/titles/1", "ohio")[0] == 404
+    finally:
+        stderr = stop_serve(process)
+    line = next(line for line in stderr.splitlines() if line.startswith(warning))
+    assert "MONGODB_URI (or MONGO_DB_URI, or MONGO_DB_HOST" in line  # the variables to check are named
+    assert "routes that use the database will fail" in line
+    assert "s3cret" not in stderr and "Traceback" not in stderr
