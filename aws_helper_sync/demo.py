@@ -60,7 +60,7 @@ PARCELS: dict[str, list[dict[str, Any]]] = {
 # Variables the demo sets for its run, or removes so the user's shell cannot
 # point it at real AWS or another database; all are restored afterwards.
 _REMOVED_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "ALLOWED_STATES", "STATES_COLLECTION", "REQUIRE_AUTH", "MONGO_DB_URI",
-                "EXTERNAL_MONGODB_CONNECTIONS", "ECS_SECURITY_GROUPS")
+                "EXTERNAL_MONGODB_CONNECTIONS", "ECS_SECURITY_GROUPS", "REPORTS_DATABASE")
 
 
 class DemoError(RuntimeError):
