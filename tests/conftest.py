@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from aws_helper_sync import loading
 from aws_helper_sync.context import state as state_module
@@ -36,6 +37,12 @@ DATABASE_PREFIX = f"t{SESSION_TAG}"  # every database (and state) name of this s
 # set before any test imports the example, and inherited by the CLI subprocesses.
 os.environ["REPORTS_DATABASE"] = REPORTS_DATABASE = f"{DATABASE_PREFIX}_core"
 _external_server: dict[str, Any] = {}  # the MONGODB_URI server's "uri" and database names "before" first use
+
+# Hypothesis tests are reproducible: the same examples on every run and machine (derandomized,
+# no example database). HYPOTHESIS_PROFILE=explore searches with fresh random examples instead.
+hypothesis_settings.register_profile("reproducible", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "reproducible"))
 
 # Never talk to real AWS, whatever the developer's shell holds.
 os.environ.update(
