@@ -82,6 +82,18 @@ ASYNC_APP = {
                 self.set_body({'data': doc})
                 self.set_header('X-Resource-Id', str(number))
     """,
+    "api/addresses/list.py": """
+        from aws_python_helper.api.base import API
+        from repositories import AddressRepository
+
+        class AddressListAPI(API):
+            async def process(self):
+                addresses = await self.external_db.ClusterDockets.DOCS_DB.addresses.find(
+                    {'town': self.data['town']}, {'_id': 0}
+                ).to_list(100)
+                via_repository = await AddressRepository().find_by_query({'town': self.data['town']}, limit=1)
+                self.set_body({'addresses': addresses, 'first': via_repository[0]['street']})
+    """,
     "consumer/title_indexed.py": """
         from aws_python_helper.sqs.consumer_base import SQSConsumer
 
@@ -171,6 +183,29 @@ ASYNC_APP = {
                 return await self.collection.find(
                     {"platform": {"$in": platforms}}, {"_id": 0, "name": 1, "platform": 1}
                 ).sort("name", 1).to_list(length=None)
+
+        class AddressRepository(Repository):
+            @property
+            def database_key(self):
+                return "DOCS_DB"
+
+            @property
+            def collection_name(self):
+                return "addresses"
+
+            @property
+            def is_external(self):
+                return True
+
+            @property
+            def cluster_name(self):
+                return "ClusterDockets"
+
+            async def find_by_query(self, query, limit=None):
+                cursor = self.collection.find(query).sort("street", 1)
+                if limit:
+                    cursor = cursor.limit(limit)
+                return await cursor.to_list(length=None)
 
         class LandRecordsRepository(Repository):
             @property
@@ -278,6 +313,25 @@ def test_api_examples_run_after_the_rename(migrated, mongo_client, make_state):
     assert (found["statusCode"], json_body(found)) == (200, {"data": {"n": 2, "title": "Constitution 2"}})
     assert found["headers"]["X-Resource-Id"] == "2"
     assert (missing["statusCode"], json_body(missing)) == (404, {"error": "Constitution not found"})
+
+
+def test_external_cluster_examples_run_after_the_rename(migrated, mongo_client, mongo_uri, make_state, monkeypatch):
+    root, docs_db = migrated
+    monkeypatch.setenv("EXTERNAL_MONGODB_CONNECTIONS", json.dumps(
+        [{"name": "ClusterDockets", "connection_string": mongo_uri}]))
+    for name in ("MONGO_DB_USER", "MONGO_DB_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    mongo_client[docs_db].addresses.insert_many(
+        [{"town": "Norwalk", "street": s} for s in ("Main St", "Elm St")] + [{"town": "Stamford", "street": "X"}])
+    handler = load_module(root / "handlers" / "api_handler.py").handler
+
+    response = handler(v2_event("GET", "/addresses", headers={"constitution-state": make_state("connecticut")},
+                                query={"town": "Norwalk"}), None)
+
+    assert response["statusCode"] == 200, response
+    body = json_body(response)
+    assert sorted(a["street"] for a in body["addresses"]) == ["Elm St", "Main St"]
+    assert body["first"] == "Elm St"
 
 
 def test_sqs_examples_run_after_the_rename(migrated, mongo_client, make_state):
