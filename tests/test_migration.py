@@ -10,6 +10,7 @@ more than the library does.
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 import logging
@@ -93,6 +94,20 @@ ASYNC_APP = {
                 ).to_list(100)
                 via_repository = await AddressRepository().find_by_query({'town': self.data['town']}, limit=1)
                 self.set_body({'addresses': addresses, 'first': via_repository[0]['street']})
+    """,
+    "api/admin-reports/list.py": """
+        from aws_python_helper.api.base import API
+        from aws_python_helper.api.exceptions import UnauthorizedError, ForbiddenError
+
+        class AdminOnlyAPI(API):
+            async def validate(self):
+                if not self.is_authenticated:
+                    raise UnauthorizedError("Authentication required")
+                if self.current_user.get('role') != 'admin':
+                    raise ForbiddenError("Admin access required")
+
+            async def process(self):
+                self.set_body({'user': self.current_user['username'], 'user_id': self.auth_data['user_id']})
     """,
     "consumer/title_indexed.py": """
         from aws_python_helper.sqs.consumer_base import SQSConsumer
@@ -332,6 +347,38 @@ def test_external_cluster_examples_run_after_the_rename(migrated, mongo_client, 
     body = json_body(response)
     assert sorted(a["street"] for a in body["addresses"]) == ["Elm St", "Main St"]
     assert body["first"] == "Elm St"
+
+
+def test_auth_examples_run_after_the_rename_on_the_same_token_documents(migrated, mongo_client, make_state,
+                                                                       monkeypatch):
+    root, _ = migrated
+    auth_db = make_state("core")
+    monkeypatch.setenv("REQUIRE_AUTH", "true")
+    monkeypatch.setenv("AUTH_DB_NAME", auth_db)
+    monkeypatch.delenv("AUTH_BYPASS_TOKEN", raising=False)
+    # naive UTC, as the async framework stored it (datetime.utcnow())
+    soon = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) + datetime.timedelta(hours=1)
+    mongo_client[auth_db].users.insert_many([
+        {"_id": "u-ann", "username": "ann", "password": "secret", "role": "admin", "is_active": True},
+        {"_id": "u-bob", "username": "bob", "role": "clerk"},
+    ])
+    mongo_client[auth_db].tokens.insert_many([
+        {"token": "tok-ann", "user_id": "u-ann", "is_active": True, "expires_at": soon},
+        {"token": "tok-bob", "user_id": "u-bob", "is_active": True},
+    ])
+    handler = load_module(root / "handlers" / "api_handler.py").handler
+
+    def call(token):
+        headers = {"constitution-state": make_state("connecticut")}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return handler(v1_event("GET", "/admin-reports", headers=headers), None)
+
+    admin, clerk, nobody = call("tok-ann"), call("tok-bob"), call(None)
+
+    assert (admin["statusCode"], json_body(admin)) == (200, {"user": "ann", "user_id": "u-ann"}), admin
+    assert (clerk["statusCode"], json_body(clerk)["message"]) == (403, "Admin access required")
+    assert nobody["statusCode"] == 401
 
 
 def test_sqs_examples_run_after_the_rename(migrated, mongo_client, make_state):
