@@ -73,6 +73,9 @@ def _expect(expected: str, *values: object) -> None:
 
 @pytest.fixture
 def readme_environment(mongo_client, aws, monkeypatch):
+    # The blocks set os.environ themselves (APP_ROOT, CONSTITUTION_STATE, TASK_NAME...): put it
+    # back whole afterwards. monkeypatch.delenv of an unset name records nothing to restore.
+    saved = dict(os.environ)
     monkeypatch.chdir(ROOT)
     resources = provision_example_resources()
     for name, value in resources.items():
@@ -85,6 +88,8 @@ def readme_environment(mongo_client, aws, monkeypatch):
     loading.clear_cache()
     yield
     loading.clear_cache()
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_readme_has_examples():
