@@ -1,6 +1,6 @@
 """``aws-helper-sync demo``: the land-records example, end to end, on local stand-ins.
 
-    pip install -e '.[demo]' && aws-helper-sync demo
+    pip install 'aws-helper-sync[demo]' && aws-helper-sync demo     # or, in a checkout: -e '.[demo]'
 
 Starts SecantusDB (in a temporary directory) and moto on 127.0.0.1, provisions
 the SNS topic, the SQS queue subscribed to it, and an ECS cluster, then runs
@@ -60,7 +60,7 @@ PARCELS: dict[str, list[dict[str, Any]]] = {
 # Variables the demo sets for its run, or removes so the user's shell cannot
 # point it at real AWS or another database; all are restored afterwards.
 _REMOVED_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "ALLOWED_STATES", "STATES_COLLECTION", "REQUIRE_AUTH", "MONGO_DB_URI",
-                "EXTERNAL_MONGODB_CONNECTIONS", "ECS_SECURITY_GROUPS")
+                "EXTERNAL_MONGODB_CONNECTIONS", "ECS_SECURITY_GROUPS", "REPORTS_DATABASE")
 
 
 class DemoError(RuntimeError):
@@ -89,8 +89,13 @@ class DemoSummary:
 
 
 def default_app_root() -> Path:
-    """``examples/land_records`` of the source tree this package runs from."""
-    return Path(__file__).resolve().parents[1] / "examples" / "land_records"
+    """The example app: the copy an installed wheel ships in the package, else
+    ``examples/land_records`` of the source checkout this package runs from."""
+    package = Path(__file__).resolve().parent
+    packaged = package / "_example" / "land_records"
+    if packaged.is_dir():
+        return packaged
+    return package.parent / "examples" / "land_records"
 
 
 def _check(condition: bool, message: str) -> None:
@@ -391,11 +396,11 @@ def run(app_root: str | os.PathLike[str] | None = None,
     root = Path(app_root).resolve() if app_root is not None else default_app_root()
     if not (root / "api").is_dir():
         raise DemoError(
-            f"the example app is not at {root}: run the demo from a source checkout "
-            "(pip install -e '.[demo]') or pass --app-root examples/land_records"
+            f"the example app is not at {root}: reinstall aws-helper-sync (its wheel ships the "
+            "example app), or pass --app-root examples/land_records from a source checkout"
         )
     if importlib.util.find_spec("moto") is None:
-        raise DemoError("moto is not installed: pip install -e '.[demo]'")
+        raise DemoError("moto is not installed: pip install 'aws-helper-sync[demo]'")
     demo = _Demo(root, progress)
     progress(f"aws-helper-sync demo: {root}")
     with contextlib.ExitStack() as stack:

@@ -3,22 +3,24 @@
 Each entry point maps a name to a file under the app root (``api/users/get.py``,
 ``lambda/<name>/main.py``, ``consumer/<name>.py``, ``task/<name>/task.py``) and
 a class in it. This module imports that file once, picks the class, rejects
-``async def`` and generator hooks, and caches the result for warm invocations, safely under
-concurrent threads.
+``async def`` and generator hooks (and warns about other ``async def`` methods),
+and caches the result for warm invocations, safely under concurrent threads.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
+import logging
 import os
 import re
 import sys
 import threading
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from . import settings
 
@@ -30,6 +32,9 @@ SYNC_HOOKS = ("process", "validate", "execute", "process_record", "process_batch
 _lock = threading.RLock()
 _cache: dict[tuple[str, type, str | None], type] = {}
 _by_given_path: dict[tuple[str, type, str | None], type] = {}
+_warned_async: weakref.WeakSet[type] = weakref.WeakSet()  # classes already warned about
+
+logger = logging.getLogger(__name__)
 
 
 class EntryPointNotFoundError(LookupError):
@@ -61,7 +66,14 @@ def check_sync_hooks(cls: type, hooks: Iterable[str] = SYNC_HOOKS) -> None:
     A coroutine is never awaited here, and calling a generator function only
     builds a generator: either way the hook "succeeds" having done nothing
     (an SQS record would be deleted unprocessed).
+
+    Any other ``async def`` method (a helper left from the async framework) is
+    not refused, since the class may never call it, but logged once per class as
+    a WARNING naming it: called from a synchronous hook it returns a coroutine,
+    and the error comes later and far away (a PyMongo ``TypeError`` on a
+    coroutine, or a ``RuntimeWarning`` that it was never awaited).
     """
+    hooks = tuple(hooks)
     for hook in hooks:
         method = getattr(cls, hook, None)
         if method is None:
@@ -81,6 +93,40 @@ def check_sync_hooks(cls: type, hooks: Iterable[str] = SYNC_HOOKS) -> None:
                 f"would not run its body, so aws_helper_sync refuses it; remove the 'yield' "
                 f"(return a value instead, or iterate inside the hook)"
             )
+    _warn_async_helpers(cls, hooks)
+
+
+def _async_methods(cls: type, skip: tuple[str, ...]) -> list[str]:
+    """Names of the ``async def`` methods (and async generators) of ``cls`` outside this library."""
+    found: list[str] = []
+    for klass in cls.__mro__:
+        if klass is object or klass.__module__.split(".")[0] == __name__.split(".")[0]:
+            continue  # the library's own bases are synchronous
+        for name, attr in vars(klass).items():
+            function: Any = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+            if name in skip or name in found:
+                continue
+            if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+                found.append(name)
+    return found
+
+
+def _warn_async_helpers(cls: type, hooks: tuple[str, ...]) -> None:
+    if cls in _warned_async:
+        return  # checked on every SQS batch too: warn once per class, not per call
+    with _lock:
+        if cls in _warned_async:
+            return
+        _warned_async.add(cls)
+    names = _async_methods(cls, hooks)
+    if names:
+        listed = ", ".join(f"{cls.__name__}.{name}" for name in names)
+        logger.warning(
+            "%s %s defined with 'async def', but aws_helper_sync is synchronous: calling %s "
+            "returns a coroutine that never runs (PyMongo then fails with a TypeError); define "
+            "%s with plain 'def' and drop 'await'", listed, "is" if len(names) == 1 else "are",
+            "it" if len(names) == 1 else "them", "it" if len(names) == 1 else "them",
+        )
 
 
 def hook_result(owner: object, hook: str, result: R) -> R:

@@ -3,15 +3,25 @@
 SecantusDB starts once per session (or ``MONGODB_URI`` is used when already
 set); moto starts on first use. Every test that touches MongoDB gets the
 databases it created dropped afterwards; every AWS test gets a moto reset.
+
+Database names of the suite start with ``DATABASE_PREFIX`` (``t`` + a tag of the
+session: ``make_state`` / ``unique``), so a server given in ``MONGODB_URI`` only
+ever sees databases that are the suite's own. With such a server, the session
+ends with a check: a database created during the session without the prefix
+fails the run and is named (the suite wrote to ``connecticut`` or ``core``
+itself), and the session's prefixed leftovers are dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from aws_helper_sync import loading
 from aws_helper_sync.context import state as state_module
@@ -21,6 +31,18 @@ from tests.servers import MotoServer, SecantusServer
 TESTS_DIR = Path(__file__).parent
 EXAMPLE_ROOT = TESTS_DIR.parent / "examples" / "land_records"
 SYSTEM_DATABASES = {"admin", "local", "config"}
+SESSION_TAG = uuid.uuid4().hex[:4]
+DATABASE_PREFIX = f"t{SESSION_TAG}"  # every database (and state) name of this session starts so
+# The example's report database (examples/land_records/repositories.py), prefixed too;
+# set before any test imports the example, and inherited by the CLI subprocesses.
+os.environ["REPORTS_DATABASE"] = REPORTS_DATABASE = f"{DATABASE_PREFIX}_core"
+_external_server: dict[str, Any] = {}  # the MONGODB_URI server's "uri" and database names "before" first use
+
+# Hypothesis tests are reproducible: the same examples on every run and machine (derandomized,
+# no example database). HYPOTHESIS_PROFILE=explore searches with fresh random examples instead.
+hypothesis_settings.register_profile("reproducible", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "reproducible"))
 
 # Never talk to real AWS, whatever the developer's shell holds.
 os.environ.update(
@@ -48,11 +70,63 @@ def mongo_server():
         server.stop()
 
 
+@pytest.fixture
+def owned_mongo_server(mongo_server):
+    """For the few tests that must use a fixed database name (a default such as ``core``):
+    only on the session's own SecantusDB, never on a server given in MONGODB_URI."""
+    if mongo_server is None:
+        pytest.skip("writes a fixed database name; the suite never does on a MONGODB_URI server")
+    return mongo_server
+
+
 @pytest.fixture(scope="session")
 def mongo_uri(mongo_server) -> str:
     uri = os.environ.get("MONGODB_URI") if mongo_server is None else mongo_server.uri
     os.environ["MONGODB_URI"] = uri
+    if mongo_server is None:
+        with _own_client(uri) as client:
+            _external_server.update(uri=uri, before=set(client.list_database_names()))
     return uri
+
+
+@contextlib.contextmanager
+def _own_client(uri: str):
+    """A client of the suite's bookkeeping, apart from the library's (tests close and replace that one)."""
+    from pymongo import MongoClient
+
+    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=10_000)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def foreign_databases(before: set[str], after: set[str]) -> list[str]:
+    """Databases created during the session whose names are not the session's (sorted)."""
+    return sorted(name for name in after - before - SYSTEM_DATABASES if not name.startswith(DATABASE_PREFIX))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With MONGODB_URI given: drop the session's leftovers, fail loudly on any other new database."""
+    if not _external_server:
+        return
+    before = _external_server["before"]
+    with _own_client(_external_server["uri"]) as client:
+        after = set(client.list_database_names())
+        for name in after - before:
+            if name.startswith(DATABASE_PREFIX):
+                client.drop_database(name)
+    foreign = foreign_databases(before, after)
+    if foreign:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = (f"the suite created databases without its prefix {DATABASE_PREFIX!r} on the "
+                   f"MONGODB_URI server (left in place): {', '.join(foreign)}")
+        if reporter is not None:
+            reporter.write_sep("=", "DATABASE ISOLATION FAILED", red=True, bold=True)
+            reporter.write_line(message, red=True)
+        else:
+            print(message)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture
@@ -68,8 +142,8 @@ def mongo_client(mongo_uri):
 
 @pytest.fixture
 def unique() -> str:
-    """A short unique tag for state and database names of one test."""
-    return "t" + uuid.uuid4().hex[:8]
+    """A short unique tag for state and database names of one test (starts with DATABASE_PREFIX)."""
+    return DATABASE_PREFIX + uuid.uuid4().hex[:8]
 
 
 @pytest.fixture

@@ -152,7 +152,7 @@ def test_auth_comes_before_route_and_state(auth):
     assert me(None, "Bearer tok-ann")["statusCode"] == 400
 
 
-def test_tokens_live_in_core_by_default(app_root, mongo_client, state, monkeypatch):
+def test_tokens_live_in_core_by_default(app_root, owned_mongo_server, mongo_client, state, monkeypatch):
     monkeypatch.setenv("REQUIRE_AUTH", "true")
     monkeypatch.delenv("AUTH_DB_NAME", raising=False)
     assert auth_db_name() == "core"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_ROOT
+from tests.conftest import EXAMPLE_ROOT, REPORTS_DATABASE
 from tests.example_support import parcel, parcel_events_queue
 from tests.servers import SecantusServer
 from tests.sqs_support import create_queue, queue_arn, queue_depth, send
@@ -115,7 +115,7 @@ def test_invoke_prints_the_lambda_result(env, mongo_client, make_state, tmp_path
     assert (result["data"]["state"], result["data"]["total_parcels"]) == (state, 3)
     assert hartford.returncode == 0, hartford.stderr
     assert json.loads(hartford.stdout)["data"]["counties"] == [{"county": "Hartford", "parcels": 1, "acres": 1.5}]
-    assert mongo_client["core"]["parcel_reports"].count_documents({"state": state}) == 2
+    assert mongo_client[REPORTS_DATABASE]["parcel_reports"].count_documents({"state": state}) == 2
 
 
 def test_invoke_failures_print_the_result_and_exit_1(env, mongo_client, make_state):

@@ -23,7 +23,7 @@ from aws_helper_sync import (
 )
 from aws_helper_sync.sqs.worker import run_worker
 from tests.api_events import json_body, v2_event
-from tests.conftest import EXAMPLE_ROOT
+from tests.conftest import EXAMPLE_ROOT, REPORTS_DATABASE
 from tests.example_support import parcel, parcel_events_queue
 from tests.sqs_support import failed_ids, lambda_event, lambda_record, receive_all
 
@@ -194,7 +194,7 @@ def test_parcel_report_per_county_stored_in_core(example_app, mongo_client, make
     assert (report["total_parcels"], report["total_acres"], report["state"]) == (3, 15.25, state)
     assert isinstance(report["_id"], str)  # ObjectId serialized
     assert by_county["data"]["counties"] == [{"county": "New Haven", "parcels": 1, "acres": 12.25}]
-    assert mongo_client["core"]["parcel_reports"].count_documents({"state": state}) == 2
+    assert mongo_client[REPORTS_DATABASE]["parcel_reports"].count_documents({"state": state}) == 2
 
 
 def test_parcel_report_refuses_bad_data(example_app, mongo_client, make_state):
@@ -257,12 +257,12 @@ def test_repositories_database_and_indexes(example_app, mongo_client, make_state
         ParcelRepository().record(parcel("P-001"))
         with pytest.raises(DuplicateKeyError):
             ParcelRepository().record(parcel("P-001"))
-        assert ParcelReportRepository().database_name == "core"
+        assert ParcelReportRepository().database_name == REPORTS_DATABASE
         ParcelReportRepository().collection.insert_one({"state": state, "generated_at": 1})
     assert ParcelReportRepository().latest(state)["generated_at"] == 1  # fixed database: no state needed
-    # (ensured once per process: another test may have dropped core since, so ask explicitly)
+    # (ensured once per process: another test may have dropped the database since, so ask explicitly)
     assert ParcelReportRepository().ensure_indexes() == ["state_generated_at"]
-    assert "state_generated_at" in mongo_client["core"]["parcel_reports"].index_information()
+    assert "state_generated_at" in mongo_client[REPORTS_DATABASE]["parcel_reports"].index_information()
 
 
 def test_example_is_ruff_clean():

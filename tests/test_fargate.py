@@ -190,15 +190,50 @@ def test_ecs_errors_propagate_from_run_task(ecs):
         FargateExecutor().run_task("no-such-definition")
 
 
-def test_get_task_status(ecs):
+def test_get_task_status_has_the_async_frameworks_keys_and_ours(ecs):
     executor = FargateExecutor()
     with state_scope("ohio"):
         arn = executor.run_task("hello")
+
     status = executor.get_task_status(arn)
+
+    described = ecs.client.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+    # aws-python-helper 0.32.0's keys, as README examples read them
+    assert status["status"] == status["last_status"] and isinstance(status["status"], str)
+    assert status["desired_status"] == "RUNNING"
+    assert status["stop_reason"] == status["stopped_reason"] == described.get("stoppedReason")
+    assert {"started_at", "stopped_at"} <= set(status)
     assert status["task_arn"] == arn
-    assert isinstance(status["last_status"], str) and status["desired_status"] == "RUNNING"
+    assert list(status)[:6] == ["status", "desired_status", "started_at", "stopped_at", "stop_reason", "task_arn"]
     assert [c["name"] for c in status["containers"]] == ["hello"]
-    assert executor.get_task_status(arn.rsplit("/", 1)[0] + "/does-not-exist") is None
+
+
+def test_get_task_status_of_a_stopped_task_gives_its_stop_reason(ecs):
+    executor = FargateExecutor()
+    with state_scope("ohio"):
+        arn = executor.run_task("hello")
+    ecs.client.stop_task(cluster=CLUSTER, task=arn, reason="replaced by a newer run")
+
+    status = executor.get_task_status(arn)
+
+    assert status["stop_reason"] == status["stopped_reason"] == "replaced by a newer run"
+    assert status["desired_status"] == "STOPPED"
+
+
+def test_get_task_status_of_an_unknown_task_is_not_found(ecs):
+    executor = FargateExecutor()
+    unknown = f"arn:aws:ecs:us-east-2:123456789012:task/{CLUSTER}/0123456789abcdef0123456789abcdef"
+
+    status = executor.get_task_status(unknown)
+
+    assert status["status"] == "NOT_FOUND"
+    assert status == {"status": "NOT_FOUND", "task_arn": unknown}
+
+
+def test_ecs_client_is_the_async_frameworks_name_for_the_client(ecs):
+    executor = FargateExecutor()
+    assert executor.ecs_client is executor.client
+    assert executor.ecs_client.meta.service_model.service_name == "ecs"
 
 
 @pytest.mark.parametrize(("unset", "variable"), [

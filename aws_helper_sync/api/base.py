@@ -41,6 +41,7 @@ _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _COOKIE_VALUE = re.compile(r'[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*')
 _COOKIE_ATTRIBUTE = re.compile(r"[\x20-\x3A\x3C-\x7E]*")  # no CTLs, no ';'
 _SAME_SITE = ("Strict", "Lax", "None")
+_MISSING: Any = object()  # set_header() given no value: still a TypeError, as before key= existed
 
 
 class API(EntryPoint):
@@ -112,6 +113,22 @@ class API(EntryPoint):
     def is_authenticated(self) -> bool:
         return self.current_user is not None
 
+    @property
+    def http_method(self) -> str:
+        """The request method in lower case (``"post"``), as the async framework names it.
+
+        ``method`` is the same in upper case (``"POST"``).
+        """
+        return self.method.lower()
+
+    @property
+    def endpoint(self) -> str:
+        """The request path without its outer slashes (``"users/123"``), as the async framework names it.
+
+        The API Gateway stage is already removed (``path`` is ``"/users/123"``).
+        """
+        return self.path.strip("/")
+
     def process(self) -> Any:
         """Do the work of the endpoint: set (or return) the response body."""
         raise NotImplementedError(f"{type(self).__name__} must implement process()")
@@ -130,8 +147,11 @@ class API(EntryPoint):
         self._body = body
         return self
 
-    def set_header(self, name: str, value: Any) -> Self:
+    def set_header(self, name: str | None = None, value: Any = _MISSING, *, key: str | None = None) -> Self:
         """Add or replace one response header (names compare case-insensitively).
+
+        ``set_header("X-Total", "3")``, ``set_header(name="X-Total", value="3")`` or,
+        as the async framework spells it, ``set_header(key="X-Total", value="3")``.
 
         A list or tuple sends several values (``Set-Cookie`` most of all): in
         ``cookies`` behind HTTP API and Function URLs, in ``multiValueHeaders``
@@ -140,6 +160,12 @@ class API(EntryPoint):
         A name or value that could forge the response (CR, LF, NUL; a name that is
         not an HTTP token) raises ``HeaderInjectionError``: a 500, never sent.
         """
+        if key is not None:
+            if name is not None:
+                raise TypeError("set_header() takes the header name once: name= or key=, not both")
+            name = key
+        if value is _MISSING:
+            raise TypeError("set_header() needs the header value (value=)")
         if not isinstance(name, str) or not name:
             raise TypeError(f"header name must be a non-empty string, got {name!r}")
         checked: str | list[str] = (

@@ -55,6 +55,8 @@ class MongoManager:
     _lock = threading.Lock()
     _connection_string: str | None = None
     _client_kwargs: ClassVar[dict[str, Any]] = {}
+    #: the async framework's name for ``database.uri.build_connection_string``
+    build_connection_string = staticmethod(build_connection_string)
 
     @classmethod
     def configure(cls, connection_string: str | None = None, **client_kwargs: Any) -> None:

@@ -170,7 +170,13 @@ class FargateExecutor:
 
     @property
     def client(self) -> Any:
+        """The process-wide cached boto3 ECS client of ``region`` (thread-safe)."""
         return aws_client("ecs", self.region)
+
+    @property
+    def ecs_client(self) -> Any:
+        """The async framework's name for ``client`` (same object)."""
+        return self.client
 
     def build_overrides(
         self, task_name: str, envs: Mapping[str, Any] | None = None, container_name: str | None = None
@@ -266,22 +272,33 @@ class FargateExecutor:
                 results.append(None)
         return results
 
-    def get_task_status(self, task_arn: str) -> dict[str, Any] | None:
-        """The task's status (``last_status``, ``desired_status``, stop reason, containers); None if unknown."""
+    def get_task_status(self, task_arn: str) -> dict[str, Any]:
+        """The task's status: ``status`` (ECS ``lastStatus``), ``stop_reason`` and more.
+
+        The keys of the async framework come first (``status``, ``desired_status``,
+        ``started_at``, ``stopped_at``, ``stop_reason``, ``task_arn``); the longer
+        names (``last_status``, ``stopped_reason``, ``stop_code``, ``created_at``,
+        ``containers``) stay for code written against them. A task ECS does not
+        know (never started, or stopped long ago) is ``{"status": "NOT_FOUND",
+        "task_arn": ...}``. Unlike the async framework, a failed ECS call raises
+        (a throttled or unauthorised call is not a task status).
+        """
         response = self.client.describe_tasks(cluster=self.cluster, tasks=[task_arn])
         tasks = response.get("tasks") or []
         if not tasks:
-            return None
+            return {"status": "NOT_FOUND", "task_arn": task_arn}
         task = tasks[0]
         return {
-            "task_arn": task.get("taskArn"),
-            "last_status": task.get("lastStatus"),
+            "status": task.get("lastStatus"),
             "desired_status": task.get("desiredStatus"),
-            "stop_code": task.get("stopCode"),
-            "stopped_reason": task.get("stoppedReason"),
-            "created_at": task.get("createdAt"),
             "started_at": task.get("startedAt"),
             "stopped_at": task.get("stoppedAt"),
+            "stop_reason": task.get("stoppedReason"),
+            "task_arn": task.get("taskArn") or task_arn,
+            "last_status": task.get("lastStatus"),
+            "stopped_reason": task.get("stoppedReason"),
+            "stop_code": task.get("stopCode"),
+            "created_at": task.get("createdAt"),
             "containers": [
                 {
                     "name": c.get("name"),

@@ -4,7 +4,8 @@
 they live in the database of the current constitution-state (``connecticut``,
 ``new_jersey``...), so one code base serves every state and a request can
 only reach its own state's records. ``ParcelReportRepository`` sets
-``database_key = "core"``: reports of all states live in one database.
+``database_key``: reports of all states live in one database, ``core`` unless
+``REPORTS_DATABASE`` names another (read once, when this module is imported).
 
 Entry-point files import this module by name (the app root is on ``sys.path``
 on Lambda, in the container, and when aws-helper-sync loads the app):
@@ -15,6 +16,7 @@ on Lambda, in the container, and when aws-helper-sync loads the app):
 from __future__ import annotations
 
 import datetime
+import os
 from typing import Any
 
 from aws_helper_sync import Repository
@@ -83,10 +85,10 @@ class ParcelHistoryRepository(Repository):
 
 
 class ParcelReportRepository(Repository):
-    """Acreage reports of every state, in the shared ``core`` database."""
+    """Acreage reports of every state, in one shared database (``core`` by default)."""
 
     collection_name = "parcel_reports"
-    database_key = "core"
+    database_key = os.environ.get("REPORTS_DATABASE") or "core"
     indexes = ({"key": [("state", 1), ("generated_at", -1)], "name": "state_generated_at"},)
 
     def latest(self, state: str) -> dict[str, Any] | None:
