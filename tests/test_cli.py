@@ -368,7 +368,10 @@ def readme_command(word: str) -> str:
 
 def shell_environment(extra: dict[str, str]) -> dict[str, str]:
     """A reader's shell: this Python's ``python`` and ``aws-helper-sync`` first on PATH, no APP_ROOT."""
-    environment = {k: v for k, v in os.environ.items() if k not in ("APP_ROOT", "LAMBDA_TASK_ROOT")}
+    # as a reader has it: no APP_ROOT, and the example's reports in "core" (the suite's REPORTS_DATABASE
+    # prefix is for the shared server; these commands run on a server of their own)
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("APP_ROOT", "LAMBDA_TASK_ROOT", "REPORTS_DATABASE")}
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
     return {**environment, **extra}
 
@@ -486,7 +489,10 @@ def one_line_error(result: subprocess.CompletedProcess, *parts: str) -> str:
 
 def quiet_environment(**extra: str) -> dict[str, str]:
     """ALLOWED_STATES set (no registry warning line), no APP_ROOT."""
-    environment = {k: v for k, v in os.environ.items() if k not in ("APP_ROOT", "LAMBDA_TASK_ROOT")}
+    # as a reader has it: no APP_ROOT, and the example's reports in "core" (the suite's REPORTS_DATABASE
+    # prefix is for the shared server; these commands run on a server of their own)
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("APP_ROOT", "LAMBDA_TASK_ROOT", "REPORTS_DATABASE")}
     return {**environment, "ALLOWED_STATES": "ohio", **extra}
 
 

@@ -446,3 +446,27 @@ def test_hammer_under_eviction_never_gives_a_thread_another_states_collection(mo
     assert written == 16 * 10
     collections, locks, ensured = cache_lengths(Churn)
     assert collections <= 4 and ensured <= 4 and locks <= 4 + 16  # held locks are never dropped
+
+
+def test_declarations_written_as_properties_work_as_in_the_async_framework(mongo_client, make_state):
+    """0.32.0's README declares collection_name/indexes as @property: the class-level index step reads them."""
+    state = make_state("ohio")
+
+    class PropertyDeclared(Repository):
+        def __init__(self, never_called_by_declared: object = None) -> None:
+            super().__init__()
+
+        @property
+        def collection_name(self) -> str:
+            return "declared_by_property"
+
+        @property
+        def indexes(self) -> list[dict]:
+            return [{"key": [("parcel_id", 1)], "unique": True, "name": "parcel_unique"}]
+
+    assert PropertyDeclared.declared("indexes")[0]["name"] == "parcel_unique"
+    assert PropertyDeclared.declared("collection_name") == "declared_by_property"
+    assert PropertyDeclared.declared("database_key") is None
+    with state_scope(state):
+        PropertyDeclared().collection.insert_one({"parcel_id": "P-1"})
+    assert mongo_client[state]["declared_by_property"].index_information()["parcel_unique"]["unique"] is True

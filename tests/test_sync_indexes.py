@@ -28,6 +28,7 @@ from aws_helper_sync.repository.sync import (
     discover_repositories,
     sync_indexes,
 )
+from tests.conftest import REPORTS_DATABASE
 from tests.registry_support import use_registry
 from tests.reliability_support import free_port
 
@@ -404,7 +405,7 @@ def test_the_example_app_syncs_its_repositories(example_app, mongo_client, state
         assert sorted(indexes(mongo_client, state, "parcels")) == ["_id_", "county_parcel_id", "parcel_id_unique"]
         assert sorted(indexes(mongo_client, state, "parcel_history")) == [
             "_id_", "event_id_unique", "parcel_id_occurred_at"]
-    assert "state_generated_at" in indexes(mongo_client, "core", "parcel_reports")
+    assert "state_generated_at" in indexes(mongo_client, REPORTS_DATABASE, "parcel_reports")
     assert not sync_indexes(repositories, states).pending
 
 

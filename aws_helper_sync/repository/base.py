@@ -28,6 +28,7 @@ ensured mark was evicted too, one idempotent ``createIndexes``).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
@@ -180,12 +181,25 @@ class Repository:
         return names or []
 
     @classmethod
+    def declared(cls, name: str) -> Any:
+        """The class's declared ``name`` (``indexes``, ``database_key``...) without an instance.
+
+        Code written for the async framework declares these as ``@property`` (its README
+        does): such a property is evaluated on a bare instance (``__init__`` not run), so
+        ``sync-indexes`` and the class-level index step read what an instance would.
+        """
+        value = inspect.getattr_static(cls, name, None)
+        if isinstance(value, property) and value.fget is not None:
+            return value.fget(cls.__new__(cls))
+        return getattr(cls, name, None)
+
+    @classmethod
     def _index_models(cls) -> list[Any]:
         """The declared ``indexes`` as IndexModels (a class method: ``sync-indexes`` needs no instance)."""
         from pymongo import IndexModel
 
         models = []
-        for spec in cls.indexes:
+        for spec in cls.declared("indexes") or ():
             options = dict(spec)
             keys = options.pop("key", None) or options.pop("keys", None)
             if keys is None:

@@ -495,7 +495,7 @@ def sync_indexes(
     """
     repositories = list(repositories)
     names, refused, source = resolve_states(states, registry)
-    if any(r.database_key is None for r in repositories) and not names and not refused:
+    if any(r.declared("database_key") is None for r in repositories) and not names and not refused:
         raise IndexSyncError("no states to sync: pass the states (--states a,b) or use the state registry "
                              "(--registry, STATES_COLLECTION)")
     report = IndexSyncReport(applied=apply, prune=prune, states=names, states_source=source,
@@ -546,21 +546,22 @@ def _groups(repositories: list[type[Repository]], states: list[str]) -> list[_Gr
     groups: dict[tuple[str | None, str, str], _Group] = {}
     order = {state: n for n, state in enumerate(states)}
     for repo in repositories:
-        cluster = repo.cluster_name if repo.is_external else None
-        databases = [(None, repo.database_key)] if repo.database_key else [(s, s) for s in states]
+        cluster = repo.declared("cluster_name") if repo.declared("is_external") else None
+        database_key = repo.declared("database_key")
+        databases = [(None, database_key)] if database_key else [(s, s) for s in states]
         try:
-            if repo.is_external and not cluster:
+            if repo.declared("is_external") and not cluster:
                 raise TypeError("is_external is set but cluster_name is not")
             specs = [IndexSpec.declared(model, "name" in spec, repo.__name__)
-                     for model, spec in zip(repo._index_models(), repo.indexes)]
+                     for model, spec in zip(repo._index_models(), repo.declared("indexes") or ())]
             error = None
         except (TypeError, ValueError) as exc:
             specs, error = [], f"{repo.__name__}.indexes: {exc}"
         for state, database in databases:
-            key = (cluster, database, repo.collection_name)
+            key = (cluster, database, repo.declared("collection_name"))
             group = groups.get(key)
             if group is None:
-                group = groups[key] = _Group(state, cluster, database, repo.collection_name)
+                group = groups[key] = _Group(state, cluster, database, key[2])
             group.state = group.state or state  # a database_key equal to a state joins that state
             if repo.__name__ not in group.repositories:
                 group.repositories.append(repo.__name__)
