@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from tests.api_events import v1_event, v2_event
-from tests.conftest import EXAMPLE_ROOT, TESTS_DIR
+from tests.conftest import EXAMPLE_ROOT, REPORTS_DATABASE, TESTS_DIR
 from tests.example_support import parcel, parcel_events_queue
 from tests.lambda_runtime_support import (
     FUNCTION_ARN,
@@ -108,7 +108,7 @@ def test_report_lambda(mongo_client, make_state):
     assert (report["data"]["state"], report["data"]["total_parcels"], report["data"]["total_acres"]) == (state, 1, 2.5)
     assert isinstance(report["data"]["generated_at"], str)  # the datetime serialized for the JSON answer
     assert (refused["success"], refused["error_type"]) == (False, "MissingStateError")
-    assert mongo_client["core"]["parcel_reports"].count_documents({"state": state}) == 1
+    assert mongo_client[REPORTS_DATABASE]["parcel_reports"].count_documents({"state": state}) == 1
 
 
 # --- what the library sees of the context (tests/runtime_app) ---
