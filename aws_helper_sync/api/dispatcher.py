@@ -70,14 +70,16 @@ def request_id_of(event: Any, context: Any) -> str:
 def dispatch(event: Any, context: Any = None) -> dict[str, Any]:
     """Handle one API Gateway event in its own context (no state leaks in or out)."""
     request_id = request_id_of(event, context)
+    steps = _Dispatch(event, context, request_id)
     try:
-        response = run_unit(None, _Dispatch(event, context, request_id).run)
+        response = run_unit(None, steps.run)
     except Exception:  # last resort: the handler must always answer
         logger.exception("unhandled error while dispatching request %s", request_id)
         response = build_response(
             500, _error_body(INTERNAL_ERROR, request_id), {"X-Request-Id": request_id}
         )
-    return shape_response(response, event)  # v2 cookies, v1/ALB multiValueHeaders, HEAD
+    kind = steps.request.kind if steps.request is not None else None  # parsed: not worked out again
+    return shape_response(response, event, kind)  # v2 cookies, v1/ALB multiValueHeaders, HEAD
 
 
 def _error_body(message: str, request_id: str) -> dict[str, Any]:

@@ -542,9 +542,9 @@ def _values(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
-def shape_response(response: dict[str, Any], event: Any) -> dict[str, Any]:
+def shape_response(response: dict[str, Any], event: Any, kind: str | None = None) -> dict[str, Any]:
     """``response`` (from ``build_response``, header values a string or a list) fitted to
-    the kind of ``event``; never raises.
+    the kind of ``event`` (``kind`` when the request was parsed already); never raises.
 
     HTTP API / Function URL: every ``Set-Cookie`` goes to ``cookies``, other lists are
     joined with ", ". REST: a header with several values goes to
@@ -553,7 +553,7 @@ def shape_response(response: dict[str, Any], event: Any) -> dict[str, Any]:
     else ``headers``, where a name has one value: of several cookies only the last
     is sent, with a warning. HEAD: no body.
     """
-    kind = event_kind(event)
+    kind = kind or event_kind(event)
     headers = response.get("headers") or {}
     is_head = _method_of(event, kind) == "HEAD"
     has_lists = any(isinstance(v, (list, tuple)) for v in headers.values())
