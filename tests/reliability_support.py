@@ -38,6 +38,28 @@ def use_reliability_app(monkeypatch: Any) -> Iterator[Path]:
     loading.clear_cache()
 
 
+
+def entry_classes(name: str) -> dict[str, Any]:
+    """The sample app's ``name`` class of every entry point (``api``, ``lambda``, ``sqs``,
+    ``sqs-batch`` from ``<name>_batch``, ``fargate``), their ``ran`` lists emptied; call it
+    inside ``use_reliability_app``."""
+    from aws_helper_sync import FargateTask, Lambda
+    from aws_helper_sync.api.router import resolve_route
+    from aws_helper_sync.entrypoint import load_entry_class
+    from aws_helper_sync.sqs.handler import load_consumer_class
+
+    classes = {
+        "api": resolve_route("POST", (name,))[0],
+        "lambda": load_entry_class(Lambda, "lambda", name, "main.py", "Lambda"),
+        "sqs": load_consumer_class(name),
+        "sqs-batch": load_consumer_class(f"{name}_batch"),
+        "fargate": load_entry_class(FargateTask, "task", name, "task.py", "Task"),
+    }
+    for cls in classes.values():
+        cls.ran.clear()
+    return classes
+
+
 def report(module: str, scenario: str, **figures: Any) -> None:
     """Print the figures of one scenario and keep them for tests/RELIABILITY.md."""
     print(f"\n[{module}] {scenario}")

@@ -25,19 +25,15 @@ import pytest
 
 from aws_helper_sync import (
     FargateExecutor,
-    FargateTask,
-    Lambda,
     fargate_handler,
     lambda_handler,
 )
 from aws_helper_sync.api.handler import api_handler
-from aws_helper_sync.api.router import resolve_route
 from aws_helper_sync.context.state import InvalidStateError
-from aws_helper_sync.entrypoint import load_entry_class
-from aws_helper_sync.sqs.handler import load_consumer_class, sqs_handler
+from aws_helper_sync.sqs.handler import sqs_handler
 from aws_helper_sync.sqs.worker import SQSWorker
 from tests.api_events import json_body, v1_event, v2_event
-from tests.reliability_support import report, use_reliability_app
+from tests.reliability_support import entry_classes, report, use_reliability_app
 from tests.sqs_support import (
     create_queue,
     failed_ids,
@@ -93,17 +89,8 @@ def databases(mongo_client):
 
 @pytest.fixture
 def canaries(reliability_app):
-    """The four canary classes, their ``ran`` lists emptied."""
-    classes = {
-        "api": resolve_route("POST", ("canary",))[0],
-        "lambda": load_entry_class(Lambda, "lambda", "canary", "main.py", "Lambda"),
-        "sqs": load_consumer_class("canary"),
-        "sqs-batch": load_consumer_class("canary_batch"),
-        "fargate": load_entry_class(FargateTask, "task", "canary", "task.py", "Task"),
-    }
-    for cls in classes.values():
-        cls.ran.clear()
-    return classes
+    """The canary class of every entry point, their ``ran`` lists emptied."""
+    return entry_classes("canary")
 
 
 def shown(value: str) -> str:
@@ -310,16 +297,7 @@ def registry(mongo_client, unique, monkeypatch):
 @pytest.fixture
 def registered(reliability_app):
     """The ``registered`` entry classes (they write through a Repository with indexes)."""
-    classes = {
-        "api": resolve_route("POST", ("registered",))[0],
-        "lambda": load_entry_class(Lambda, "lambda", "registered", "main.py", "Lambda"),
-        "sqs": load_consumer_class("registered"),
-        "sqs-batch": load_consumer_class("registered_batch"),
-        "fargate": load_entry_class(FargateTask, "task", "registered", "task.py", "Task"),
-    }
-    for cls in classes.values():
-        cls.ran.clear()
-    return classes
+    return entry_classes("registered")
 
 
 def test_registry_unknown_states_through_every_entry_point(registry, registered, monkeypatch, unique):

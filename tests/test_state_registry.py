@@ -18,8 +18,6 @@ import time
 import pytest
 
 from aws_helper_sync import (
-    FargateTask,
-    Lambda,
     StateRegistryUnavailableError,
     UnknownStateError,
     fargate_handler,
@@ -29,14 +27,13 @@ from aws_helper_sync import (
     set_allowed_states,
 )
 from aws_helper_sync.api.handler import api_handler
-from aws_helper_sync.api.router import resolve_route
 from aws_helper_sync.context import registry as registry_module
 from aws_helper_sync.database import MongoManager
-from aws_helper_sync.entrypoint import known_state, load_entry_class
-from aws_helper_sync.sqs.handler import load_consumer_class, sqs_handler
+from aws_helper_sync.entrypoint import known_state
+from aws_helper_sync.sqs.handler import sqs_handler
 from tests.api_events import json_body, v1_event, v2_event
 from tests.registry_support import use_registry
-from tests.reliability_support import free_port, use_reliability_app
+from tests.reliability_support import entry_classes, free_port, use_reliability_app
 from tests.sqs_support import failed_ids, lambda_event, lambda_record
 
 flask = pytest.importorskip("flask")
@@ -50,16 +47,7 @@ def reliability_app(monkeypatch):
 @pytest.fixture
 def registered(reliability_app):
     """The ``registered`` entry classes, their ``ran`` lists emptied."""
-    classes = {
-        "api": resolve_route("POST", ("registered",))[0],
-        "lambda": load_entry_class(Lambda, "lambda", "registered", "main.py", "Lambda"),
-        "sqs": load_consumer_class("registered"),
-        "sqs-batch": load_consumer_class("registered_batch"),
-        "fargate": load_entry_class(FargateTask, "task", "registered", "task.py", "Task"),
-    }
-    for cls in classes.values():
-        cls.ran.clear()
-    return classes
+    return entry_classes("registered")
 
 
 @pytest.fixture

@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 
-from aws_helper_sync import FargateTask, Lambda, fargate_handler, lambda_handler
+from aws_helper_sync import fargate_handler, lambda_handler
 from aws_helper_sync.api.handler import api_handler
-from aws_helper_sync.api.router import resolve_route
 from aws_helper_sync.context.sources import (
     ConflictingStateSourcesError,
     MalformedSessionError,
@@ -37,12 +36,11 @@ from aws_helper_sync.context.sources import (
     tenant_id,
 )
 from aws_helper_sync.context.state import InvalidStateError, set_allowed_states
-from aws_helper_sync.entrypoint import load_entry_class
 from aws_helper_sync.sqs import records as rec
 from aws_helper_sync.sqs.handler import load_consumer_class, sqs_handler
 from aws_helper_sync.sqs.worker import SQSWorker
 from tests.api_events import json_body, v1_event, v2_event
-from tests.reliability_support import use_reliability_app
+from tests.reliability_support import entry_classes, use_reliability_app
 from tests.sqs_support import (
     create_queue,
     failed_ids,
@@ -77,16 +75,7 @@ class TenantContext:
 @pytest.fixture
 def canaries(monkeypatch):
     for _ in use_reliability_app(monkeypatch):
-        classes = {
-            "api": resolve_route("POST", ("canary",))[0],
-            "lambda": load_entry_class(Lambda, "lambda", "canary", "main.py", "Lambda"),
-            "sqs": load_consumer_class("canary"),
-            "sqs-batch": load_consumer_class("canary_batch"),
-            "fargate": load_entry_class(FargateTask, "task", "canary", "task.py", "Task"),
-        }
-        for cls in classes.values():
-            cls.ran.clear()
-        yield classes
+        yield entry_classes("canary")
 
 
 @pytest.fixture
