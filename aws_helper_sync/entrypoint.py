@@ -96,8 +96,11 @@ def lifecycle(entry: EntryPoint, step: str = "process") -> Any:
     own contract (HTTP status, result dict, exit code).
     """
     validate: Callable[[], object] = entry.validate  # typed -> None, but a subclass may return anything
-    hook_result(entry, "validate", validate())
-    return hook_result(entry, step, getattr(entry, step)())
+    checked = validate()
+    if checked is not None:  # None is what hooks return: nothing to refuse
+        hook_result(entry, "validate", checked)  # refuses a coroutine or generator
+    result = getattr(entry, step)()
+    return result if result is None else hook_result(entry, step, result)
 
 
 def run_lifecycle(entry: EntryPoint, state: str | None, step: str = "process") -> Any:

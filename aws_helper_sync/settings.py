@@ -21,25 +21,36 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def _environ_reader() -> Callable[[str], str | None]:
-    """``os.environ.get`` without its per-call encode/decode where that is safe.
+    """``env()``'s reading of one variable: stripped, and None when unset or blank.
 
     Request paths read a few variables per request, and on POSIX CPython
-    ``os.environ.get`` costs about as much as the rest of a settings lookup.
-    ``os.environ`` keeps its values in ``_data`` (bytes -> bytes, updated by
-    every ``os.environ[...] = ...``), so reading that dict gives the same
-    answers; anywhere else the public API is used.
+    ``os.environ.get`` (an encode and a decode per call) costs more than the rest
+    of a settings lookup. ``os.environ`` keeps its values in ``_data`` (bytes ->
+    bytes, updated by every ``os.environ[...] = ...``), so reading that dict gives
+    the same answers; the decoded text is kept per name beside the bytes object
+    it came from, and used again while ``_data`` still holds that very object
+    (we keep a reference to it, so its id cannot be reused).
+    Anywhere else the public API is used.
     """
     data = getattr(os.environ, "_data", None)
     if os.name != "posix" or not isinstance(data, dict):
-        return os.environ.get
-    encoded: dict[str, bytes] = {}
+        def read_public(name: str) -> str | None:
+            value = os.environ.get(name)
+            return None if value is None else value.strip() or None
+
+        return read_public
+    # name -> (encoded name, the bytes last read, their text); one entry per name read
+    seen: dict[str, tuple[bytes, bytes | None, str | None]] = {}
 
     def read(name: str) -> str | None:
-        key = encoded.get(name)
-        if key is None:
-            key = encoded[name] = os.fsencode(name)
-        value = data.get(key)
-        return None if value is None else os.fsdecode(value)
+        entry = seen.get(name)
+        if entry is not None and data.get(entry[0]) is entry[1]:
+            return entry[2]
+        key = os.fsencode(name) if entry is None else entry[0]
+        raw = data.get(key)
+        value = None if raw is None else os.fsdecode(raw).strip() or None
+        seen[name] = (key, raw, value)
+        return value
 
     return read
 
@@ -50,10 +61,7 @@ _read_environ = _environ_reader()
 def env(name: str, default: str | None = None) -> str | None:
     """The variable's value with surrounding blanks removed; empty counts as unset."""
     value = _read_environ(name)
-    if value is None:
-        return default
-    value = value.strip()
-    return value if value else default
+    return default if value is None else value
 
 
 def env_flag(name: str, default: bool) -> bool:
@@ -185,7 +193,14 @@ def auth_db_name() -> str:
 
 
 def cors_allow_origin() -> str:
-    return env("CORS_ALLOW_ORIGIN") or "*"
+    """``CORS_ALLOW_ORIGIN`` (default ``*``); CR, LF or NUL in it is a ConfigurationError,
+    as the value is sent as a header (``Access-Control-Allow-Origin``)."""
+    value = env("CORS_ALLOW_ORIGIN")
+    if value is None:
+        return "*"
+    if "\r" in value or "\n" in value or "\x00" in value:
+        raise ConfigurationError("CORS_ALLOW_ORIGIN must not contain CR, LF or NUL (it is sent as a header)")
+    return value
 
 
 # --- Fargate (SPEC §9) ---

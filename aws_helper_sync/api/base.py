@@ -85,14 +85,17 @@ class API(EntryPoint):
     ) -> None:
         self.method = method.upper()
         self.path = path
-        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
-        self.path_parameters: list[str] = list(path_parameters or ())
-        self.query_parameters: dict[str, str] = dict(query_parameters or {})
+        self.headers = headers if type(headers) is Headers else Headers(headers)
+        self.path_parameters: list[str] = list(path_parameters) if path_parameters else []
+        self.query_parameters: dict[str, str] = dict(query_parameters) if query_parameters else {}
         #: every value of each query key, in order (``query_parameters`` has the last one)
-        self.multi_query_parameters: dict[str, list[str]] = {
-            name: list(values) for name, values in (multi_query_parameters or {}).items()
-        } or {name: [value] for name, value in self.query_parameters.items()}
-        self.body: dict[str, Any] = dict(body or {})
+        self.multi_query_parameters: dict[str, list[str]] = (
+            {name: list(values) for name, values in multi_query_parameters.items()}
+            if multi_query_parameters
+            else {name: [value] for name, value in self.query_parameters.items()}
+            if self.query_parameters else {}
+        )
+        self.body: dict[str, Any] = dict(body) if body else {}
         #: the request body as bytes (base64 decoded), whatever ``body_format`` says
         self.raw_body: bytes = raw_body
         #: the decoded body of a ``body_format = "text"`` API, else None

@@ -36,6 +36,7 @@ from .events import (
     build_response,
     cors_headers,
     parse_event,
+    request_cors_headers,
     shape_response,
 )
 from .exceptions import HTTPError
@@ -50,16 +51,17 @@ logger = logging.getLogger("aws_helper_sync.api")
 INTERNAL_ERROR = "Internal server error"
 DATABASE_UNAVAILABLE = "Database unavailable"
 REGISTRY_UNAVAILABLE = "State registry unavailable"
+STATE_HEADER_SOURCE = f"{STATE_HEADER} header"
 
 
 def request_id_of(event: Any, context: Any) -> str:
     """The Lambda invocation id, else API Gateway's request id, else a fresh one."""
-    rid = getattr(context, "aws_request_id", None)
+    rid = getattr(context, "aws_request_id", None) if context is not None else None
     if isinstance(rid, str) and rid and is_safe_header_value(rid):
         return rid
-    if isinstance(event, Mapping):
+    if type(event) is dict or isinstance(event, Mapping):
         request_context = event.get("requestContext")
-        if isinstance(request_context, Mapping):
+        if type(request_context) is dict or isinstance(request_context, Mapping):
             rid = request_context.get("requestId")
             # it goes out as X-Request-Id: an id that would forge a header is not used
             if isinstance(rid, str) and rid and is_safe_header_value(rid):
@@ -78,8 +80,10 @@ def dispatch(event: Any, context: Any = None) -> dict[str, Any]:
         response = build_response(
             500, _error_body(INTERNAL_ERROR, request_id), {"X-Request-Id": request_id}
         )
-    kind = steps.request.kind if steps.request is not None else None  # parsed: not worked out again
-    return shape_response(response, event, kind)  # v2 cookies, v1/ALB multiValueHeaders, HEAD
+    request = steps.request  # when parsed, its kind and method are not worked out again
+    if request is None:
+        return shape_response(response, event)
+    return shape_response(response, event, request.kind, request.method)  # v2 cookies, v1/ALB
 
 
 def _error_body(message: str, request_id: str) -> dict[str, Any]:
@@ -108,7 +112,7 @@ class _Dispatch:
         except HTTPError as exc:
             self.base_headers.update(cors_headers(allow_origin, None))
             return self._http_error(exc)
-        self.base_headers.update(cors_headers(allow_origin, request.headers.get("origin")))
+        self.base_headers.update(request_cors_headers(allow_origin, request.headers))
         if request.method == "OPTIONS":  # CORS preflight: browsers send no credentials
             return build_response(204, None, self.base_headers)
 
@@ -123,10 +127,10 @@ class _Dispatch:
                              self._where(), self.request_id)
             return self._server_error(exc)
         try:
-            state = require_state_from([  # Lambda tenant isolation: the tenant id must agree
-                (f"{STATE_HEADER} header", request.state_header()),
+            state = require_state_from((  # Lambda tenant isolation: the tenant id must agree
+                (STATE_HEADER_SOURCE, request.state_header()),
                 (TENANT_ID_SOURCE, tenant_id(self.context)),
-            ])
+            ))
             body = request.read_body(api_class.body_format, api_class.content_types)
         except UnknownStateError as exc:  # well spelled, not served here: forbidden, not malformed
             return self._client_error(403, str(exc))
@@ -149,7 +153,10 @@ class _Dispatch:
         """validate() -> process() -> response, in the request's own context with its state set
         (so every log line of the request, errors included, carries the state)."""
         try:
-            api = api_class(
+            # __new__ then __init__ is what api_class(...) does, minus the dict of
+            # the 14 keywords that calling the class itself builds and unpacks
+            api = api_class.__new__(api_class)
+            api.__init__(  # type: ignore[misc]
                 body=body.data,
                 raw_body=body.raw,
                 body_text=body.text,
@@ -182,9 +189,8 @@ class _Dispatch:
                              self._where(), api_class.__name__, self.request_id)
             return self._server_error(exc)
         try:
-            return build_response(
-                api.status_code, api.response_body, self.base_headers, api.response_headers
-            )
+            # the API's own header dict, not the copy ``response_headers`` makes: only read here
+            return build_response(api.status_code, api.response_body, self.base_headers, api._headers)
         except Exception:
             logger.exception("%s: the response of %s could not be serialized (request %s)",
                              self._where(), api_class.__name__, self.request_id)

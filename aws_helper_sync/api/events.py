@@ -23,9 +23,8 @@ import logging
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from http.client import responses as _STATUS_PHRASES
-from typing import Any, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from ..utils.json_encoder import MongoJSONEncoder
@@ -65,17 +64,37 @@ _T = TypeVar("_T")
 
 
 class Headers(Mapping[str, str]):
-    """Read-only request headers with case-insensitive names (iterates lower-case names)."""
+    """Read-only request headers with case-insensitive names (iterates lower-case names).
 
-    __slots__ = ("_items",)
+    When two names differ in letter case only, the later one's value is the one seen.
+    """
+
+    __slots__ = ("_given", "_names")
 
     def __init__(self, items: Mapping[str, str] | None = None) -> None:
-        self._items: dict[str, str] = {}
-        for name, value in (items or {}).items():
-            self._items[name.lower()] = value
+        self._given: Mapping[str, str] = dict(items or {})
+        # lower-case name -> the name as given (a later spelling wins)
+        self._names: Mapping[str, str] = {name.lower(): name for name in self._given}
+
+    @classmethod
+    def _wrap(cls, given: Mapping[str, str], names: Mapping[str, str]) -> Headers:
+        """The headers of one event, as ``parse_event`` read them: the event's own map
+        (never copied, never changed) and the shared, read-only name index of its name set."""
+        headers = cls.__new__(cls)
+        headers._given, headers._names = given, names
+        return headers
+
+    def _name(self, name: str) -> str | None:
+        found = self._names.get(name)  # the library asks in lower case: no lower() to make
+        if found is None and isinstance(name, str):
+            found = self._names.get(name.lower())
+        return found
 
     def __getitem__(self, name: str) -> str:
-        return self._items[name.lower()]
+        found = self._name(name)
+        if found is None:
+            raise KeyError(name)
+        return self._given[found]
 
     @overload
     def get(self, name: str) -> str | None: ...
@@ -84,24 +103,25 @@ class Headers(Mapping[str, str]):
     def get(self, name: str, default: str | _T) -> str | _T: ...
 
     def get(self, name: str, default: object = None) -> object:
-        return self._items.get(name.lower(), default) if isinstance(name, str) else default
+        found = self._name(name) if isinstance(name, str) else None
+        return default if found is None else self._given[found]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._items
+        return isinstance(name, str) and self._name(name) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
+        return iter(self._names)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._names)
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if k in ("authorization", "cookie") else v) for k, v in self._items.items()}
+        shown = {k: ("***" if k in ("authorization", "cookie") else self._given[n])
+                 for k, n in self._names.items()}
         return f"Headers({shown})"
 
 
-@dataclass(frozen=True)
-class RequestBody:
+class RequestBody(NamedTuple):
     """A request body read for one ``body_format``: ``data`` for the API, the bytes, the text."""
 
     data: dict[str, Any]
@@ -109,7 +129,6 @@ class RequestBody:
     text: str | None = None
 
 
-@dataclass(frozen=True)
 class ApiRequest:
     """One HTTP request, whatever the event format.
 
@@ -118,34 +137,72 @@ class ApiRequest:
     Function URLs, API Gateway joins repeated keys with commas: the values are
     taken from ``rawQueryString`` when it agrees, else by splitting on commas,
     and then a literal comma inside one value cannot be told apart from two values.
+
+    A plain class with slots, not a frozen dataclass: it is built once per
+    request, and a frozen dataclass sets each of its fields through
+    ``object.__setattr__``.
     """
 
-    method: str
-    path: str
-    segments: tuple[str, ...]
-    headers: Headers
-    query_parameters: dict[str, str]
-    body: str | None = None
-    is_base64_encoded: bool = False
-    version: str = "1.0"
-    request_id: str | None = None
-    event: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    kind: str = REST
-    multi_query_parameters: dict[str, list[str]] = field(default_factory=dict)
+    __slots__ = (
+        "_state_values_agree",
+        "body",
+        "event",
+        "headers",
+        "is_base64_encoded",
+        "kind",
+        "method",
+        "multi_query_parameters",
+        "path",
+        "query_parameters",
+        "request_id",
+        "segments",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        segments: tuple[str, ...],
+        headers: Headers,
+        query_parameters: dict[str, str],
+        body: str | None = None,
+        is_base64_encoded: bool = False,
+        version: str = "1.0",
+        request_id: str | None = None,
+        event: Mapping[str, Any] | None = None,
+        kind: str = REST,
+        multi_query_parameters: dict[str, list[str]] | None = None,
+        *,
+        state_values_agree: bool | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.segments = segments
+        self.headers = headers
+        self.query_parameters = query_parameters
+        self.body = body
+        self.is_base64_encoded = is_base64_encoded
+        self.version = version
+        self.request_id = request_id
+        self.event: Mapping[str, Any] = {} if event is None else event
+        self.kind = kind
+        self.multi_query_parameters: dict[str, list[str]] = (
+            {} if multi_query_parameters is None else multi_query_parameters
+        )
+        # True when parse_event saw every spelling of the state header agree; None: not looked at
+        self._state_values_agree = state_values_agree
+
+    def __repr__(self) -> str:
+        return f"ApiRequest(method={self.method!r}, path={self.path!r}, kind={self.kind!r})"
 
     def state_header(self) -> str | None:
         """The ``constitution-state`` header; BadRequestError when the request carries it
         more than once (letter case, v1 ``multiValueHeaders``) with different values."""
-        values: set[str] = set()
-        for key in ("headers", "multiValueHeaders"):
-            given = self.event.get(key) if isinstance(self.event, Mapping) else None
-            if not isinstance(given, Mapping):
-                continue
-            for name, value in given.items():
-                if isinstance(name, str) and name.lower() == STATE_HEADER:
-                    values.update(v for v in (value if isinstance(value, list) else [value])
-                                  if isinstance(v, str))
-        if len(values) > 1:
+        agree = self._state_values_agree
+        if agree is None:
+            agree = _state_values_agree(self.event)
+        if not agree:
             raise BadRequestError(
                 f"{STATE_HEADER} header: the request carries it several times with different values"
             )
@@ -190,6 +247,8 @@ class ApiRequest:
         (entries like ``text/csv``, ``image/*``, ``*/*``).
         """
         if self.method in BODY_IGNORED_METHODS:
+            if not self.body:
+                return RequestBody({}, b"")
             try:
                 raw = self.raw_body()
             except BadRequestError:  # never read, so never a reason to refuse the request
@@ -362,6 +421,8 @@ def _string_map(event: Mapping[str, Any], key: str, multi_key: str | None = None
 
 def _v1_query(event: Mapping[str, Any], encoded: bool) -> dict[str, list[str]]:
     """Every query value of a 1.0 or ALB event; ALB sends them still percent-encoded."""
+    if event.get("multiValueQueryStringParameters") is None and event.get("queryStringParameters") is None:
+        return {}  # API Gateway's null for a request without a query string
     multi = _list_map(event, "multiValueQueryStringParameters")
     for name, value in _string_map(event, "queryStringParameters").items():
         multi.setdefault(name, [value])
@@ -375,6 +436,8 @@ def _v1_query(event: Mapping[str, Any], encoded: bool) -> dict[str, list[str]]:
 
 def _v2_query(event: Mapping[str, Any]) -> dict[str, list[str]]:
     """Every query value of a 2.0 event, whose map joins repeated keys with commas."""
+    if event.get("queryStringParameters") is None:  # HTTP API leaves it out without a query
+        return {}
     joined = _string_map(event, "queryStringParameters")
     if not joined:
         return {}
@@ -395,7 +458,11 @@ def event_kind(event: Any) -> str:
     """``rest``, ``http``, ``function_url`` or ``alb``; never raises (also for junk events)."""
     if not isinstance(event, Mapping):
         return REST
-    context = event.get("requestContext")
+    return _kind(event, event.get("requestContext"))
+
+
+def _kind(event: Mapping[str, Any], context: Any) -> str:
+    """``event_kind`` once the event is known to be a mapping and its requestContext is read."""
     if not isinstance(context, Mapping):
         return HTTP_API if event.get("version") == "2.0" else REST
     if isinstance(context.get("elb"), Mapping):
@@ -408,15 +475,122 @@ def event_kind(event: Any) -> str:
     return REST
 
 
+class _NameSet(NamedTuple):
+    """What one set of header names (in the event's order) tells, worked out once per set."""
+
+    given_names: dict[str, str]  # lower-case name -> the name as given (a later spelling wins); read only
+    state_spellings: tuple[str, ...]  # the names that are the state header in some letter case
+
+
+_NAME_SETS: dict[tuple[str, ...], _NameSet] = {}
+_NAME_SETS_MAX = 512  # bounded whatever names callers send; clients repeat a few sets
+
+
+def _name_set(names: tuple[Any, ...], where: str) -> _NameSet:
+    """The ``_NameSet`` of ``names`` (cached); BadRequestError when a name is not a string.
+
+    Requests from one client carry the same header names request after request,
+    so lower-casing them is done once per set, not once per request: a request's
+    headers are its event's map and the index of its name set.
+    """
+    known = _NAME_SETS.get(names)
+    if known is not None:
+        return known
+    if not all(isinstance(name, str) for name in names):
+        raise BadRequestError(f"malformed event: '{where}' must map names to strings")
+    index = {name.lower(): name for name in names}
+    known = _NameSet(index, tuple(n for n in names if n.lower() == STATE_HEADER))
+    if len(_NAME_SETS) >= _NAME_SETS_MAX:
+        _NAME_SETS.clear()
+    _NAME_SETS[names] = known
+    return known
+
+
+def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bool]:
+    """The request headers, and whether every spelling of the state header agrees
+    (``ApiRequest.state_header``).
+
+    The common case is a ``headers`` object of strings (every API Gateway and ALB
+    event): its values are checked with one ``str.join``, which raises TypeError
+    for anything but strings; any other shape takes ``_string_map``, whose errors
+    name the problem. HTTP API and Function URL cookies become a ``cookie`` header.
+    """
+    given = event.get("headers")
+    if type(given) is dict and given:
+        try:
+            "".join(given.values())
+        except TypeError:
+            raise BadRequestError("malformed event: 'headers' must map names to strings") from None
+    else:
+        given = _string_map(event, "headers", None if is_v2 else "multiValueHeaders")
+    if is_v2:
+        cookies = event.get("cookies")
+        if cookies is not None:
+            if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
+                raise BadRequestError("malformed event: 'cookies' must be a list of strings")
+            if "cookie" not in given:  # an exact 'cookie' header wins
+                given = {**given, "cookie": "; ".join(cookies)}
+    names_in_order = tuple(given)
+    names = _name_set(names_in_order, "headers")
+    headers = Headers._wrap(given, names.given_names)
+    return headers, _state_spellings_agree(event, given, names_in_order, names, headers.get(STATE_HEADER))
+
+
+def _state_spellings_agree(event: Mapping[str, Any], given: Mapping[str, str],
+                           names_in_order: tuple[str, ...], names: _NameSet, state: str | None) -> bool:
+    """Does the state header have one value however it is spelled, in both header maps?
+
+    The spellings are known from the name sets, so only their own values are
+    looked at (API Gateway's REST events repeat every header, in the same order,
+    in ``multiValueHeaders``). Anything unusual (a state spelled twice with other
+    values, a multi-value map that is no dict) takes the full scan.
+    """
+    for name in names.state_spellings:
+        if given[name] != state:
+            return _state_values_agree(event)
+    multi = event.get("multiValueHeaders")
+    if multi is None:
+        return True
+    if type(multi) is not dict:
+        return _state_values_agree(event)
+    multi_names = tuple(multi)
+    if multi_names == names_in_order:
+        spellings = names.state_spellings
+    else:
+        try:
+            spellings = _name_set(multi_names, "multiValueHeaders").state_spellings
+        except BadRequestError:  # junk the full scan skips, as it always did
+            return _state_values_agree(event)
+    for name in spellings:
+        if multi[name] != [state]:
+            return _state_values_agree(event)
+    return True
+
+
+def _state_values_agree(event: Mapping[str, Any]) -> bool:
+    """Every value of every spelling of the state header, in ``headers`` and
+    ``multiValueHeaders``, is the same (the full scan; junk entries are skipped)."""
+    values: set[str] = set()
+    for key in ("headers", "multiValueHeaders"):
+        given = event.get(key) if isinstance(event, Mapping) else None
+        if not isinstance(given, Mapping):
+            continue
+        for name, value in given.items():
+            if isinstance(name, str) and name.lower() == STATE_HEADER:
+                values.update(v for v in (value if isinstance(value, list) else [value])
+                              if isinstance(v, str))
+    return len(values) <= 1
+
+
 def parse_event(event: Any) -> ApiRequest:
     """An ``ApiRequest`` from a REST or HTTP API, Function URL or ALB event."""
-    if not isinstance(event, Mapping):
+    if type(event) is not dict and not isinstance(event, Mapping):
         raise BadRequestError("malformed event: expected an API Gateway proxy event object")
     context = _mapping(event, "requestContext")
     http = context.get("http")
     if http is not None and not isinstance(http, Mapping):
         raise BadRequestError("malformed event: 'requestContext.http' must be an object")
-    kind = event_kind(event)
+    kind = _kind(event, context)
     is_v2 = kind in V2_KINDS
     if is_v2:
         http = http or {}
@@ -431,13 +605,7 @@ def parse_event(event: Any) -> ApiRequest:
         raise BadRequestError("malformed event: no request path")
     if is_v2:
         path = _strip_stage(path, context.get("stage"))
-    headers = _string_map(event, "headers", None if is_v2 else "multiValueHeaders")
-    if is_v2:
-        cookies = event.get("cookies")
-        if cookies is not None:
-            if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
-                raise BadRequestError("malformed event: 'cookies' must be a list of strings")
-            headers.setdefault("cookie", "; ".join(cookies))
+    headers, state_agrees = _request_headers(event, is_v2)
     multi_query = _v2_query(event) if is_v2 else _v1_query(event, encoded=kind == ALB)
     body = event.get("body")
     if body is not None and not isinstance(body, str):
@@ -449,21 +617,25 @@ def parse_event(event: Any) -> ApiRequest:
         raise BadRequestError("malformed event: 'isBase64Encoded' must be a boolean")
     # REST, ALB and Function URLs send the path percent-encoded (HTTP API decoded):
     # decode each segment, so an encoded '/' (%2F) stays inside its segment
-    segments = tuple(unquote(part) for part in path.split("/") if part)
+    parts = path.split("/")
+    segments = tuple(unquote(part) for part in parts if part) if "%" in path \
+        else tuple(filter(None, parts))
     request_id = context.get("requestId")
+    method = method.strip().upper()
     return ApiRequest(
-        method=method.strip().upper(),
-        path=path,
-        segments=segments,
-        headers=Headers(headers),
-        query_parameters={name: values[-1] for name, values in multi_query.items()},
-        body=body,
-        is_base64_encoded=encoded,
-        version="2.0" if is_v2 else "1.0",
-        request_id=request_id if isinstance(request_id, str) and request_id else None,
-        event=event,
-        kind=kind,
-        multi_query_parameters=multi_query,
+        method,
+        path,
+        segments,
+        headers,
+        {name: values[-1] for name, values in multi_query.items()} if multi_query else {},
+        body,
+        encoded,
+        "2.0" if is_v2 else "1.0",
+        request_id if isinstance(request_id, str) and request_id else None,
+        event,
+        kind,
+        multi_query,
+        state_values_agree=state_agrees,
     )
 
 
@@ -483,19 +655,39 @@ def _allowed_origins(allow_origin: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in allow_origin.split(",") if o.strip()) or ("*",)
 
 
+@functools.lru_cache(maxsize=32)
+def _fixed_cors_headers(allow_origin: str) -> dict[str, str] | None:
+    """The CORS headers when they do not depend on the caller (one allowed origin), else None."""
+    origins = _allowed_origins(allow_origin)
+    if len(origins) != 1:
+        return None
+    return {
+        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+        "Access-Control-Allow-Methods": CORS_ALLOW_METHODS,
+        "Access-Control-Allow-Origin": origins[0],
+    }
+
+
+def request_cors_headers(allow_origin: str, headers: Headers) -> Mapping[str, str]:
+    """``cors_headers`` for a request; the caller's ``Origin`` is looked up only when
+    ``CORS_ALLOW_ORIGIN`` lists several origins. The mapping may be shared: read it only."""
+    fixed = _fixed_cors_headers(allow_origin)
+    return fixed if fixed is not None else cors_headers(allow_origin, headers.get("origin"))
+
+
 def cors_headers(allow_origin: str, request_origin: str | None) -> dict[str, str]:
     """CORS headers for ``CORS_ALLOW_ORIGIN``: ``*``, one origin, or a comma separated list."""
-    origins = _allowed_origins(allow_origin)
+    fixed = _fixed_cors_headers(allow_origin)
+    if fixed is not None:
+        return dict(fixed)  # a copy: the cached one is shared by every request
     headers = {
         "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
         "Access-Control-Allow-Methods": CORS_ALLOW_METHODS,
     }
-    if len(origins) == 1:
-        headers["Access-Control-Allow-Origin"] = origins[0]
-    else:  # a response may name one origin only: echo the caller's when it is listed
-        if request_origin in origins:
-            headers["Access-Control-Allow-Origin"] = request_origin
-        headers["Vary"] = "Origin"
+    # a response may name one origin only: echo the caller's when it is listed
+    if request_origin in _allowed_origins(allow_origin):
+        headers["Access-Control-Allow-Origin"] = request_origin
+    headers["Vary"] = "Origin"
     return headers
 
 
@@ -517,34 +709,45 @@ def build_response(
     ``headers`` (the API's own) override ``base_headers`` whatever their letter
     case. The body is JSON through the Mongo-aware encoder, unless the API set a
     non-JSON Content-Type and gave text (sent as is) or bytes (sent base64).
+
+    ``headers`` pass ``check_response_headers`` here, whoever set them (``set_header``
+    checked them already, code writing ``_headers`` did not); ``base_headers`` are
+    the library's own, made of checked values (the request id, the CORS settings).
     """
     merged: dict[str, str | list[str]] = {"Content-Type": JSON_CONTENT_TYPE, **base_headers}
-    for name, value in (headers or {}).items():
-        for existing in [k for k in merged if k.lower() == name.lower()]:
-            del merged[existing]
-        merged[name] = value
-    content_type = next((v for k, v in merged.items() if k.lower() == "content-type"), "")
+    if headers:
+        check_response_headers({"headers": headers})  # a forged header is never sent
+        for name, value in headers.items():
+            lowered = name.lower()
+            for existing in [k for k in merged if k.lower() == lowered]:
+                del merged[existing]
+            merged[name] = value
+    content_type = merged.get("Content-Type")
+    if content_type is None:  # the API's own spelling replaced ours
+        content_type = next((v for k, v in merged.items() if k.lower() == "content-type"), "")
     encoded = False
     if status_code in (204, 304) and body is None:
         text = ""
-    elif not _is_json(content_type) and isinstance(body, str):
+    elif content_type == JSON_CONTENT_TYPE or _is_json(content_type):
+        text = _ENCODER.encode(body)
+    elif isinstance(body, str):
         text = body
-    elif not _is_json(content_type) and isinstance(body, (bytes, bytearray)):
+    elif isinstance(body, (bytes, bytearray)):
         text, encoded = base64.b64encode(bytes(body)).decode("ascii"), True
     else:
         text = _ENCODER.encode(body)
-    response = {"statusCode": status_code, "headers": merged, "body": text, "isBase64Encoded": encoded}
-    check_response_headers(response)  # whoever set them: a forged header is never sent
-    return response
+    return {"statusCode": status_code, "headers": merged, "body": text, "isBase64Encoded": encoded}
 
 
 def _values(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
 
 
-def shape_response(response: dict[str, Any], event: Any, kind: str | None = None) -> dict[str, Any]:
+def shape_response(response: dict[str, Any], event: Any, kind: str | None = None,
+                   method: str | None = None) -> dict[str, Any]:
     """``response`` (from ``build_response``, header values a string or a list) fitted to
-    the kind of ``event`` (``kind`` when the request was parsed already); never raises.
+    the kind of ``event``; never raises. ``kind`` and ``method`` are the parsed
+    request's, when it was parsed (else they are read from the event).
 
     HTTP API / Function URL: every ``Set-Cookie`` goes to ``cookies``, other lists are
     joined with ", ". REST: a header with several values goes to
@@ -553,10 +756,13 @@ def shape_response(response: dict[str, Any], event: Any, kind: str | None = None
     else ``headers``, where a name has one value: of several cookies only the last
     is sent, with a warning. HEAD: no body.
     """
-    kind = kind or event_kind(event)
+    if kind is None:
+        kind = event_kind(event)
+    if method is None:
+        method = _method_of(event, kind)
     headers = response.get("headers") or {}
-    is_head = _method_of(event, kind) == "HEAD"
-    has_lists = any(isinstance(v, (list, tuple)) for v in headers.values())
+    is_head = method == "HEAD"
+    has_lists = not all(map(str.__instancecheck__, headers.values()))
     if kind == REST and not has_lists and not is_head:
         return response  # the common case: nothing to change
     shaped = dict(response)

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import loading, settings
 from .exceptions import RouteNotFoundError
@@ -34,7 +33,8 @@ _ID = re.compile(
     r"|[0-9a-fA-F]{24}"
 )
 # Resource parts become folder names: nothing that could climb out of api/.
-_RESOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}")
+_RESOURCE_TEXT = r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}"
+_RESOURCE_PATH = re.compile(f"{_RESOURCE_TEXT}(?:/{_RESOURCE_TEXT})*")  # resources joined by '/'
 
 
 def is_id(part: str) -> bool:
@@ -47,8 +47,7 @@ def _shown(method: str, segments: tuple[str, ...] | list[str]) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """Where a request goes: the file relative to ``api/`` and the ids in order."""
 
     file: str
@@ -57,25 +56,42 @@ class Route:
 
 def match_route(method: str, segments: tuple[str, ...] | list[str]) -> Route:
     """The route for ``method`` and the URL path parts; RouteNotFoundError when there is none."""
-    method = method.upper()
+    if not method.isupper():
+        method = method.upper()
     if method == "HEAD":  # answered like GET, without a body (shape_response drops it)
         method = "GET"
     if method not in ROUTED_METHODS or not segments:
         raise RouteNotFoundError(f"No route for {_shown(method, segments)}")
-    resources: list[str] = []
-    ids: list[str] = []
-    for index, part in enumerate(segments):
-        if (index % 2 == 1) if method == "GET" else is_id(part):
-            ids.append(part)
-        else:
-            resources.append(part)
-    if not resources or not all(_RESOURCE.fullmatch(part) for part in resources):
-        raise RouteNotFoundError(f"No route for {_shown(method, segments)}")
-    if method == "GET":
+    if method == "GET":  # resource, id, resource, id, ...
+        resources, ids = segments[0::2], tuple(segments[1::2])
         action = "get" if len(segments) % 2 == 0 else "list"
     else:
+        parts: tuple[list[str], list[str]] = ([], [])  # (resources, ids)
+        for part in segments:
+            parts[is_id(part)].append(part)
+        resources, ids = parts[0], tuple(parts[1])
         action = METHOD_FILES[method]
-    return Route(file="/".join(resources) + f"/{action}.py", path_parameters=tuple(ids))
+    folder = "/".join(resources)
+    file = _FILES.get((folder, action))
+    if file is None:
+        # every part a resource name, and none holding a '/' of its own (a decoded %2F)
+        if not resources or not _RESOURCE_PATH.fullmatch(folder) or folder.count("/") != len(resources) - 1:
+            raise RouteNotFoundError(f"No route for {_shown(method, segments)}")
+        file = _remember_file(folder, action)
+    return Route(file, ids)
+
+
+# (resource folder, action) -> the route file, for names already checked: warm
+# requests skip the regex. Bounded, whatever paths callers make up.
+_FILES: dict[tuple[str, str], str] = {}
+_FILES_MAX = 1024
+
+
+def _remember_file(folder: str, action: str) -> str:
+    if len(_FILES) >= _FILES_MAX:
+        _FILES.clear()
+    file = _FILES[(folder, action)] = f"{folder}/{action}.py"
+    return file
 
 
 def resolve_route(method: str, segments: tuple[str, ...] | list[str]) -> tuple[type[API], Route]:
@@ -85,13 +101,24 @@ def resolve_route(method: str, segments: tuple[str, ...] | list[str]) -> tuple[t
     file that exists but cannot be loaded (syntax error, no API subclass,
     ``async def`` hooks) raises its own error: that is a server fault, not a 404.
     """
-    from .base import API
-
+    base = _api_base()
     route = match_route(method, segments)
     path = f"{settings.app_root_text()}/api/{route.file}"
-    cls = loading.cached_class(path, API)
+    cls = loading.cached_class(path, base)
     if cls is None:
         if not os.path.isfile(path):
             raise RouteNotFoundError(f"No route for {_shown(method.upper(), segments)}")
-        cls = loading.load_class(path, API, where=f"api/{route.file}")
+        cls = loading.load_class(path, base, where=f"api/{route.file}")
     return cls, route
+
+
+_API_BASE: list[type[API]] = []
+
+
+def _api_base() -> type[API]:
+    """``api.base.API``, imported on the first request rather than on every one."""
+    if not _API_BASE:
+        from .base import API
+
+        _API_BASE.append(API)
+    return _API_BASE[0]

@@ -47,8 +47,16 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+# Spellings already found fine (a few dozen states in practice): a warm check is one set
+# lookup, not a regex. Bounded, whatever callers send; only good spellings enter it.
+_GOOD_SPELLINGS: set[str] = set()
+_GOOD_SPELLINGS_MAX = 4096
+
+
 def _spelling_error(value: object) -> str | None:
     """Why ``value`` cannot be a database name, or None when its spelling is fine."""
+    if type(value) is str and value in _GOOD_SPELLINGS:
+        return None
     if not isinstance(value, str):
         return f"constitution-state must be a string, got {type(value).__name__}"
     if not STATE_PATTERN.fullmatch(value):
@@ -58,6 +66,10 @@ def _spelling_error(value: object) -> str | None:
         )
     if value in RESERVED_STATES:
         return f"invalid constitution-state {value!r}: reserved MongoDB database name"
+    if type(value) is str:  # a subclass could change what it compares equal to
+        if len(_GOOD_SPELLINGS) >= _GOOD_SPELLINGS_MAX:
+            _GOOD_SPELLINGS.clear()
+        _GOOD_SPELLINGS.add(value)
     return None
 
 

@@ -41,10 +41,6 @@ def run_in_unit_context(state: str | None, fn: Callable[..., T], /, *args: Any, 
     nothing the unit sets leaks into the next one, and a unit without a state
     never inherits one.
     """
-    checked = None if state is None else validate_state(state)
-
-    def unit() -> T:
-        _state.set(checked)
-        return fn(*args, **kwargs)
-
-    return contextvars.copy_context().run(unit)
+    context = contextvars.copy_context()
+    context.run(_state.set, None if state is None else validate_state(state))
+    return context.run(fn, *args, **kwargs)

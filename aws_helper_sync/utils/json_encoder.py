@@ -14,7 +14,7 @@ so ``json.dumps(..., allow_nan=False)`` of it and ``JSON.parse`` never fail.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from .serializer import convert_scalar, make_default, serialize_mongo_types
 
@@ -35,6 +35,7 @@ class MongoJSONEncoder(json.JSONEncoder):
         if fallback is not None:  # json.JSONEncoder would replace default(): keep the Mongo types
             # An instance attribute shadowing the method, as json.JSONEncoder does itself.
             self.default = make_default(fallback)  # type: ignore[method-assign,assignment]
+        self._one_shot = _c_encoder(self)
 
     def default(self, o: Any) -> Any:
         if isinstance(o, (set, frozenset)):
@@ -48,6 +49,8 @@ class MongoJSONEncoder(json.JSONEncoder):
         # The C encoder first (fast); a non-finite float (or a key json cannot write)
         # stops it, and the value is then encoded again once made JSON-ready.
         try:
+            if self._one_shot is not None:
+                return "".join(self._one_shot(o, 0))
             return super().encode(o)
         except (ValueError, TypeError):
             return super().encode(serialize_mongo_types(o))
@@ -57,6 +60,23 @@ class MongoJSONEncoder(json.JSONEncoder):
             return super().iterencode(o, _one_shot)
         # json.dump() writes chunks as they come, too late to retry: convert first
         return super().iterencode(serialize_mongo_types(o), _one_shot)
+
+
+def _c_encoder(encoder: json.JSONEncoder) -> Callable[[Any, int], Any] | None:
+    """The C encoder for ``encoder``'s settings, built once instead of once per ``encode()``
+    as ``json.JSONEncoder`` does; None where json has no C part, or for indented output.
+
+    It is built without the circular-reference markers, which is what lets one
+    instance serve every thread (the C encoder keeps no other state between
+    calls); a circular value then ends in RecursionError instead of ValueError,
+    a server fault either way.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or encoder.indent is not None:
+        return None
+    string = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+    return make(None, encoder.default, string, None, encoder.key_separator, encoder.item_separator,
+                encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
 
 
 def mongo_json_dumps(obj: Any, **kwargs: Any) -> str:
