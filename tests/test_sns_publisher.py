@@ -38,7 +38,11 @@ class _Http:
 
 
 class SnsProbe:
-    """Counts SNS calls of the shared client and injects per-entry failures into PublishBatch."""
+    """Counts SNS calls of the shared client and injects per-entry failures into PublishBatch.
+
+    The requests of one list go out concurrently (from the send pool's threads), so
+    the hooks count under a lock; ``batch_sizes`` is in the order requests were sent.
+    """
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -46,6 +50,7 @@ class SnsProbe:
         self.batch_sizes: list[int] = []
         self.failures: dict[int, tuple[int, bool, bool]] = {}  # index -> (times left, sender fault, silent)
         self.uid = uuid.uuid4().hex
+        self._lock = threading.Lock()
         self._hooks = [
             ("provide-client-params.sns.PublishBatch", self._params),
             ("before-call.sns", self._before_call),
@@ -65,15 +70,19 @@ class SnsProbe:
 
     def _params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> dict[str, Any]:
         entries = params["PublishBatchRequestEntries"]
-        self.batch_sizes.append(len(entries))
         kept, injected = [], []
-        for entry in entries:
-            index = int(entry["Id"])
-            times, sender_fault, silent = self.failures.get(index, (0, False, False))
-            if times == 0:
-                kept.append(entry)
-                continue
-            self.failures[index] = (times - 1 if times > 0 else times, sender_fault, silent)
+        with self._lock:
+            self.batch_sizes.append(len(entries))
+            taken = []
+            for entry in entries:
+                index = int(entry["Id"])
+                times, sender_fault, silent = self.failures.get(index, (0, False, False))
+                if times == 0:
+                    kept.append(entry)
+                    continue
+                self.failures[index] = (times - 1 if times > 0 else times, sender_fault, silent)
+                taken.append((entry, sender_fault, silent))
+        for entry, sender_fault, silent in taken:
             if not silent:
                 injected.append({"Id": entry["Id"], "Code": "InternalError" if not sender_fault else "InvalidParameter",
                                  "Message": "injected failure", "SenderFault": sender_fault})
@@ -82,7 +91,8 @@ class SnsProbe:
         return {**params, "PublishBatchRequestEntries": kept or entries}
 
     def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> Any:
-        self.calls[model.name] += 1
+        with self._lock:
+            self.calls[model.name] += 1
         if model.name == "PublishBatch" and context.get("nothing_left"):
             return _Http(), {"Successful": [], "Failed": list(context["injected"])}
         return None
@@ -250,7 +260,7 @@ def test_25_messages_go_in_3_batches_and_ids_come_back_in_input_order(boto_clien
     ids = SNSPublisher(topic).publish(messages)
 
     assert probe.calls == {"PublishBatch": 3}
-    assert probe.batch_sizes == [10, 10, 5]
+    assert sorted(probe.batch_sizes) == [5, 10, 10]  # sent concurrently: in any order
     assert len(ids) == 25
     index_of = {e["MessageId"]: json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)}
     assert [index_of[message_id] for message_id in ids] == list(range(25))
@@ -262,7 +272,7 @@ def test_batches_also_respect_256_kib(topic, probe):
     ids = SNSPublisher(topic).publish(messages)
 
     assert len(ids) == 5
-    assert probe.batch_sizes == [2, 2, 1]
+    assert sorted(probe.batch_sizes) == [1, 2, 2]
 
 
 def test_empty_list_publishes_nothing(topic, probe):
@@ -277,7 +287,7 @@ def test_failed_entries_are_retried_and_every_message_published_once(boto_client
     ids = fast(topic).publish(messages)
 
     assert probe.calls == {"PublishBatch": 4}  # 3 chunks, then one retry of the 4 failed entries
-    assert probe.batch_sizes == [10, 10, 5, 4]
+    assert sorted(probe.batch_sizes[:3]) == [5, 10, 10] and probe.batch_sizes[3:] == [4]
     index_of = {e["MessageId"]: json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)}
     assert sorted(index_of.values()) == list(range(25))  # no duplicate, none missing
     assert [index_of[message_id] for message_id in ids] == list(range(25))
@@ -298,7 +308,7 @@ def test_entries_failing_for_good_are_raised_with_indexes_and_successful_ids(
     assert set(error.message_ids) == set(range(25)) - {3, 12}
     assert "2 of 25 messages were not published" in str(error)
     assert probe.calls == {"PublishBatch": 5}  # 3 chunks, then 2 retries of the 2 failing entries
-    assert probe.batch_sizes == [10, 10, 5, 2, 2]
+    assert sorted(probe.batch_sizes[:3]) == [5, 10, 10] and probe.batch_sizes[3:] == [2, 2]
     delivered = {e["MessageId"]: json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)}
     assert delivered == {mid: i for i, mid in error.message_ids.items()}
 
@@ -550,7 +560,7 @@ def test_standard_topic_still_retries_failed_entries_after_the_rest(boto_client,
 
     fast(topic).publish([{"content": {"i": i}} for i in range(15)])
 
-    assert probe.batch_sizes == [10, 5, 1]
+    assert sorted(probe.batch_sizes[:2]) == [5, 10] and probe.batch_sizes[2:] == [1]
     assert sorted(json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)) == list(range(15))
 
 

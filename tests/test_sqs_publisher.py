@@ -31,14 +31,20 @@ from tests.sqs_support import create_queue, receive_all, receive_fifo_in_order
 
 
 class SqsFaults:
-    """Records each SendMessageBatch the library sends and fails chosen input indexes (by entry Id)."""
+    """Records each SendMessageBatch the library sends and fails chosen input indexes (by entry Id).
+
+    The requests of one list go out concurrently from the send pool's threads: the
+    hooks record under a lock, and the injected failures of a request wait for its
+    answer under the thread that sends it (``requests``: in the order they were sent).
+    """
 
     def __init__(self, client: Any) -> None:
         self.events = client.meta.events
         self.requests: list[list[int]] = []
         self.request_bytes: list[int] = []
         self.failures: dict[int, tuple[int, bool]] = {}  # index -> (times left, -1 always; sender fault)
-        self.pending: list[dict[str, Any]] = []
+        self.pending: dict[int, list[dict[str, Any]]] = {}  # thread -> the failures its request gets
+        self._lock = threading.Lock()
         self.events.register("before-send.sqs.SendMessageBatch", self._before_send, unique_id="sqs-faults-send")
         self.events.register("after-call.sqs.SendMessageBatch", self._after_call, unique_id="sqs-faults-after")
 
@@ -53,15 +59,19 @@ class SqsFaults:
     def _before_send(self, request: Any, **_: Any) -> Any:
         body = json.loads(request.body)
         entries = body["Entries"]
-        self.requests.append([int(e["Id"]) for e in entries])
-        self.request_bytes.append(sum(len(e["MessageBody"].encode()) for e in entries))
         kept, injected = [], []
-        for entry in entries:
-            times, sender_fault = self.failures.get(int(entry["Id"]), (0, False))
-            if times == 0:
-                kept.append(entry)
-                continue
-            self.failures[int(entry["Id"])] = (times - 1 if times > 0 else times, sender_fault)
+        with self._lock:
+            self.requests.append([int(e["Id"]) for e in entries])
+            self.request_bytes.append(sum(len(e["MessageBody"].encode()) for e in entries))
+            taken = []
+            for entry in entries:
+                times, sender_fault = self.failures.get(int(entry["Id"]), (0, False))
+                if times == 0:
+                    kept.append(entry)
+                    continue
+                self.failures[int(entry["Id"])] = (times - 1 if times > 0 else times, sender_fault)
+                taken.append((entry, sender_fault))
+        for entry, sender_fault in taken:
             injected.append({"Id": entry["Id"], "SenderFault": sender_fault,
                              "Code": "InvalidParameterValue" if sender_fault else "InternalError",
                              "Message": "injected failure"})
@@ -72,12 +82,11 @@ class SqsFaults:
         body["Entries"] = kept
         request.body = json.dumps(body).encode()
         request.headers["Content-Length"] = str(len(request.body))
-        self.pending.append({"Failed": injected})
+        self.pending[threading.get_ident()] = injected
         return None
 
     def _after_call(self, parsed: dict[str, Any], **_: Any) -> None:
-        if self.pending:
-            parsed.setdefault("Failed", []).extend(self.pending.pop()["Failed"])
+        parsed.setdefault("Failed", []).extend(self.pending.pop(threading.get_ident(), []))
 
 
 @pytest.fixture
@@ -153,7 +162,7 @@ def test_a_list_goes_out_in_chunks_of_ten_with_ids_in_input_order(queue, faults,
     with state_scope(make_state("maine")):
         ids = SQSPublisher(url).send([{"content": {"n": n}} for n in range(25)])
 
-    assert faults.requests == [list(range(10)), list(range(10, 20)), list(range(20, 25))]
+    assert sorted(faults.requests) == [list(range(10)), list(range(10, 20)), list(range(20, 25))]
     received = receive_all(sqs, url)
     assert sorted(ids) == sorted(m["MessageId"] for m in received) and len(set(ids)) == 25
     by_id = {m["MessageId"]: json.loads(m["Body"])["n"] for m in received}
@@ -167,7 +176,7 @@ def test_requests_stay_under_the_total_size_limit(queue, faults):
 
     SQSPublisher(url).send([{"content": {"n": n, "blob": blob}} for n in range(5)])
 
-    assert faults.requests == [[0, 1], [2, 3], [4]]
+    assert sorted(faults.requests) == [[0, 1], [2, 3], [4]]  # sent concurrently: in any order
     assert all(size <= 256 * 1024 for size in faults.request_bytes)
     assert sorted(json.loads(m["Body"])["n"] for m in receive_all(sqs, url)) == list(range(5))
 
@@ -179,7 +188,7 @@ def test_a_queue_that_takes_1_mib_gets_fuller_requests(queue, faults):
     SQSPublisher(url, max_message_bytes=SQS_MAX_MESSAGE_BYTES).send([{"content": {"n": n, "b": blob}}
                                                                     for n in range(4)])
 
-    assert faults.requests == [[0, 1, 2], [3]]
+    assert sorted(faults.requests) == [[0, 1, 2], [3]]
     assert sorted(b["n"] for b in bodies(receive_all(sqs, url))) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="max_message_bytes"):
         SQSPublisher(url, max_message_bytes=SQS_MAX_MESSAGE_BYTES + 1)
@@ -273,7 +282,8 @@ def test_entries_sqs_fails_on_its_side_are_retried_after_the_rest(queue, faults)
 
     ids = fast(url).send([{"content": {"n": n}} for n in range(15)])
 
-    assert faults.requests == [list(range(10)), list(range(10, 15)), [3, 12]]
+    assert sorted(faults.requests[:2]) == [list(range(10)), list(range(10, 15))]
+    assert faults.requests[2:] == [[3, 12]]  # the retry round comes once both requests were answered
     assert len(set(ids)) == 15
     assert sorted(b["n"] for b in bodies(receive_all(sqs, url))) == list(range(15))
 
@@ -291,7 +301,7 @@ def test_what_still_fails_is_reported_by_index_with_the_ids_that_went_out(queue,
     assert "InvalidParameterValue" in error.failed[4] and "InternalError" in error.failed[7]
     assert sorted(error.message_ids) == sorted(set(range(12)) - {4, 7})
     assert error.queue_url == url and "2 of 12 messages were not sent" in str(error)
-    assert faults.requests == [list(range(10)), [10, 11], [7], [7]]
+    assert sorted(faults.requests[:2]) == [list(range(10)), [10, 11]] and faults.requests[2:] == [[7], [7]]
     assert sorted(b["n"] for b in bodies(receive_all(sqs, url))) == sorted(set(range(12)) - {4, 7})
 
 
