@@ -27,6 +27,7 @@ from aws_helper_sync.aws import aws_client
 from aws_helper_sync.batching import BatchSender, SendPlan
 from aws_helper_sync.sqs.publisher import SQS_MAX_MESSAGE_BYTES
 from aws_helper_sync.sqs.worker import SQSWorker
+from tests.publish_support import POOL_THREAD_PREFIX, InFlight
 from tests.sqs_support import create_queue, receive_all, receive_fifo_in_order
 
 
@@ -468,3 +469,110 @@ def test_an_empty_list_sends_nothing(queue, faults):
 
     assert SQSPublisher(url).send([]) == []
     assert faults.requests == []
+
+
+# --- concurrent requests (issue 15) ---
+
+
+@pytest.fixture
+def in_flight(aws):
+    """20 ms per SQS send on the library's client, and the calls in flight counted (``InFlight``)."""
+    with InFlight(aws_client("sqs", "us-east-2"), ("SendMessage", "SendMessageBatch")) as counter:
+        yield counter
+
+
+def test_requests_of_one_list_overlap_within_the_bound_and_ids_stay_in_input_order(queue, in_flight, make_state):
+    sqs, url = queue
+
+    with state_scope(make_state("maine")):
+        ids = SQSPublisher(url, max_concurrency=4).send([{"content": {"n": n}} for n in range(100)])
+
+    assert 1 < in_flight.peak <= 4
+    assert {state for _, state in in_flight.calls} == {make_state("maine")}  # the pool threads ran in it
+    assert any(name.startswith(POOL_THREAD_PREFIX) for name in in_flight.threads)
+    received = receive_all(sqs, url)
+    by_id = {m["MessageId"]: json.loads(m["Body"])["n"] for m in received}
+    assert [by_id[i] for i in ids] == list(range(100))
+    assert {state_of(m) for m in received} == {make_state("maine")}
+
+
+def test_fifo_groups_go_concurrently_each_in_order_through_throttling_and_failures(fifo_queue, monkeypatch):
+    """Six groups of 15 (g0 = 0-14, ...), botocore's retries off: g2's first request is throttled once
+    (sent again whole), g3's 54 fails once (the last of its request: alone again, then 55-59), g4's 69
+    is refused: 70-74 are never sent. Each group arrives in input order."""
+    from aws_helper_sync import aws
+
+    sqs, url = fifo_queue
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    aws.reset_clients()
+    client = aws_client("sqs", "us-east-2")
+    throttled: list[str] = []
+
+    def throttle_g2_once(request: Any, **_: Any) -> Any:
+        if throttled or json.loads(request.body)["Entries"][0]["Id"] != "30":
+            return None
+        throttled.append("30")
+        response = AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0",
+                                                  "x-amzn-query-error": "RequestThrottled;Sender"}, None)
+        response._content = json.dumps({"__type": "com.amazonaws.sqs#RequestThrottled",
+                                        "message": "Rate exceeded"}).encode()
+        return response
+
+    with InFlight(client, ("SendMessageBatch",)) as counter:
+        client.meta.events.register_first("before-send.sqs.SendMessageBatch", throttle_g2_once, unique_id="throttle")
+        faults = SqsFaults(client)
+        faults.fail({54}, times=1)
+        faults.fail({69}, times=-1, sender_fault=True)
+        try:
+            with pytest.raises(SendMessageBatchError) as caught:
+                fast(url).send(fifo("".join(str(n // 15) for n in range(90))))
+        finally:
+            faults.close()
+            client.meta.events.unregister("before-send.sqs.SendMessageBatch", unique_id="throttle")
+            monkeypatch.delenv("AWS_MAX_ATTEMPTS")
+            aws.reset_clients()
+
+    error = caught.value
+    assert throttled == ["30"]
+    assert 1 < counter.peak <= 8
+    delivered = delivered_order(sqs, url)
+    for group in range(6):
+        expected = list(range(60, 69)) if group == 4 else list(range(group * 15, group * 15 + 15))
+        assert [n for g, n in delivered if g == str(group)] == expected
+    assert sorted(error.failed) == list(range(69, 75))
+    assert all(error.failed[n] == "not sent: an earlier entry (69) of message group '4' failed" for n in range(70, 75))
+    assert not any(n in request for request in faults.requests for n in range(70, 75))
+
+
+def test_many_threads_send_lists_at_once_each_message_in_its_own_threads_state(queue, in_flight, make_state):
+    """10 threads share one publisher (and the one send pool): 25 messages each, in 3 requests."""
+    _, url = queue
+    publisher = SQSPublisher(url)
+    start = threading.Barrier(10)
+    results: dict[int, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def send(n: int) -> None:
+        try:
+            with state_scope(make_state(f"p{n}")):
+                start.wait()
+                results[n] = publisher.send([{"content": {"n": n, "k": k}} for k in range(25)])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert 1 < in_flight.pool_peak <= 8  # one pool for the process: 8 in flight from it at most, all threads
+    assert len(in_flight.sent) == 250
+    by_id = {}
+    for entry, message_id in in_flight.sent:  # every entry SQS accepted, as it was sent
+        body = json.loads(entry["MessageBody"])
+        assert entry["MessageAttributes"]["constitution-state"]["StringValue"] == make_state(f"p{body['n']}")
+        by_id[message_id] = (body["n"], body["k"])
+    for n, ids in results.items():
+        assert [by_id[i] for i in ids] == [(n, k) for k in range(25)]
