@@ -222,9 +222,10 @@ class SendPlan:
     out of order. A request rejected whole (throttling) sent nothing, and its
     runs go again as they were.
 
-    Because a group is in at most one request at a time, requests could go out
-    concurrently (``next_chunk`` until None, each ``settle`` as its answer
-    comes) without breaking any group's order.
+    Because a group is in at most one request at a time, requests go out
+    concurrently (``BatchSender._run``: ``next_chunk`` until None, each
+    ``settle`` as its answer comes) without breaking any group's order: on a
+    FIFO topic or queue only requests of different groups overlap.
     """
 
     def __init__(
