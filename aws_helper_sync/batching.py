@@ -30,10 +30,9 @@ import random
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from queue import SimpleQueue
-from typing import Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 from .context.sources import (
     SESSION_ATTRIBUTE,
@@ -45,14 +44,19 @@ from .context.sources import (
 from .context.state import get_state
 from .utils.json_encoder import mongo_json_dumps
 
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
 STATE_ATTRIBUTE = "constitution-state"
 MAX_BATCH_ENTRIES = 10
 MAX_ATTRIBUTES = 10  # SNS delivers at most 10 to SQS; SQS takes at most 10 per message
 DEFAULT_MAX_REQUEST_BYTES = 256 * 1024
-# Batch requests of one list in flight at once. 8: botocore pools 10 connections per client and
-# the library shares one client per service and region, so 8 requests stay on reused connections
-# with room for the single sends of other threads; and 8 x 10 entries already hide the latency of
-# a round trip behind the client's own work (benchmarks/bench_sns.py prints 1, 2, 4, 8 and 16).
+# Batch requests of one list in flight at once. Why 8: botocore pools 10 connections per client and
+# the library shares one client per service and region (and the send pool is one per process), so
+# 8 requests stay on reused connections with room for the single sends of other threads; and the
+# client's own work per request of 10 entries (serializing, signing, parsing: about 3.6 ms here, on
+# one GIL) fills the wait of a 20 ms round trip at about 7 in flight, so more adds connections, not
+# speed. (`benchmarks/bench_sns.py --sweep` prints 1, 2, 4, 8 and 16.)
 DEFAULT_MAX_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
 
@@ -364,6 +368,8 @@ def send_pool(workers: int) -> ThreadPoolExecutor:
     current = _pool
     if current is not None and current[1] >= workers:
         return current[0]
+    from concurrent.futures import ThreadPoolExecutor
+
     with _pool_lock:
         if _pool is None or _pool[1] < workers:
             _pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aws-helper-sync-send",
