@@ -8,6 +8,7 @@ publishes them) and reported back as ``Failed`` in the response, as SNS does.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
 from collections import Counter
@@ -814,6 +815,7 @@ def test_a_larger_bound_gets_a_larger_pool(topic, monkeypatch):
     assert 8 < counter.pool_peak <= 12
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_publishes_concurrently_on_a_pool_of_its_own(topic, in_flight):
     """The parent's pool has threads (and its lock is held by a thread at the fork): the child's list goes out."""
     SNSPublisher(topic).publish([{"content": {"i": i}} for i in range(50)])  # the parent's pool, warm
