@@ -10,7 +10,8 @@ send lists the same way, so both use this one piece:
   at most 10, checked before anything is sent;
 - ``SendPlan``: which entries go out next, in requests of at most 10 entries and
   a byte budget, every FIFO message group strictly in input order, retries included;
-- ``BatchSender``: the loop that sends the plan's requests, retries what the
+- ``BatchSender``: the loop that sends the plan's requests, up to
+  ``max_concurrency`` at a time on the process's send pool, retries what the
   service failed on its side with backoff, and raises a ``BatchSendError``
   (input index -> reason, plus the ids that did go out) for what still failed.
 
@@ -21,13 +22,17 @@ request itself differs per sender.
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import logging
+import os
 import random
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from queue import SimpleQueue
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 from .context.sources import (
     SESSION_ATTRIBUTE,
@@ -39,10 +44,21 @@ from .context.sources import (
 from .context.state import get_state
 from .utils.json_encoder import mongo_json_dumps
 
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
 STATE_ATTRIBUTE = "constitution-state"
 MAX_BATCH_ENTRIES = 10
 MAX_ATTRIBUTES = 10  # SNS delivers at most 10 to SQS; SQS takes at most 10 per message
 DEFAULT_MAX_REQUEST_BYTES = 256 * 1024
+# Batch requests of one list in flight at once. Why 8: botocore pools 10 connections per client and
+# the library shares one client per service and region (and the send pool is one per process), so
+# 8 requests stay on reused connections with room for the single sends of other threads; and the
+# client's own work per request of 10 entries (serializing, signing, parsing: about 3.6 ms here, on
+# one GIL) fills the wait of a 20 ms round trip at about 7 in flight, so more adds connections, not
+# speed. (`benchmarks/bench_sns.py --sweep` prints 1, 2, 4, 8 and 16.)
+DEFAULT_MAX_CONCURRENCY = 8
+MAX_CONCURRENCY = 64
 
 Message = dict[str, Any]
 GroupKey = Union[str, int]  # a FIFO MessageGroupId; without FIFO each entry's own index
@@ -210,9 +226,10 @@ class SendPlan:
     out of order. A request rejected whole (throttling) sent nothing, and its
     runs go again as they were.
 
-    Because a group is in at most one request at a time, requests could go out
-    concurrently (``next_chunk`` until None, each ``settle`` as its answer
-    comes) without breaking any group's order.
+    Because a group is in at most one request at a time, requests go out
+    concurrently (``BatchSender._run``: ``next_chunk`` until None, each
+    ``settle`` as its answer comes) without breaking any group's order: on a
+    FIFO topic or queue only requests of different groups overlap.
     """
 
     def __init__(
@@ -330,34 +347,116 @@ class SendPlan:
         return max(self.attempts[index] for index in heads), retrying
 
 
+# --- the send pool: one per process, shared by every sender and thread ---
+
+_pool_lock = threading.Lock()
+_pool: tuple[ThreadPoolExecutor, int] | None = None  # (pool, its worker count)
+_worker = threading.local()  # .sending is True in the pool's threads
+
+
+def send_pool(workers: int) -> ThreadPoolExecutor:
+    """The process's pool for batch requests, with at least ``workers`` threads (created on first use).
+
+    One pool for the process, so all the lists sent at once by many threads together
+    have at most the largest ``max_concurrency`` in flight (by default 8, under the
+    connections botocore pools per client). A larger bound gets a larger pool; the
+    smaller one is dropped, and its threads end once the senders still using it are
+    done (a pool's threads exit when it is garbage collected). Threads start as
+    needed. After a fork the child starts without a pool (its threads are not there).
+    """
+    global _pool
+    current = _pool
+    if current is not None and current[1] >= workers:
+        return current[0]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _pool_lock:
+        if _pool is None or _pool[1] < workers:
+            _pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aws-helper-sync-send",
+                                        initializer=_mark_send_thread), workers)
+        return _pool[0]
+
+
+def _mark_send_thread() -> None:
+    _worker.sending = True
+
+
+def _after_fork_in_child() -> None:
+    global _pool, _pool_lock
+    _pool_lock = threading.Lock()  # may have been held by a parent thread at the fork
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 # --- the sender ---
 
 
 class BatchSender:
     """The send loop of a publisher: one call with retries, or a list through a ``SendPlan``.
 
-    Subclasses name the service (``service``, ``batch_operation``), make the
-    batch request (``_batch_request``) and the error (``error_class``).
+    Subclasses name the service (``service``, ``single_operation``,
+    ``batch_operation``), format an entry (``format_entry``), make the requests
+    (``_single_request``, ``_batch_request``), say ``is_fifo`` and
+    ``max_request_bytes``, and name the error (``error_class``).
     ``max_attempts`` (sends per entry) and ``backoff_seconds`` govern the retries
-    of entries the service fails on its side or throttles.
+    of entries the service fails on its side or throttles. ``max_concurrency``:
+    batch requests of one list in flight at once (1 sends them one after the other).
     """
 
     service = "AWS"
+    single_operation = "send"
     batch_operation = "batch"
     error_class: type[BatchSendError] = BatchSendError
+    is_fifo = False
+    max_request_bytes = DEFAULT_MAX_REQUEST_BYTES
 
     def __init__(self, target: str, *, max_attempts: int, backoff_seconds: float,
-                 max_backoff_seconds: float) -> None:
+                 max_backoff_seconds: float, max_concurrency: int = DEFAULT_MAX_CONCURRENCY) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
+                or not 1 <= max_concurrency <= MAX_CONCURRENCY:
+            raise ValueError(f"max_concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, "
+                             f"got {max_concurrency!r}")
         self.target = target
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
+        self.max_concurrency = max_concurrency
         self.logger = logging.getLogger(type(self).__name__)
+
+    def format_entry(self, message: Message, index: int = 0) -> tuple[dict[str, Any], int]:
+        """The batch request entry for ``message`` (``Id``: its index) and its size in bytes."""
+        raise NotImplementedError
+
+    def _single_request(self, params: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
 
     def _batch_request(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _send(self, message: Message | list[Message], method: str) -> str | list[str]:
+        """What ``publish`` / ``send`` do: a dict -> its message id; a list -> the ids in input order.
+
+        Every message of a list is checked and formatted (with the caller's state)
+        before anything is sent.
+        """
+        if isinstance(message, dict):
+            return self._send_one(message)
+        if isinstance(message, (list, tuple)):
+            return self._send_all([self.format_entry(m, index) for index, m in enumerate(message)])
+        raise TypeError(f"{method}() takes a message dict or a list of them, got {type(message).__name__}")
+
+    def _send_one(self, message: Message) -> str:
+        entry, _ = self.format_entry(message)
+        params = {key: value for key, value in entry.items() if key != "Id"}
+        response = self._call_with_retries(lambda: self._single_request(params), self.single_operation)
+        message_id: str = response["MessageId"]
+        self.logger.debug("%s of message %s to %s", self.single_operation, message_id, self.target)
+        return message_id
 
     def _call_with_retries(self, call: Callable[[], dict[str, Any]], what: str) -> dict[str, Any]:
         """``call()``; transient AWS trouble gets ``max_attempts`` tries with backoff, the rest raises."""
@@ -374,20 +473,12 @@ class BatchSender:
                 self._wait_before_retry(attempt, f"{what} to {self.target} failed ({exc})")
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send_all(self, formatted: list[tuple[dict[str, Any], int]], *, ordered: bool,
-                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> list[str]:
+    def _send_all(self, formatted: list[tuple[dict[str, Any], int]]) -> list[str]:
         """Send every formatted entry; the message ids in input order, or ``error_class`` raised."""
-        plan = SendPlan(formatted, ordered=ordered, max_attempts=self.max_attempts,
-                        max_request_bytes=max_request_bytes)
-        while True:
-            chunk = plan.next_chunk()
-            if chunk is None:
-                attempt, waiting = plan.release_retries()
-                if not waiting:
-                    break
-                self._wait_before_retry(attempt, f"{waiting} entries failed on the {self.service} side")
-                continue
-            plan.settle(chunk, self._send_chunk(chunk.entries))
+        plan = SendPlan(formatted, ordered=self.is_fifo, max_attempts=self.max_attempts,
+                        max_request_bytes=self.max_request_bytes)
+        # in a send pool thread (a botocore hook that publishes), waiting on the pool could deadlock it
+        self._run(plan, 1 if getattr(_worker, "sending", False) else self.max_concurrency)
         if plan.held_back:
             first = min(plan.held_back)
             self.logger.warning("%d messages were not sent to %s, to keep their message group's order "
@@ -396,6 +487,53 @@ class BatchSender:
             raise self.error_class(self.target, plan.failed, plan.message_ids, len(formatted))
         self.logger.debug("sent %d messages to %s", len(formatted), self.target)
         return [plan.message_ids[index] for index in range(len(formatted))]
+
+    def _run(self, plan: SendPlan, bound: int) -> None:
+        """Send the plan's requests, at most ``bound`` at a time, until every entry is sent or failed.
+
+        Only this (the caller's) thread touches the plan: it takes each request the
+        plan has ready, hands it to the send pool and settles the answers as they
+        come, so the plan's rule (a message group is in one request at a time) is
+        what keeps each FIFO group in order. A request that is the only one to send
+        goes from this thread (no hand-over). The pool threads run each request in
+        a copy of this thread's context (the state). Retries wait for the backoff
+        once nothing is in flight. An unexpected error of one request stops new
+        ones; it is raised once the requests in flight have been answered.
+        """
+        answers: SimpleQueue[tuple[Chunk, Results | None, BaseException | None]] = SimpleQueue()
+        in_flight = 0
+        error: BaseException | None = None
+        while True:
+            chunk = plan.next_chunk() if error is None and in_flight < bound else None
+            if chunk is not None:
+                if in_flight == 0 and (bound == 1 or not plan.ready):
+                    plan.settle(chunk, self._send_chunk(chunk.entries))
+                else:
+                    send_pool(bound).submit(self._send_in_pool, chunk, contextvars.copy_context(), answers)
+                    in_flight += 1
+                continue
+            if in_flight:
+                chunk, results, failure = answers.get()
+                in_flight -= 1
+                if results is not None:
+                    plan.settle(chunk, results)
+                elif error is None:
+                    error = failure
+                continue
+            if error is not None:
+                raise error
+            attempt, waiting = plan.release_retries()
+            if not waiting:
+                return
+            self._wait_before_retry(attempt, f"{waiting} entries failed on the {self.service} side")
+
+    def _send_in_pool(self, chunk: Chunk, context: contextvars.Context,
+                      answers: SimpleQueue[tuple[Chunk, Results | None, BaseException | None]]) -> None:
+        """A pool thread: send ``chunk`` in the caller's ``context``, put the answer (or error) on ``answers``."""
+        try:
+            answers.put((chunk, context.run(self._send_chunk, chunk.entries), None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, which raises it
+            answers.put((chunk, None, exc))
 
     def _wait_before_retry(self, attempt: int, what: str) -> None:
         """Exponential backoff with jitter, so concurrent senders spread out."""

@@ -8,6 +8,7 @@ publishes them) and reported back as ``Failed`` in the response, as SNS does.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
 from collections import Counter
@@ -20,15 +21,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aws_helper_sync import SNSPublisher as TopLevelPublisher
-from aws_helper_sync import aws, state_scope
+from aws_helper_sync import SQSPublisher, aws, batching, get_state, state_scope
 from aws_helper_sync.sns import PublishBatchError, SNSPublisher
 from aws_helper_sync.sns.publisher import FAILED, RESEND, RETRY, SENT, _SendPlan
+from tests.publish_support import POOL_THREAD_PREFIX, InFlight
 from tests.sqs_support import (
     create_queue,
     receive_all,
     receive_fifo_in_order,
     subscribe_queue,
 )
+from tests.test_fork_safety import fork_while_held
 
 
 class _Http:
@@ -38,14 +41,20 @@ class _Http:
 
 
 class SnsProbe:
-    """Counts SNS calls of the shared client and injects per-entry failures into PublishBatch."""
+    """Counts SNS calls of the shared client and injects per-entry failures into PublishBatch.
+
+    The requests of one list go out concurrently (from the send pool's threads), so
+    the hooks count under a lock; ``batch_sizes`` is in the order requests were sent.
+    """
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self.calls: Counter[str] = Counter()
         self.batch_sizes: list[int] = []
         self.failures: dict[int, tuple[int, bool, bool]] = {}  # index -> (times left, sender fault, silent)
+        self.throttles: dict[int, int] = {}  # first index of a request -> times left to reject it whole
         self.uid = uuid.uuid4().hex
+        self._lock = threading.Lock()
         self._hooks = [
             ("provide-client-params.sns.PublishBatch", self._params),
             ("before-call.sns", self._before_call),
@@ -59,21 +68,34 @@ class SnsProbe:
         for index in indexes:
             self.failures[index] = (times, sender_fault, silent)
 
+    def throttle(self, first_index: int, times: int = 1) -> None:
+        """Reject the request that starts with this input index ``times`` times, whole, as throttled."""
+        self.throttles[first_index] = times
+
     def close(self) -> None:
         for event, hook in self._hooks:
             self.client.meta.events.unregister(event, hook, unique_id=f"{self.uid}-{event}")
 
     def _params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> dict[str, Any]:
         entries = params["PublishBatchRequestEntries"]
-        self.batch_sizes.append(len(entries))
         kept, injected = [], []
-        for entry in entries:
-            index = int(entry["Id"])
-            times, sender_fault, silent = self.failures.get(index, (0, False, False))
-            if times == 0:
-                kept.append(entry)
-                continue
-            self.failures[index] = (times - 1 if times > 0 else times, sender_fault, silent)
+        with self._lock:
+            self.batch_sizes.append(len(entries))
+            first = int(entries[0]["Id"])
+            if self.throttles.get(first, 0) > 0:
+                self.throttles[first] -= 1
+                context["throttled"] = True
+                return params
+            taken = []
+            for entry in entries:
+                index = int(entry["Id"])
+                times, sender_fault, silent = self.failures.get(index, (0, False, False))
+                if times == 0:
+                    kept.append(entry)
+                    continue
+                self.failures[index] = (times - 1 if times > 0 else times, sender_fault, silent)
+                taken.append((entry, sender_fault, silent))
+        for entry, sender_fault, silent in taken:
             if not silent:
                 injected.append({"Id": entry["Id"], "Code": "InternalError" if not sender_fault else "InvalidParameter",
                                  "Message": "injected failure", "SenderFault": sender_fault})
@@ -82,14 +104,22 @@ class SnsProbe:
         return {**params, "PublishBatchRequestEntries": kept or entries}
 
     def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> Any:
-        self.calls[model.name] += 1
+        with self._lock:
+            self.calls[model.name] += 1
+        if context.get("throttled"):
+            error = {"Error": {"Code": "Throttling", "Message": "Rate exceeded", "Type": "Sender"}}
+            return _Http400(), error
         if model.name == "PublishBatch" and context.get("nothing_left"):
             return _Http(), {"Successful": [], "Failed": list(context["injected"])}
         return None
 
     def _after_call(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        if not context.get("nothing_left"):
+        if not context.get("nothing_left") and not context.get("throttled"):
             parsed.setdefault("Failed", []).extend(context.get("injected", []))
+
+
+class _Http400(_Http):
+    status_code = 400
 
 
 @pytest.fixture
@@ -250,7 +280,7 @@ def test_25_messages_go_in_3_batches_and_ids_come_back_in_input_order(boto_clien
     ids = SNSPublisher(topic).publish(messages)
 
     assert probe.calls == {"PublishBatch": 3}
-    assert probe.batch_sizes == [10, 10, 5]
+    assert sorted(probe.batch_sizes) == [5, 10, 10]  # sent concurrently: in any order
     assert len(ids) == 25
     index_of = {e["MessageId"]: json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)}
     assert [index_of[message_id] for message_id in ids] == list(range(25))
@@ -262,7 +292,7 @@ def test_batches_also_respect_256_kib(topic, probe):
     ids = SNSPublisher(topic).publish(messages)
 
     assert len(ids) == 5
-    assert probe.batch_sizes == [2, 2, 1]
+    assert sorted(probe.batch_sizes) == [1, 2, 2]
 
 
 def test_empty_list_publishes_nothing(topic, probe):
@@ -277,7 +307,7 @@ def test_failed_entries_are_retried_and_every_message_published_once(boto_client
     ids = fast(topic).publish(messages)
 
     assert probe.calls == {"PublishBatch": 4}  # 3 chunks, then one retry of the 4 failed entries
-    assert probe.batch_sizes == [10, 10, 5, 4]
+    assert sorted(probe.batch_sizes[:3]) == [5, 10, 10] and probe.batch_sizes[3:] == [4]
     index_of = {e["MessageId"]: json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)}
     assert sorted(index_of.values()) == list(range(25))  # no duplicate, none missing
     assert [index_of[message_id] for message_id in ids] == list(range(25))
@@ -298,7 +328,7 @@ def test_entries_failing_for_good_are_raised_with_indexes_and_successful_ids(
     assert set(error.message_ids) == set(range(25)) - {3, 12}
     assert "2 of 25 messages were not published" in str(error)
     assert probe.calls == {"PublishBatch": 5}  # 3 chunks, then 2 retries of the 2 failing entries
-    assert probe.batch_sizes == [10, 10, 5, 2, 2]
+    assert sorted(probe.batch_sizes[:3]) == [5, 10, 10] and probe.batch_sizes[3:] == [2, 2]
     delivered = {e["MessageId"]: json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)}
     assert delivered == {mid: i for i, mid in error.message_ids.items()}
 
@@ -550,7 +580,7 @@ def test_standard_topic_still_retries_failed_entries_after_the_rest(boto_client,
 
     fast(topic).publish([{"content": {"i": i}} for i in range(15)])
 
-    assert probe.batch_sizes == [10, 5, 1]
+    assert sorted(probe.batch_sizes[:2]) == [5, 10] and probe.batch_sizes[2:] == [1]
     assert sorted(json.loads(e["Message"])["i"] for e in envelopes(boto_client, envelope_queue)) == list(range(15))
 
 
@@ -587,3 +617,213 @@ def test_publishers_in_many_threads_share_one_client_and_keep_their_states(
     for envelope in received:
         n = json.loads(envelope["Message"])["n"]
         assert envelope["MessageAttributes"]["constitution-state"]["Value"] == make_state(f"p{n}")
+
+
+# --- concurrent requests (issue 15) ---
+
+
+@pytest.fixture
+def in_flight(aws):
+    """20 ms per SNS call on the library's client, and the calls in flight counted (``InFlight``)."""
+    with InFlight(aws_client_for_sns(), ("Publish", "PublishBatch")) as counter:
+        yield counter
+
+
+@pytest.fixture
+def concurrency_probe(in_flight):
+    """The fault probe, registered after ``in_flight`` (which counts every call, also the faked ones)."""
+    probe = SnsProbe(aws_client_for_sns())
+    yield probe
+    probe.close()
+
+
+def sent_ids(in_flight: InFlight) -> dict[str, Any]:
+    """Message id -> the content of the entry SNS accepted under it (every list of the test)."""
+    return {message_id: json.loads(entry["Message"]) for entry, message_id in in_flight.sent}
+
+
+@pytest.mark.parametrize("bound", [3, 8])
+def test_requests_of_one_list_overlap_within_the_bound_and_ids_stay_in_input_order(topic, in_flight, bound):
+    messages = [{"content": {"i": i}} for i in range(150)]
+
+    ids = SNSPublisher(topic, max_concurrency=bound).publish(messages)
+
+    assert 1 < in_flight.peak <= bound
+    assert len(in_flight.calls) == 15
+    content_of = sent_ids(in_flight)
+    assert [content_of[message_id]["i"] for message_id in ids] == list(range(150))
+
+
+def test_max_concurrency_1_sends_one_request_at_a_time_from_the_callers_thread(topic, in_flight):
+    SNSPublisher(topic, max_concurrency=1).publish([{"content": {"i": i}} for i in range(30)])
+
+    assert in_flight.peak == 1
+    assert in_flight.threads == {threading.current_thread().name}
+
+
+@pytest.mark.parametrize("bound", [0, 65, True, 2.5, "8"])
+def test_max_concurrency_out_of_range_is_refused(bound):
+    with pytest.raises(ValueError, match="max_concurrency"):
+        SNSPublisher("arn:aws:sns:us-east-2:123456789012:t", max_concurrency=bound)
+
+
+def test_pool_threads_send_in_the_callers_state_and_what_they_set_does_not_leak(
+    boto_client, topic, envelope_queue, in_flight, make_state
+):
+    """The entries are formatted in the caller's thread, and each request runs in a copy of its context."""
+    ohio = make_state("ohio")
+
+    def set_another_state(**_: Any) -> None:  # a hook in a pool thread changes the state: its copy only
+        state_scope(make_state("texas")).__enter__()
+
+    events = aws_client_for_sns().meta.events
+    events.register("before-send.sns.PublishBatch", set_another_state, unique_id="state-leak")
+    try:
+        with state_scope(ohio):
+            SNSPublisher(topic).publish([{"content": {"i": i}} for i in range(50)])
+            assert get_state() == ohio
+    finally:
+        events.unregister("before-send.sns.PublishBatch", unique_id="state-leak")
+
+    assert any(name.startswith(POOL_THREAD_PREFIX) for name in in_flight.threads)
+    assert {state for _, state in in_flight.calls} == {ohio}
+    received = envelopes(boto_client, envelope_queue)
+    assert len(received) == 50
+    assert {e["MessageAttributes"]["constitution-state"]["Value"] for e in received} == {ohio}
+
+
+def test_fifo_groups_go_concurrently_each_in_order_through_throttling_and_failures(fifo_raw, concurrency_probe,
+                                                                                   in_flight):
+    """Six groups of 15 (g0 = 0-14, g1 = 15-29, ...): their first requests overlap. g2's first request
+    is throttled once (sent again whole), g3's 54 (the last of its first request) fails once (sent again
+    alone, then 55-59), g4's 69 fails for good: 70-74 are never sent, and are reported."""
+    probe = concurrency_probe
+    probe.throttle(30, times=1)
+    probe.fail({54}, times=1)
+    probe.fail({69}, times=-1, sender_fault=True)
+
+    with pytest.raises(PublishBatchError) as caught:
+        SNSPublisher(fifo_raw.topic, backoff_seconds=0.01).publish(fifo_messages(lambda i: f"g{i // 15}", 90))
+
+    error = caught.value
+    assert 1 < in_flight.peak <= 8
+    delivered = fifo_raw.received()
+    for group in range(6):
+        expected = list(range(group * 15, group * 15 + 15))
+        if group == 4:
+            expected = list(range(60, 69))
+        assert in_group(delivered, f"g{group}") == expected
+    assert sorted(error.failed) == list(range(69, 75))
+    assert "InvalidParameter" in error.failed[69]
+    assert all(error.failed[i] == "not sent: an earlier entry (69) of message group 'g4' failed"
+               for i in range(70, 75))
+    assert sorted(error.message_ids) == sorted(set(range(90)) - set(range(69, 75)))
+    sent = [int(e) for e in probe.batch_sizes]
+    assert sum(sent) == 90 + 10 + 1 - 5  # every entry once, g2's first 10 twice, 54 twice, 70-74 never
+
+
+def test_many_threads_publish_lists_at_once_each_message_in_its_own_threads_state(topic, in_flight, make_state):
+    """12 threads share one publisher (and the one send pool): 35 messages each, in 4 requests;
+    every entry SNS accepted carries its own thread's state, and each thread gets its own ids back."""
+    publisher = SNSPublisher(topic)
+    start = threading.Barrier(12)
+    results: dict[int, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def publish(n: int) -> None:
+        try:
+            with state_scope(make_state(f"p{n}")):
+                start.wait()
+                results[n] = publisher.publish([{"content": {"n": n, "k": k}} for k in range(35)])
+                assert get_state() == make_state(f"p{n}")
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=publish, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert 1 < in_flight.pool_peak <= 8  # one pool for the process: 8 in flight from it at most, all threads
+    assert len(in_flight.sent) == 12 * 35
+    by_id = {}
+    for entry, message_id in in_flight.sent:
+        content = json.loads(entry["Message"])
+        assert entry["MessageAttributes"]["constitution-state"]["StringValue"] == make_state(f"p{content['n']}")
+        by_id[message_id] = (content["n"], content["k"])
+    for n, ids in results.items():
+        assert [by_id[message_id] for message_id in ids] == [(n, k) for k in range(35)]
+
+
+def test_an_unexpected_error_of_one_request_is_raised_after_the_others_are_answered(topic, in_flight):
+    def explode(params: dict[str, Any], **_: Any) -> None:
+        if params["PublishBatchRequestEntries"][0]["Id"] == "20":
+            raise RuntimeError("a hook broke")
+
+    events = aws_client_for_sns().meta.events
+    events.register("provide-client-params.sns.PublishBatch", explode, unique_id="explode")
+    try:
+        with pytest.raises(RuntimeError, match="a hook broke"):
+            SNSPublisher(topic).publish([{"content": {"i": i}} for i in range(100)])
+    finally:
+        events.unregister("provide-client-params.sns.PublishBatch", unique_id="explode")
+
+    assert in_flight.now == 0  # nothing of that publish still in flight when it raised
+    assert len(SNSPublisher(topic).publish([{"content": {"i": i}} for i in range(30)])) == 30
+
+
+def test_a_hook_that_publishes_from_a_pool_thread_does_not_deadlock_the_pool(boto_client, topic, unique):
+    """A botocore hook (in a send pool thread) that publishes a list sends it from its own thread."""
+    sqs = boto_client("sqs")
+    url = create_queue(sqs, f"{unique}-audit")
+    audit = SQSPublisher(url)
+
+    all_in_hooks = threading.Barrier(8, timeout=5)  # the 8 requests' hooks hold all 8 pool threads at once
+
+    def audit_request(params: dict[str, Any], **_: Any) -> None:
+        all_in_hooks.wait()
+        audit.send([{"content": {"first": e["Id"], "k": k}} for e in params["PublishBatchRequestEntries"][:1]
+                    for k in range(11)])
+
+    events = aws_client_for_sns().meta.events
+    events.register("provide-client-params.sns.PublishBatch", audit_request, unique_id="audit")
+    done: list[Any] = []
+    try:
+        thread = threading.Thread(target=lambda: done.append(
+            SNSPublisher(topic).publish([{"content": {"i": i}} for i in range(80)])))
+        thread.start()
+        thread.join(30)
+    finally:
+        events.unregister("provide-client-params.sns.PublishBatch", unique_id="audit")
+
+    assert not thread.is_alive(), "deadlocked"
+    assert len(done[0]) == 80
+    assert len(receive_all(sqs, url)) == 8 * 11
+
+
+def test_a_larger_bound_gets_a_larger_pool(topic, monkeypatch):
+    monkeypatch.setattr(batching, "_pool", None)  # this test's pools only (restored after it)
+    with InFlight(aws_client_for_sns(), ("PublishBatch",)) as counter:
+        SNSPublisher(topic).publish([{"content": {"i": i}} for i in range(200)])
+        first = batching.send_pool(1)
+        SNSPublisher(topic, max_concurrency=12).publish([{"content": {"i": i}} for i in range(200)])
+
+    assert first._max_workers == 8
+    assert batching.send_pool(1)._max_workers == 12
+    assert 8 < counter.pool_peak <= 12
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_publishes_concurrently_on_a_pool_of_its_own(topic, in_flight):
+    """The parent's pool has threads (and its lock is held by a thread at the fork): the child's list goes out."""
+    SNSPublisher(topic).publish([{"content": {"i": i}} for i in range(50)])  # the parent's pool, warm
+
+    def child() -> None:
+        with InFlight(aws.aws_client("sns", "us-east-2"), ("PublishBatch",)) as counter:
+            ids = SNSPublisher(topic).publish([{"content": {"i": i}} for i in range(50)])
+        assert len(set(ids)) == 50
+        assert counter.pool_peak > 1
+
+    assert fork_while_held(batching._pool_lock, child) == 0

@@ -27,18 +27,25 @@ from aws_helper_sync.aws import aws_client
 from aws_helper_sync.batching import BatchSender, SendPlan
 from aws_helper_sync.sqs.publisher import SQS_MAX_MESSAGE_BYTES
 from aws_helper_sync.sqs.worker import SQSWorker
+from tests.publish_support import POOL_THREAD_PREFIX, InFlight
 from tests.sqs_support import create_queue, receive_all, receive_fifo_in_order
 
 
 class SqsFaults:
-    """Records each SendMessageBatch the library sends and fails chosen input indexes (by entry Id)."""
+    """Records each SendMessageBatch the library sends and fails chosen input indexes (by entry Id).
+
+    The requests of one list go out concurrently from the send pool's threads: the
+    hooks record under a lock, and the injected failures of a request wait for its
+    answer under the thread that sends it (``requests``: in the order they were sent).
+    """
 
     def __init__(self, client: Any) -> None:
         self.events = client.meta.events
         self.requests: list[list[int]] = []
         self.request_bytes: list[int] = []
         self.failures: dict[int, tuple[int, bool]] = {}  # index -> (times left, -1 always; sender fault)
-        self.pending: list[dict[str, Any]] = []
+        self.pending: dict[int, list[dict[str, Any]]] = {}  # thread -> the failures its request gets
+        self._lock = threading.Lock()
         self.events.register("before-send.sqs.SendMessageBatch", self._before_send, unique_id="sqs-faults-send")
         self.events.register("after-call.sqs.SendMessageBatch", self._after_call, unique_id="sqs-faults-after")
 
@@ -53,15 +60,19 @@ class SqsFaults:
     def _before_send(self, request: Any, **_: Any) -> Any:
         body = json.loads(request.body)
         entries = body["Entries"]
-        self.requests.append([int(e["Id"]) for e in entries])
-        self.request_bytes.append(sum(len(e["MessageBody"].encode()) for e in entries))
         kept, injected = [], []
-        for entry in entries:
-            times, sender_fault = self.failures.get(int(entry["Id"]), (0, False))
-            if times == 0:
-                kept.append(entry)
-                continue
-            self.failures[int(entry["Id"])] = (times - 1 if times > 0 else times, sender_fault)
+        with self._lock:
+            self.requests.append([int(e["Id"]) for e in entries])
+            self.request_bytes.append(sum(len(e["MessageBody"].encode()) for e in entries))
+            taken = []
+            for entry in entries:
+                times, sender_fault = self.failures.get(int(entry["Id"]), (0, False))
+                if times == 0:
+                    kept.append(entry)
+                    continue
+                self.failures[int(entry["Id"])] = (times - 1 if times > 0 else times, sender_fault)
+                taken.append((entry, sender_fault))
+        for entry, sender_fault in taken:
             injected.append({"Id": entry["Id"], "SenderFault": sender_fault,
                              "Code": "InvalidParameterValue" if sender_fault else "InternalError",
                              "Message": "injected failure"})
@@ -72,12 +83,11 @@ class SqsFaults:
         body["Entries"] = kept
         request.body = json.dumps(body).encode()
         request.headers["Content-Length"] = str(len(request.body))
-        self.pending.append({"Failed": injected})
+        self.pending[threading.get_ident()] = injected
         return None
 
     def _after_call(self, parsed: dict[str, Any], **_: Any) -> None:
-        if self.pending:
-            parsed.setdefault("Failed", []).extend(self.pending.pop()["Failed"])
+        parsed.setdefault("Failed", []).extend(self.pending.pop(threading.get_ident(), []))
 
 
 @pytest.fixture
@@ -153,7 +163,7 @@ def test_a_list_goes_out_in_chunks_of_ten_with_ids_in_input_order(queue, faults,
     with state_scope(make_state("maine")):
         ids = SQSPublisher(url).send([{"content": {"n": n}} for n in range(25)])
 
-    assert faults.requests == [list(range(10)), list(range(10, 20)), list(range(20, 25))]
+    assert sorted(faults.requests) == [list(range(10)), list(range(10, 20)), list(range(20, 25))]
     received = receive_all(sqs, url)
     assert sorted(ids) == sorted(m["MessageId"] for m in received) and len(set(ids)) == 25
     by_id = {m["MessageId"]: json.loads(m["Body"])["n"] for m in received}
@@ -167,7 +177,7 @@ def test_requests_stay_under_the_total_size_limit(queue, faults):
 
     SQSPublisher(url).send([{"content": {"n": n, "blob": blob}} for n in range(5)])
 
-    assert faults.requests == [[0, 1], [2, 3], [4]]
+    assert sorted(faults.requests) == [[0, 1], [2, 3], [4]]  # sent concurrently: in any order
     assert all(size <= 256 * 1024 for size in faults.request_bytes)
     assert sorted(json.loads(m["Body"])["n"] for m in receive_all(sqs, url)) == list(range(5))
 
@@ -179,7 +189,7 @@ def test_a_queue_that_takes_1_mib_gets_fuller_requests(queue, faults):
     SQSPublisher(url, max_message_bytes=SQS_MAX_MESSAGE_BYTES).send([{"content": {"n": n, "b": blob}}
                                                                     for n in range(4)])
 
-    assert faults.requests == [[0, 1, 2], [3]]
+    assert sorted(faults.requests) == [[0, 1, 2], [3]]
     assert sorted(b["n"] for b in bodies(receive_all(sqs, url))) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="max_message_bytes"):
         SQSPublisher(url, max_message_bytes=SQS_MAX_MESSAGE_BYTES + 1)
@@ -273,7 +283,8 @@ def test_entries_sqs_fails_on_its_side_are_retried_after_the_rest(queue, faults)
 
     ids = fast(url).send([{"content": {"n": n}} for n in range(15)])
 
-    assert faults.requests == [list(range(10)), list(range(10, 15)), [3, 12]]
+    assert sorted(faults.requests[:2]) == [list(range(10)), list(range(10, 15))]
+    assert faults.requests[2:] == [[3, 12]]  # the retry round comes once both requests were answered
     assert len(set(ids)) == 15
     assert sorted(b["n"] for b in bodies(receive_all(sqs, url))) == list(range(15))
 
@@ -291,7 +302,7 @@ def test_what_still_fails_is_reported_by_index_with_the_ids_that_went_out(queue,
     assert "InvalidParameterValue" in error.failed[4] and "InternalError" in error.failed[7]
     assert sorted(error.message_ids) == sorted(set(range(12)) - {4, 7})
     assert error.queue_url == url and "2 of 12 messages were not sent" in str(error)
-    assert faults.requests == [list(range(10)), [10, 11], [7], [7]]
+    assert sorted(faults.requests[:2]) == [list(range(10)), [10, 11]] and faults.requests[2:] == [[7], [7]]
     assert sorted(b["n"] for b in bodies(receive_all(sqs, url))) == sorted(set(range(12)) - {4, 7})
 
 
@@ -458,3 +469,110 @@ def test_an_empty_list_sends_nothing(queue, faults):
 
     assert SQSPublisher(url).send([]) == []
     assert faults.requests == []
+
+
+# --- concurrent requests (issue 15) ---
+
+
+@pytest.fixture
+def in_flight(aws):
+    """20 ms per SQS send on the library's client, and the calls in flight counted (``InFlight``)."""
+    with InFlight(aws_client("sqs", "us-east-2"), ("SendMessage", "SendMessageBatch")) as counter:
+        yield counter
+
+
+def test_requests_of_one_list_overlap_within_the_bound_and_ids_stay_in_input_order(queue, in_flight, make_state):
+    sqs, url = queue
+
+    with state_scope(make_state("maine")):
+        ids = SQSPublisher(url, max_concurrency=4).send([{"content": {"n": n}} for n in range(100)])
+
+    assert 1 < in_flight.peak <= 4
+    assert {state for _, state in in_flight.calls} == {make_state("maine")}  # the pool threads ran in it
+    assert any(name.startswith(POOL_THREAD_PREFIX) for name in in_flight.threads)
+    received = receive_all(sqs, url)
+    by_id = {m["MessageId"]: json.loads(m["Body"])["n"] for m in received}
+    assert [by_id[i] for i in ids] == list(range(100))
+    assert {state_of(m) for m in received} == {make_state("maine")}
+
+
+def test_fifo_groups_go_concurrently_each_in_order_through_throttling_and_failures(fifo_queue, monkeypatch):
+    """Six groups of 15 (g0 = 0-14, ...), botocore's retries off: g2's first request is throttled once
+    (sent again whole), g3's 54 fails once (the last of its request: alone again, then 55-59), g4's 69
+    is refused: 70-74 are never sent. Each group arrives in input order."""
+    from aws_helper_sync import aws
+
+    sqs, url = fifo_queue
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    aws.reset_clients()
+    client = aws_client("sqs", "us-east-2")
+    throttled: list[str] = []
+
+    def throttle_g2_once(request: Any, **_: Any) -> Any:
+        if throttled or json.loads(request.body)["Entries"][0]["Id"] != "30":
+            return None
+        throttled.append("30")
+        response = AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0",
+                                                  "x-amzn-query-error": "RequestThrottled;Sender"}, None)
+        response._content = json.dumps({"__type": "com.amazonaws.sqs#RequestThrottled",
+                                        "message": "Rate exceeded"}).encode()
+        return response
+
+    with InFlight(client, ("SendMessageBatch",)) as counter:
+        client.meta.events.register_first("before-send.sqs.SendMessageBatch", throttle_g2_once, unique_id="throttle")
+        faults = SqsFaults(client)
+        faults.fail({54}, times=1)
+        faults.fail({69}, times=-1, sender_fault=True)
+        try:
+            with pytest.raises(SendMessageBatchError) as caught:
+                fast(url).send(fifo("".join(str(n // 15) for n in range(90))))
+        finally:
+            faults.close()
+            client.meta.events.unregister("before-send.sqs.SendMessageBatch", unique_id="throttle")
+            monkeypatch.delenv("AWS_MAX_ATTEMPTS")
+            aws.reset_clients()
+
+    error = caught.value
+    assert throttled == ["30"]
+    assert 1 < counter.peak <= 8
+    delivered = delivered_order(sqs, url)
+    for group in range(6):
+        expected = list(range(60, 69)) if group == 4 else list(range(group * 15, group * 15 + 15))
+        assert [n for g, n in delivered if g == str(group)] == expected
+    assert sorted(error.failed) == list(range(69, 75))
+    assert all(error.failed[n] == "not sent: an earlier entry (69) of message group '4' failed" for n in range(70, 75))
+    assert not any(n in request for request in faults.requests for n in range(70, 75))
+
+
+def test_many_threads_send_lists_at_once_each_message_in_its_own_threads_state(queue, in_flight, make_state):
+    """10 threads share one publisher (and the one send pool): 25 messages each, in 3 requests."""
+    _, url = queue
+    publisher = SQSPublisher(url)
+    start = threading.Barrier(10)
+    results: dict[int, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def send(n: int) -> None:
+        try:
+            with state_scope(make_state(f"p{n}")):
+                start.wait()
+                results[n] = publisher.send([{"content": {"n": n, "k": k}} for k in range(25)])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert 1 < in_flight.pool_peak <= 8  # one pool for the process: 8 in flight from it at most, all threads
+    assert len(in_flight.sent) == 250
+    by_id = {}
+    for entry, message_id in in_flight.sent:  # every entry SQS accepted, as it was sent
+        body = json.loads(entry["MessageBody"])
+        assert entry["MessageAttributes"]["constitution-state"]["StringValue"] == make_state(f"p{body['n']}")
+        by_id[message_id] = (body["n"], body["k"])
+    for n, ids in results.items():
+        assert [by_id[i] for i in ids] == [(n, k) for k in range(25)]

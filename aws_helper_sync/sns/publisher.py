@@ -5,7 +5,8 @@
         publisher.publish({"content": {"parcel": 1}})                  # -> message id
         publisher.publish([{"content": d} for d in docs])              # -> ids, input order
 
-A list goes out as ``PublishBatch`` requests of at most 10 entries and 256 KiB.
+A list goes out as ``PublishBatch`` requests of at most 10 entries and 256 KiB,
+up to ``max_concurrency`` (default 8) of them in flight at once.
 Entries that SNS fails on its side are retried with backoff; whatever still
 fails raises ``PublishBatchError`` with each failed index and reason and the
 ids of the messages that did go out, so the caller can resend exactly those.
@@ -28,6 +29,7 @@ from typing import Any
 from .. import settings
 from ..aws import DEFAULT_REGION, aws_client
 from ..batching import (  # noqa: F401 - FAILED ... STATE_ATTRIBUTE: still importable from here
+    DEFAULT_MAX_CONCURRENCY,
     FAILED,
     MAX_ATTRIBUTES,
     MAX_BATCH_ENTRIES,
@@ -72,15 +74,20 @@ class SNSPublisher(BatchSender):
 
     ``region``: the argument, else ``AWS_REGION``, ``AWS_DEFAULT_REGION``, else
     us-east-2. ``max_attempts`` (sends per entry) and ``backoff_seconds`` govern
-    the retries of entries that SNS fails on its side or throttles. On a FIFO
+    the retries of entries that SNS fails on its side or throttles.
+    ``max_concurrency`` (default 8): PublishBatch requests of one list in flight
+    at once, on the process's send pool (1: one after the other). On a FIFO
     topic (ARN ending ``.fifo``) a message group's entries go out strictly in
-    input order, retries included; a group whose entry fails for good sends
-    none of its later entries (reported failed in ``PublishBatchError``).
+    input order, retries included (a group is in one request at a time, so only
+    requests of different groups overlap); a group whose entry fails for good
+    sends none of its later entries (reported failed in ``PublishBatchError``).
     """
 
     service = "SNS"
+    single_operation = "Publish"
     batch_operation = "PublishBatch"
     error_class = PublishBatchError
+    max_request_bytes = MAX_PAYLOAD_BYTES
 
     def __init__(
         self,
@@ -90,11 +97,12 @@ class SNSPublisher(BatchSender):
         max_attempts: int = 4,
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 5.0,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     ) -> None:
         if not topic_arn or not isinstance(topic_arn, str):
             raise ValueError(f"{type(self).__name__}: topic_arn is required (the ARN of the SNS topic)")
         super().__init__(topic_arn, max_attempts=max_attempts, backoff_seconds=backoff_seconds,
-                         max_backoff_seconds=max_backoff_seconds)
+                         max_backoff_seconds=max_backoff_seconds, max_concurrency=max_concurrency)
         self.topic_arn = topic_arn
         self.region = region or settings.aws_region(DEFAULT_REGION)
         self.is_fifo = topic_arn.endswith(".fifo")
@@ -111,13 +119,7 @@ class SNSPublisher(BatchSender):
         malformed, and PublishBatchError when some messages of a list could
         not be published.
         """
-        if isinstance(message, dict):
-            return self._publish_one(message)
-        if isinstance(message, (list, tuple)):
-            messages = list(message)
-            formatted = [self.format_entry(m, index) for index, m in enumerate(messages)]
-            return self._send_all(formatted, ordered=self.is_fifo, max_request_bytes=MAX_PAYLOAD_BYTES)
-        raise TypeError(f"publish() takes a message dict or a list of them, got {type(message).__name__}")
+        return self._send(message, "publish")
 
     def format_entry(self, message: Message, index: int = 0) -> tuple[dict[str, Any], int]:
         """The ``PublishBatchRequestEntries`` entry for ``message`` and its size in bytes."""
@@ -145,14 +147,9 @@ class SNSPublisher(BatchSender):
             raise ValueError(f"{where}: {size} bytes with its attributes, over the SNS limit of 256 KiB")
         return entry, size
 
-    def _publish_one(self, message: Message) -> str:
-        entry, _ = self.format_entry(message)
-        params = {key: value for key, value in entry.items() if key != "Id"}
-        response = self._call_with_retries(
-            lambda: self.sns_client.publish(TopicArn=self.topic_arn, **params), "Publish")
-        message_id: str = response["MessageId"]
-        self.logger.debug("published message %s to %s", message_id, self.topic_arn)
-        return message_id
+    def _single_request(self, params: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = self.sns_client.publish(TopicArn=self.topic_arn, **params)
+        return response
 
     def _batch_request(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
         response: dict[str, Any] = self.sns_client.publish_batch(

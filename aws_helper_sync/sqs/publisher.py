@@ -6,7 +6,8 @@
         publisher.send([{"content": d} for d in docs])                 # -> ids, input order
 
 The SNS publisher's sibling for queues without a topic in front: a list goes out
-as ``SendMessageBatch`` requests of at most 10 entries and 256 KiB in total,
+as ``SendMessageBatch`` requests of at most 10 entries and 256 KiB in total
+(up to ``max_concurrency``, default 8, in flight at once),
 entries that SQS fails on its side are retried with backoff, and what still
 fails raises ``SendMessageBatchError`` (each failed index and reason, and the
 ids of the messages that went out). On a FIFO queue (URL ending ``.fifo``) each
@@ -32,6 +33,7 @@ from typing import Any
 from .. import settings
 from ..aws import DEFAULT_REGION, aws_client
 from ..batching import (
+    DEFAULT_MAX_CONCURRENCY,
     BatchSender,
     BatchSendError,
     Message,
@@ -85,9 +87,13 @@ class SQSPublisher(BatchSender):
     the size limit per message and per batch request (default 256 KiB, see
     ``SQS_MAX_MESSAGE_BYTES`` for queues that take 1 MiB). ``max_attempts`` and
     ``backoff_seconds`` govern the retries of entries SQS fails on its side.
+    ``max_concurrency`` (default 8): SendMessageBatch requests of one list in
+    flight at once (1: one after the other); on a FIFO queue only requests of
+    different message groups overlap.
     """
 
     service = "SQS"
+    single_operation = "SendMessage"
     batch_operation = "SendMessageBatch"
     error_class = SendMessageBatchError
 
@@ -100,17 +106,18 @@ class SQSPublisher(BatchSender):
         max_attempts: int = 4,
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 5.0,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     ) -> None:
         if not queue_url or not isinstance(queue_url, str):
             raise ValueError(f"{type(self).__name__}: queue_url is required (the URL of the SQS queue)")
         if not 1024 <= max_message_bytes <= SQS_MAX_MESSAGE_BYTES:
             raise ValueError(f"max_message_bytes must be between 1024 and {SQS_MAX_MESSAGE_BYTES} (the SQS limit)")
         super().__init__(queue_url, max_attempts=max_attempts, backoff_seconds=backoff_seconds,
-                         max_backoff_seconds=max_backoff_seconds)
+                         max_backoff_seconds=max_backoff_seconds, max_concurrency=max_concurrency)
         self.queue_url = queue_url
         self.region = region or records.queue_region(queue_url) or settings.aws_region(DEFAULT_REGION)
         self.is_fifo = queue_url.rstrip("/").endswith(".fifo")
-        self.max_message_bytes = max_message_bytes
+        self.max_message_bytes = self.max_request_bytes = max_message_bytes
 
     @property
     def sqs_client(self) -> Any:
@@ -124,13 +131,7 @@ class SQSPublisher(BatchSender):
         malformed, and SendMessageBatchError when some messages of a list could
         not be sent.
         """
-        if isinstance(message, dict):
-            return self._send_one(message)
-        if isinstance(message, (list, tuple)):
-            messages = list(message)
-            formatted = [self.format_entry(m, index) for index, m in enumerate(messages)]
-            return self._send_all(formatted, ordered=self.is_fifo, max_request_bytes=self.max_message_bytes)
-        raise TypeError(f"send() takes a message dict or a list of them, got {type(message).__name__}")
+        return self._send(message, "send")
 
     def format_entry(self, message: Message, index: int = 0) -> tuple[dict[str, Any], int]:
         """The ``SendMessageBatchRequestEntry`` for ``message`` and its size in bytes."""
@@ -181,14 +182,9 @@ class SQSPublisher(BatchSender):
                              f"{self.max_message_bytes} bytes ({self.max_message_bytes // 1024} KiB)")
         return entry, size
 
-    def _send_one(self, message: Message) -> str:
-        entry, _ = self.format_entry(message)
-        params = {key: value for key, value in entry.items() if key != "Id"}
-        response = self._call_with_retries(
-            lambda: self.sqs_client.send_message(QueueUrl=self.queue_url, **params), "SendMessage")
-        message_id: str = response["MessageId"]
-        self.logger.debug("sent message %s to %s", message_id, self.queue_url)
-        return message_id
+    def _single_request(self, params: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = self.sqs_client.send_message(QueueUrl=self.queue_url, **params)
+        return response
 
     def _batch_request(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
         response: dict[str, Any] = self.sqs_client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
