@@ -121,7 +121,8 @@ class LatencyProxy:
 
     def start(self) -> str:
         self._server = _Server((self.host, self.port), self.upstream, self.delay)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="latency-proxy", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="latency-proxy", daemon=True)
         self._thread.start()
         return self.url
 
