@@ -2,6 +2,7 @@
 
     python work_ours.py            # worker loop (driven by bench_anchors.py)
     python work_ours.py --cold     # import the handler, answer one find_one, exit
+    python work_ours.py --cold-trivial  # the same with one GET /ping
 
 API: ``api_handler`` with the file routes under ``app_ours/api``. SQS:
 ``sqs_handler("bench-batch")``, batch mode fanning the 8 state groups out on
