@@ -5,11 +5,18 @@ same SecantusDB and moto servers) in its own process: ours in the project's
 environment, the anchors under isolated venvs (``anchors/envs.py``), beside a
 raw pymongo / boto3 floor. Warm workers stay alive and their samples are
 interleaved, so machine noise falls on every side alike. Prints one table of
-medians with ratios and writes ``RESULTS.md``.
+medians with ratios, the table of the goals of issue 15 (each goal a row:
+ours vs the alternative measured in the same run), and writes ``RESULTS.md``.
 
     python benchmarks/bench_anchors.py                 # full run (several minutes)
     python benchmarks/bench_anchors.py --quick         # smoke-sized run
+    python benchmarks/bench_anchors.py --rows goals    # only the issue 15 goal rows
+    python benchmarks/bench_anchors.py --rows api_cpu,repo --results /tmp/RESULTS.md
     python benchmarks/bench_anchors.py --results /tmp/RESULTS.md --cache-dir /tmp/venvs
+
+Row groups (``--rows``): cold, api, sqs, sns (the anchor comparison), and the
+goal groups api_cpu, sqs_single, sqs_batch, repo, sns_proxy; ``anchors`` and
+``goals`` name those two sets (cold belongs to both).
 
 MONGODB_URI / AWS_ENDPOINT_URL, when set, are used instead of starting
 SecantusDB / moto.
@@ -35,6 +42,7 @@ from importlib import metadata
 from pathlib import Path
 
 from anchors import common, envs
+from anchors.latency_proxy import LatencyProxy
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -42,10 +50,16 @@ ANCHORS = HERE / "anchors"
 DEFAULT_RESULTS = HERE / "RESULTS.md"
 
 OURS, ASYNC, POWERTOOLS, FLOOR = "ours", "async", "powertools", "floor"
-LABELS = {OURS: "aws-helper-sync", ASYNC: "aws-python-helper", POWERTOOLS: "Powertools", FLOOR: "floor"}
+OURS_SEQ = "ours_sequential"  # ours with a setting that turns the measured feature off (same worker)
+LABELS = {OURS: "aws-helper-sync", ASYNC: "aws-python-helper", POWERTOOLS: "Powertools", FLOOR: "floor",
+          OURS_SEQ: "aws-helper-sync max_concurrency=1"}
 SCRIPTS = {OURS: "work_ours.py", ASYNC: "work_async.py", POWERTOOLS: "work_powertools.py", FLOOR: "work_floor.py"}
 
-ROW_GROUPS = ("cold", "api", "sqs", "sns")
+ANCHOR_GROUPS = ("cold", "api", "sqs", "sns")
+GOAL_GROUPS = ("api_cpu", "sqs_single", "sqs_batch", "repo", "sns_proxy")
+ROW_GROUPS = ANCHOR_GROUPS + GOAL_GROUPS
+ROW_ALIASES = {"anchors": ANCHOR_GROUPS, "goals": ("cold", *GOAL_GROUPS), "all": ROW_GROUPS}
+FEATURE_MISSING = "FeatureMissing"  # a worker error naming a setting this tree does not have yet
 
 COLD_IMPORTS = {
     "api": {
@@ -62,6 +76,28 @@ COLD_IMPORTS = {
 }
 
 
+@dataclass(frozen=True)
+class Goal:
+    """A goal of issue 15 on a row: ours / ``against`` (or ours' own value when ``against`` is None)."""
+
+    against: str | None
+    op: str  # "<=" or ">="
+    target: float
+
+    def measured(self, row: Row) -> float | None:
+        return row.median(OURS) if self.against is None else row.paired_ratio(self.against)
+
+    def met(self, row: Row) -> bool | None:
+        value = self.measured(row)
+        if value is None:
+            return None
+        return value <= self.target if self.op == "<=" else value >= self.target
+
+    def text(self) -> str:
+        suffix = "" if self.against is None else "x"
+        return f"{self.op} {self.target:.2f}{suffix}"
+
+
 @dataclass
 class Row:
     """One line of the table: a median per side, the floor, and which way is better."""
@@ -72,6 +108,8 @@ class Row:
     higher_is_better: bool
     samples: dict = field(default_factory=dict)  # side -> [values]
     errors: dict = field(default_factory=dict)  # side -> message
+    goals: tuple = ()  # Goal, ...
+    unavailable: dict = field(default_factory=dict)  # side -> why this tree cannot run it (not a failure)
 
     def median(self, side: str) -> float | None:
         values = self.samples.get(side)
@@ -82,6 +120,24 @@ class Row:
         if ours is None or not other:
             return None
         return ours / other
+
+    def paired_ratio(self, theirs: str) -> float | None:
+        """Median of the per-round ratios (ours and theirs ran back to back in each round).
+
+        On a shared machine the load drifts between rounds; a ratio taken
+        within each round cancels most of it. Falls back to the ratio of the
+        medians when the rounds do not pair up (a side failed part-way).
+        """
+        ours, other = self.samples.get(OURS), self.samples.get(theirs)
+        if ours and other and len(ours) == len(other) and all(other):
+            return statistics.median(o / t for o, t in zip(ours, other))
+        return self.ratio(theirs)
+
+    def record_error(self, side: str, message: str) -> None:
+        if message.startswith(FEATURE_MISSING + ":"):
+            self.unavailable[side] = message[len(FEATURE_MISSING) + 1:].strip()
+        else:
+            self.errors[side] = message
 
     def ranges_overlap(self, theirs: str) -> bool:
         ours, other = self.samples.get(OURS), self.samples.get(theirs)
@@ -97,9 +153,9 @@ class Row:
 class Worker:
     """A warm side process speaking the one-JSON-line protocol of ``anchors/common.serve``."""
 
-    def __init__(self, side: str, python: str, env: dict, log_dir: Path) -> None:
+    def __init__(self, side: str, python: str, env: dict, log_dir: Path, name: str | None = None) -> None:
         self.side = side
-        self.log_path = log_dir / f"{side}.log"
+        self.log_path = log_dir / f"{name or side}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - lives as long as the worker
         self.process = subprocess.Popen(
             [python, str(ANCHORS / SCRIPTS[side])], cwd=ANCHORS, env=env, text=True,
@@ -167,21 +223,24 @@ def measure_cold(pythons: dict, env: dict, runs: int, log) -> tuple[list[Row], d
 
     Only our processes get the working tree on ``PYTHONPATH`` (an extra path
     entry costs every import a lookup). Returns the rows and the reference
-    imports (``import pymongo``/``boto3``).
+    imports (``import pymongo``/``boto3``). The goal rows (an import over a
+    bare interpreter) subtract, run by run, the bare interpreter of that run.
     """
     ours_env = dict(env, PYTHONPATH=str(REPO))
     rows = [
         Row("cold_api", "cold start: import the API handler module", "ms", False),
         Row("cold_batch", "cold start: import the SQS batch module", "ms", False),
         Row("cold_first", "cold start: fresh process to first find_one response", "ms", False),
+        Row("cold_first_trivial", "cold start: fresh process to first trivial (GET /ping) response", "ms", False),
     ]
     cases = []  # (row, side, argv); row None: a reference import
     for row, kind in ((rows[0], "api"), (rows[1], "batch")):
         for side, code in COLD_IMPORTS[kind].items():
             cases.append((row, side, [pythons[side], "-c", _ready_code(code)]))
         cases.append((row, FLOOR, [pythons[OURS], "-c", _ready_code("pass")]))
-    for side in (OURS, ASYNC, POWERTOOLS, FLOOR):
-        cases.append((rows[2], side, [pythons[side], str(ANCHORS / SCRIPTS[side]), "--cold"]))
+    for row, flag in ((rows[2], "--cold"), (rows[3], "--cold-trivial")):
+        for side in (OURS, ASYNC, POWERTOOLS, FLOOR):
+            cases.append((row, side, [pythons[side], str(ANCHORS / SCRIPTS[side]), flag]))
     references = {name: [pythons[OURS], "-c", _ready_code(name)] for name in ("import pymongo", "import boto3")}
     reference_samples: dict[str, list[float]] = {name: [] for name in references}
     cases += [(None, name, argv) for name, argv in references.items()]
@@ -199,7 +258,22 @@ def measure_cold(pythons: dict, env: dict, runs: int, log) -> tuple[list[Row], d
             else:
                 row.samples.setdefault(side, []).append(elapsed)
         log(f"  cold start: run {run + 1}/{runs}")
+    rows[2:2] = [net_import_row(rows[0], "cold_api_net", "cold start: API handler import over a bare interpreter"),
+                 net_import_row(rows[1], "cold_batch_net", "cold start: SQS handler import over a bare interpreter")]
     return rows, {name: statistics.median(values) for name, values in reference_samples.items()}
+
+
+def net_import_row(row: Row, key: str, title: str) -> Row:
+    """``row`` minus the bare interpreter of the same run: the import itself (goal: ours <= 0.30x Powertools)."""
+    net = Row(key, title, "ms", False, goals=(Goal(POWERTOOLS, "<=", 0.30),))
+    bare = row.samples.get(FLOOR, [])
+    for side in (OURS, ASYNC, POWERTOOLS):
+        values = row.samples.get(side, [])
+        if side in row.errors or FLOOR in row.errors or len(values) != len(bare):
+            net.errors[side] = "not every run produced both this import and the bare interpreter"
+            continue
+        net.samples[side] = [value - floor for value, floor in zip(values, bare)]
+    return net
 
 
 def sample(workers: dict, row: Row, sides: list[str], runs: int, params, log) -> None:
@@ -210,15 +284,16 @@ def sample(workers: dict, row: Row, sides: list[str], runs: int, params, log) ->
         if result["ok"]:
             active.append(side)
         else:
-            row.errors[side] = result["error"]
-            log(f"  {row.title}: {LABELS[side]} failed: {result['error']}")
+            row.record_error(side, result["error"])
+            outcome = "cannot run on this tree" if side in row.unavailable else "failed"
+            log(f"  {row.title}: {LABELS[side]} {outcome}: {result['error']}")
     for run in range(runs):
         for side in list(active):
             result = workers[side].call(**params(run, side))
             if result["ok"]:
                 row.samples.setdefault(side, []).append(result["value"])
             else:
-                row.errors[side] = result["error"]
+                row.record_error(side, result["error"])
                 active.remove(side)
                 log(f"  {row.title}: {LABELS[side]} failed: {result['error']}")
     log(f"  {row.title}: done")
@@ -329,21 +404,53 @@ def run(args, log) -> dict:
             cold_rows, report["notes"]["cold_refs"] = measure_cold(venv_python, env, args.cold_runs, log)
             report["rows"].extend(cold_rows)
 
-        if set(args.rows) & {"api", "sqs", "sns"}:
-            log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-anchors-")))
-            worker_python = {OURS: sys.executable, ASYNC: venv_python[ASYNC],
-                             POWERTOOLS: venv_python[POWERTOOLS], FLOOR: sys.executable}
-            workers = {}
-            for side, python in worker_python.items():
-                workers[side] = Worker(side, python, env, log_dir)
-                stack.callback(workers[side].close)
-            if "api" in args.rows:
-                run_api(workers, args, report, log)
-            if "sqs" in args.rows:
-                run_sqs(workers, args, report, log)
-            if "sns" in args.rows:
-                run_sns(workers, args, report, log, create_topic(endpoint, region, env))
+        log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-anchors-")))
+        worker_python = {OURS: sys.executable, ASYNC: venv_python[ASYNC],
+                         POWERTOOLS: venv_python[POWERTOOLS], FLOOR: sys.executable}
+        workers = LazyWorkers(worker_python, env, log_dir, stack)
+        if "api" in args.rows:
+            run_api(workers, args, report, log)
+        if "sqs" in args.rows:
+            run_sqs(workers, args, report, log)
+        if "sns" in args.rows:
+            run_sns(workers, args, report, log, create_topic(endpoint, region, env))
+        if "api_cpu" in args.rows:
+            run_api_cpu(workers, args, report, log)
+        if "sqs_single" in args.rows:
+            run_sqs_single(workers, args, report, log)
+        if "sqs_batch" in args.rows:
+            run_sqs_batch(workers, args, report, log)
+        if "repo" in args.rows:
+            run_repo(workers, args, report, log)
+        if "sns_proxy" in args.rows:
+            proxy = LatencyProxy(endpoint, args.proxy_delay_ms / 1000.0)
+            proxy_url = proxy.start()
+            stack.callback(proxy.stop)
+            log(f"SNS latency proxy: {proxy_url} -> {endpoint} (+{args.proxy_delay_ms:g} ms per request)")
+            proxied = LazyWorkers(worker_python, dict(env, AWS_ENDPOINT_URL=proxy_url), log_dir, stack,
+                                  suffix="-proxied")
+            run_sns_proxy(proxied, args, report, log, create_topic(endpoint, region, env))
+            report["notes"]["proxy_requests"] = proxy.requests
     return report
+
+
+class LazyWorkers(dict):
+    """side -> Worker, each started on first use (a row group starts only the sides it measures).
+
+    Our worker gets the working tree on ``PYTHONPATH``: without it the
+    project environment's editable install would be imported, which is
+    another tree when the driver runs from a git worktree.
+    """
+
+    def __init__(self, pythons: dict, env: dict, log_dir: Path, stack: ExitStack, suffix: str = "") -> None:
+        super().__init__()
+        self.pythons, self.env, self.log_dir, self.stack, self.suffix = pythons, env, log_dir, stack, suffix
+
+    def __missing__(self, side: str) -> Worker:
+        env = dict(self.env, PYTHONPATH=str(REPO)) if side == OURS else self.env
+        worker = self[side] = Worker(side, self.pythons[side], env, self.log_dir, name=side + self.suffix)
+        self.stack.callback(worker.close)
+        return worker
 
 
 def run_api(workers: dict, args, report: dict, log) -> None:
@@ -386,13 +493,94 @@ def run_sns(workers: dict, args, report: dict, log, topic_arn: str) -> None:
     report["rows"].append(row)
 
 
+# -- the goal rows of issue 15 ---------------------------------------------------
+
+API_CPU_ROWS = (  # case, title, goal of ours / Powertools
+    ("rest_trivial", "API CPU: REST v1 trivial route, 15 headers", 0.40),
+    ("http_trivial", "API CPU: HTTP API v2 trivial route, 15 headers", 0.30),
+    ("rest_post", "API CPU: REST v1 POST, small JSON body parsed", 0.45),
+)
+
+
+def run_api_cpu(workers: dict, args, report: dict, log) -> None:
+    for case, title, goal in API_CPU_ROWS:
+        row = Row(f"api_cpu_{case}", title, "µs/req", False,
+                  goals=(Goal(POWERTOOLS, "<=", goal), Goal(FLOOR, "<=", 3.0)))
+        sample(workers, row, [OURS, POWERTOOLS, FLOOR], args.runs,
+               lambda run, side, case=case: {"op": "api_cpu", "case": case, "requests": args.cpu_requests}, log)
+        report["rows"].append(row)
+
+
+def sqs_goal_params(mode: str, metric: str, records: int, states: int, invocations: int,
+                    wait_ms: float = 0.0):
+    runs = itertools.count(1)  # fresh message ids every sample
+
+    def params(run: int, side: str) -> dict:
+        return {"op": "sqs_goal", "mode": mode, "metric": metric, "records": records, "states": states,
+                "invocations": invocations, "run": next(runs), "wait_ms": wait_ms}
+
+    return params
+
+
+def run_sqs_single(workers: dict, args, report: dict, log) -> None:
+    records = args.single_records
+    row = Row("sqs_single", f"SQS single mode: {records} records of 1 state, no-op consumer", "µs/record", False,
+              goals=(Goal(POWERTOOLS, "<=", 2.0),))
+    sample(workers, row, [OURS, POWERTOOLS, FLOOR], args.runs,
+           sqs_goal_params("single", "us_per_record", records, 1, args.single_invocations), log)
+    report["rows"].append(row)
+
+
+def run_sqs_batch(workers: dict, args, report: dict, log) -> None:
+    states = len(common.STATES)
+    row = Row("sqs_batch_noop", f"SQS batch mode: 10 records over {states} states, no-op consumer",
+              "µs/call", False, goals=(Goal(FLOOR, "<=", 2.5),))
+    sample(workers, row, [OURS, POWERTOOLS, FLOOR], args.runs,
+           sqs_goal_params("batch", "us_per_invocation", 10, states, args.noop_invocations), log)
+    report["rows"].append(row)
+    for records, goal, invocations in ((10, 0.93, args.io_invocations),
+                                       (1000, 0.90, max(1, args.io_invocations // 2))):
+        row = Row(f"sqs_fanout_{records}", f"SQS batch fan-out: {records} records over {states} states, "
+                  f"{args.io_wait_ms:g} ms I/O per group", "efficiency", True, goals=(Goal(None, ">=", goal),))
+        sample(workers, row, [OURS, POWERTOOLS, FLOOR], args.runs,
+               sqs_goal_params("io", "efficiency", records, states, invocations, args.io_wait_ms), log)
+        report["rows"].append(row)
+
+
+def run_repo(workers: dict, args, report: dict, log) -> None:
+    same_worker = {OURS: workers[OURS], FLOOR: workers[OURS]}  # the floor is a dict in our own process
+    for threads in (1, 8):
+        row = Row(f"repo_{threads}", f"Repository hit path, {threads} thread{'s' if threads > 1 else ''}",
+                  "ns", False, goals=(Goal(FLOOR, "<=", 3.0),))
+        sample(same_worker, row, [OURS, FLOOR], args.runs,
+               lambda run, side, threads=threads: {
+                   "op": "repo", "variant": "repository" if side == OURS else "dict",
+                   "threads": threads, "lookups": max(1, args.repo_lookups // threads)}, log)
+        report["rows"].append(row)
+
+
+def run_sns_proxy(workers: dict, args, report: dict, log, topic_arn: str) -> None:
+    sides = {OURS: workers[OURS], OURS_SEQ: workers[OURS], ASYNC: workers[ASYNC]}
+    row = Row("sns_proxy", f"SNS: publish(list) of {args.proxy_messages} messages, "
+              f"+{args.proxy_delay_ms:g} ms per request", "msg/s", True, goals=(Goal(OURS_SEQ, ">=", 3.0),))
+
+    def params(run: int, side: str) -> dict:
+        command = {"op": "sns", "messages": args.proxy_messages, "topic_arn": topic_arn, "state": common.API_STATE}
+        return {**command, "max_concurrency": 1} if side == OURS_SEQ else command
+
+    sample(sides, row, [OURS, OURS_SEQ, ASYNC], args.sns_runs, params, log)
+    report["rows"].append(row)
+
+
 # -- output -------------------------------------------------------------------
 
 
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "failed"
-    if unit == "ms":
+    if unit == "efficiency":
+        return f"{value:.2f}"
+    if unit == "ms" or unit.startswith("µs"):
         return f"{value:,.1f}"
     return f"{value:,.0f}"
 
@@ -405,7 +593,11 @@ def fmt_ratio(row: Row, theirs: str) -> str:
 
 
 TABLE_HEADER = ("row", "unit", "better", LABELS[OURS], LABELS[ASYNC], LABELS[POWERTOOLS],
-                "floor", "ours/async", "ours/PT")
+                "floor", "ours/async", "ours/PT", "ours/floor")
+
+
+def _measured(row: Row, side: str) -> bool:
+    return side in row.samples or side in row.errors
 
 
 def table_cells(report: dict) -> list[tuple[str, ...]]:
@@ -413,17 +605,47 @@ def table_cells(report: dict) -> list[tuple[str, ...]]:
     for row in report["rows"]:
         cells.append((
             row.title, row.unit, "higher" if row.higher_is_better else "lower",
-            *(fmt(row.median(side), row.unit) if side in row.samples or side in row.errors else "-"
+            *(fmt(row.median(side), row.unit) if _measured(row, side) else "-"
               for side in (OURS, ASYNC, POWERTOOLS, FLOOR)),
-            fmt_ratio(row, ASYNC), fmt_ratio(row, POWERTOOLS) if POWERTOOLS in row.samples or
-            POWERTOOLS in row.errors else "-",
+            *(fmt_ratio(row, side) if _measured(row, side) else "-" for side in (ASYNC, POWERTOOLS, FLOOR)),
         ))
     return cells
 
 
-def text_table(report: dict) -> str:
-    rows = [TABLE_HEADER, *table_cells(report)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_HEADER))]
+GOAL_HEADER = ("goal row", "unit", LABELS[OURS], "against", "their median", "measured", "goal", "verdict")
+GOAL_NOTE = ("measured: ours / theirs as the median of the per-round ratios (each round runs the sides back to "
+             "back), or ours' own median where the goal is a value")
+
+
+def goal_cells(report: dict) -> list[tuple[str, ...]]:
+    """One line per goal of issue 15: what was measured in this run against what the goal says."""
+    cells = []
+    for row in report["rows"]:
+        for goal in row.goals:
+            against = goal.against
+            if against is None:
+                name, theirs, measured = "(ideal 1.00)", "-", fmt(goal.measured(row), row.unit)
+            else:
+                name = LABELS[against]
+                theirs = fmt(row.median(against), row.unit) if _measured(row, against) else "-"
+                paired = goal.measured(row)
+                measured = f"{paired:.2f}x" if paired is not None else fmt_ratio(row, against)
+            met = goal.met(row)
+            if met is None:
+                missing = row.unavailable.get(against) or row.unavailable.get(OURS)
+                verdict = "not measurable on this tree" if missing else "failed"
+            else:
+                verdict = "met" if met else "NOT met"
+            if against in row.unavailable:
+                theirs = "n/a"
+            cells.append((row.title, row.unit, fmt(row.median(OURS), row.unit), name, theirs, measured,
+                          goal.text(), verdict))
+    return cells
+
+
+def _aligned(header: tuple, body: list) -> str:
+    rows = [header, *body]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = []
     for n, r in enumerate(rows):
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
@@ -432,11 +654,27 @@ def text_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(report: dict) -> str:
-    lines = ["| " + " | ".join(TABLE_HEADER) + " |",
-             "|" + "|".join([":---", ":---", ":---"] + ["---:"] * (len(TABLE_HEADER) - 3)) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in table_cells(report)]
+def _markdown(header: tuple, body: list, left: int) -> str:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---"] * left + ["---:"] * (len(header) - left)) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines)
+
+
+def text_table(report: dict) -> str:
+    return _aligned(TABLE_HEADER, table_cells(report))
+
+
+def markdown_table(report: dict) -> str:
+    return _markdown(TABLE_HEADER, table_cells(report), 3)
+
+
+def goal_text_table(report: dict) -> str:
+    return _aligned(GOAL_HEADER, goal_cells(report))
+
+
+def goal_markdown_table(report: dict) -> str:
+    return _markdown(GOAL_HEADER, goal_cells(report), 2)
 
 
 def cpu_model() -> str:
@@ -477,7 +715,7 @@ def samples_text(report: dict) -> list[str]:
     lines = []
     for row in report["rows"]:
         parts = [f"{LABELS[side]} " + ", ".join(fmt(v, row.unit) for v in sorted(row.samples[side]))
-                 for side in (OURS, ASYNC, POWERTOOLS, FLOOR) if row.samples.get(side)]
+                 for side in LABELS if row.samples.get(side)]
         lines.append(f"- {row.title} ({row.unit}): " + "; ".join(parts))
     return lines
 
@@ -490,6 +728,12 @@ def errors_text(report: dict) -> list[str]:
     return lines
 
 
+def unavailable_text(report: dict) -> list[str]:
+    """Variants this tree cannot run yet (a setting another change adds): not failures."""
+    return [f"- {row.title} / {LABELS[side]}: {why}"
+            for row in report["rows"] for side, why in row.unavailable.items()]
+
+
 def verdict(report: dict) -> list[str]:
     """Where ours is behind, and whether that gap is outside the run's noise."""
     lines = []
@@ -500,6 +744,29 @@ def verdict(report: dict) -> list[str]:
                          else "no overlap between the sample ranges")
                 lines.append(f"- behind {LABELS[theirs]} on: {row.title} ({fmt_ratio(row, theirs)}; {noise})")
     return lines or ["- ahead of both anchors on every row measured"]
+
+
+def _row(report: dict, key: str) -> Row | None:
+    return next((row for row in report["rows"] if row.key == key), None)
+
+
+def pymongo_share(report: dict) -> str:
+    """How much of our first request in a fresh process is ``import pymongo`` (same venv, same runs)."""
+    refs = report["notes"].get("cold_refs") or {}
+    imports, first, trivial = _row(report, "cold_api"), _row(report, "cold_first"), _row(report, "cold_first_trivial")
+    bare = imports.median(FLOOR) if imports else None
+    pymongo = refs.get("import pymongo")
+    if bare is None or pymongo is None or not first or first.median(OURS) is None:
+        return "pymongo's share of the first request: not measured in this run"
+    pymongo_net = pymongo - bare
+    first_net = first.median(OURS) - bare
+    text = (f"`import pymongo` alone takes {pymongo:,.1f} ms in our venv ({pymongo_net:,.1f} ms over the bare "
+            f"interpreter's {bare:,.1f} ms): {pymongo_net / first_net:.0%} of our fresh process to its first "
+            f"find_one response over the bare interpreter ({first_net:,.1f} ms)")
+    if trivial and trivial.median(OURS) is not None:
+        text += (f"; our first trivial (GET /ping) response takes {trivial.median(OURS):,.1f} ms "
+                 f"({trivial.median(OURS) - bare:,.1f} ms over the bare interpreter)")
+    return text
 
 
 def explain_cold(report: dict, args) -> str:
@@ -521,6 +788,14 @@ def explain_cold(report: dict, args) -> str:
   stops at the answer, not at exit (pymongo joins its monitor threads at exit, which a
   Lambda never waits for). This is the cold start a user sees: a library that defers
   imports pays for them here. Floor: raw pymongo doing the same in a bare function.
+- **Cold start, import over a bare interpreter** (goal rows, ours <= 0.30x Powertools):
+  the two import rows above minus the bare interpreter of the same run (the runs
+  interleave every case, so each import is paired with the `python -c pass` started
+  next to it): the cost of the import itself, which is what the goal compares.
+- **Cold start, first trivial response**: as the find_one row, for one `GET /ping`
+  (no database call: whoever imports pymongo before the first request pays it here
+  too). {pymongo_share(report)}. pymongo's import dominates any first request that
+  reads MongoDB, and it is the same pymongo for ours, Powertools and the floor.
 """
 
 
@@ -587,7 +862,92 @@ def explain_sns(report: dict, args) -> str:
 """
 
 
-EXPLAIN = {"cold": explain_cold, "api": explain_api, "sqs": explain_sqs, "sns": explain_sns}
+def explain_api_cpu(report: dict, args) -> str:
+    return f"""- **API CPU** (goal rows; goals ours/Powertools <= 0.40 REST v1, <= 0.30 HTTP v2,
+  <= 0.45 POST, and ours within 3x of the floor): this process's thread CPU time
+  (`time.thread_time`, so other processes on the machine do not count) per request
+  over {args.cpu_requests:,} requests per sample, in µs; the events are built (by the
+  same `common.cpu_case_event` for every side) in chunks of {common.CPU_CHUNK:,} outside the
+  timed loop and every response is checked after it (status 200 and the exact body).
+  Events as API Gateway delivers them: REST v1 with 15 headers (Accept,
+  Accept-Encoding, CloudFront-*, Host, User-Agent, Via, X-Amz-Cf-Id, X-Amzn-Trace-Id,
+  X-Forwarded-For/Port/Proto, constitution-state) and their `multiValueHeaders`, and a
+  full `requestContext`; HTTP API v2 with the same 15 headers lower-cased; the POST
+  carries a ~150-byte JSON object that the route parses and answers part of
+  (`{{"name", "qty"}}`). Ours: `api_handler` with the file routes `api/ping/list.py` and
+  `api/items/post.py` (`self.data`). Powertools: `APIGatewayRestResolver` (v1) or
+  `APIGatewayHttpResolver` (v2) with `@app.get("/ping")` and `@app.post("/items")`
+  (`current_event.json_body`), each checking the state header against the same pattern
+  and reserved names as ours (ours checks it for every route, as SPEC §5 requires).
+  Floor: a hand-written function routing on (method, path), reading the state header
+  (in any case), checking it the same way, and answering the same JSON with a
+  Content-Type and a CORS header.
+"""
+
+
+def explain_sqs_single(report: dict, args) -> str:
+    return f"""- **SQS single mode** (goal: ours <= 2x Powertools): wall µs per record over
+  {args.single_invocations} invocations per sample of {args.single_records} records, all of one state, each
+  invocation on a fresh event (built outside the clock by `common.sqs_state_event`: small
+  JSON bodies, the state as the `constitution-state` message attribute, as our
+  publishers and SNS raw delivery send it); every response must report no failure.
+  Ours: `sqs_handler` with a single-mode consumer whose `process_record` only reads
+  `get_state()` (the framework validates the state and runs each record in its own
+  context first). Powertools: `BatchProcessor(EventType.SQS)` +
+  `process_partial_response` with a record handler that reads the attribute and checks
+  it against the same pattern and reserved names. Floor: a loop reading and checking
+  each record's attribute.
+"""
+
+
+def explain_sqs_batch(report: dict, args) -> str:
+    return f"""- **SQS batch mode, no-op** (goal: ours <= 2.5x the floor): wall µs per invocation
+  over {args.noop_invocations} invocations per sample of 10 records spread round-robin over 8 states
+  (fresh events, as above). Ours: a batch-mode consumer whose `process_batch` only reads
+  `get_state()`, the 8 state groups fanned out on its threads. Floor: the records'
+  states read and checked, grouped, and the 8 groups submitted as no-op tasks to a warm
+  8-thread `ThreadPoolExecutor` and waited for. Powertools, for reference: its
+  `BatchProcessor` runs the records one after another in the calling thread, so it pays
+  no thread hand-off at all (and overlaps nothing).
+- **SQS batch fan-out** (goals: efficiency >= 0.93 with 10 records, >= 0.90 with
+  1,000): the same events with each state group waiting a fixed {args.io_wait_ms:g} ms (a
+  downstream call, `time.sleep`); efficiency = ideal / measured, the ideal being one
+  wait per invocation (every group's wait fully overlapped, nothing else).
+  {args.io_invocations} invocations per sample (10 records), {max(1, args.io_invocations // 2)} (1,000 records). Powertools
+  for reference: the wait once per state group (on its first record), sequentially;
+  floor: the warm pool running the 8 waiting groups.
+"""
+
+
+def explain_repo(report: dict, args) -> str:
+    return f"""- **Repository hit path** (goal: ours <= 3x the floor, at 1 and 8 threads): ns per
+  `repository.collection` access in our worker, over {args.repo_lookups:,} accesses per sample
+  split over the threads, each thread in its own state (`state_scope`), its first access
+  (the miss) made before the clock starts; wall time from a barrier to the last thread's
+  end, so a hit path that serializes threads shows at 8. Floor, in the same process and
+  loop: a plain dict keyed by (state, collection name) with the state read from a
+  `ContextVar`, the least any per-state cache must do.
+"""
+
+
+def explain_sns_proxy(report: dict, args) -> str:
+    requests = report["notes"].get("proxy_requests")
+    counted = f" (the proxy forwarded {requests:,} requests in this run)" if requests else ""
+    return f"""- **SNS behind latency** (goal: ours >= 3x ours sequential): `publish(list)` of
+  {args.proxy_messages} messages (100 PublishBatch requests of 10 for 1,000) to moto through
+  `anchors/latency_proxy.py`, a loopback forwarder that adds {args.proxy_delay_ms:g} ms to every request, as
+  a real AWS round trip would{counted}; msg/s. Ours: `SNSPublisher(topic).publish(list)`
+  with its defaults (the chunks of one call sent concurrently, bounded), against the
+  same publisher with `max_concurrency=1` (its chunks one after another), in the same
+  worker and interleaved. The async framework for reference: chunks of 10 awaited one
+  after another (see the SNS row above). moto's own time per request (a few ms of CPU
+  in the driver process) bounds what concurrency can buy here.
+"""
+
+
+EXPLAIN = {"cold": explain_cold, "api": explain_api, "sqs": explain_sqs, "sns": explain_sns,
+           "api_cpu": explain_api_cpu, "sqs_single": explain_sqs_single, "sqs_batch": explain_sqs_batch,
+           "repo": explain_repo, "sns_proxy": explain_sns_proxy}
 
 
 def write_results(report: dict, args, path: Path, command: str) -> None:
@@ -623,6 +983,16 @@ is better where lower is better (ms). Warm rows: median of {args.runs} samples
 
 {chr(10).join(verdict(report))}
 
+## Issue 15 goals
+
+Each goal of issue 15 as measured in this run: ours against the alternative
+the goal names, from the same interleaved samples as the table above. The
+ratio is the median of the per-round ratios (each round runs the sides back to
+back, so drifting load on a shared machine mostly cancels); it can differ a
+little from the ratio of the medians in the table above.
+
+{goal_markdown_table(report) if any(row.goals for row in report["rows"]) else "(no goal rows in this run)"}
+
 ## What each row measures, and how it is kept fair
 
 Same routes, records, payloads and servers for every side; each side runs in its
@@ -641,7 +1011,13 @@ its own) and is driven over a pipe by the same driver.
   which is the floor column).
 - Powertools' `AsyncBatchProcessor` and threaded variants: the issue asks for
   `BatchProcessor`/`process_partial_response`, its documented default.
+- Powertools and the async framework on the Repository rows (neither has a
+  per-state collection cache; the floor is the dict such a cache needs), and
+  Powertools on the SNS latency row (no publisher).
 """
+    missing = unavailable_text(report)
+    if missing:
+        text += "\n## Not measurable on this tree\n\n" + "\n".join(missing) + "\n"
     problems = errors_text(report)
     if problems:
         text += "\n## Failures during this run\n\n" + "\n".join(problems) + "\n"
@@ -661,24 +1037,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--per-state", type=int, help="SQS records per state (default 50)")
     parser.add_argument("--wait-ms", type=float, default=50.0, help="downstream wait per state group (default 50)")
     parser.add_argument("--messages", type=int, help="SNS messages per sample (default 1000)")
-    parser.add_argument("--rows", default="cold,api,sqs,sns",
-                        help="comma-separated subset of cold,api,sqs,sns (default: all)")
+    parser.add_argument("--cpu-requests", type=int, help="requests per sample, API CPU rows (default 20000; quick 2000)")
+    parser.add_argument("--single-records", type=int, help="records per invocation, SQS single mode (default 1000)")
+    parser.add_argument("--single-invocations", type=int, help="invocations per sample, SQS single mode (default 20)")
+    parser.add_argument("--noop-invocations", type=int, help="invocations per sample, SQS batch no-op (default 500)")
+    parser.add_argument("--io-invocations", type=int, help="invocations per sample, SQS fan-out (default 6)")
+    parser.add_argument("--io-wait-ms", type=float, default=20.0, help="I/O wait per state group, fan-out (default 20)")
+    parser.add_argument("--repo-lookups", type=int, help="Repository accesses per sample (default 400000)")
+    parser.add_argument("--proxy-messages", type=int, help="SNS messages per sample behind the proxy (default 1000)")
+    parser.add_argument("--proxy-delay-ms", type=float, default=20.0, help="latency the proxy adds (default 20)")
+    parser.add_argument("--rows", default="all",
+                        help=f"comma-separated subset of {','.join(ROW_GROUPS)}, or anchors / goals / all "
+                             "(default: all)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="where to write RESULTS.md")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="anchor venvs (default $AWS_HELPER_SYNC_BENCH_CACHE or ~/.cache/aws-helper-sync-bench)")
     args = parser.parse_args(argv)
     defaults = {"runs": 9, "cold_runs": 15, "sns_runs": 5, "requests": 2000, "find_one_requests": 300,
-                "states": 8, "per_state": 50, "messages": 1000}
+                "states": 8, "per_state": 50, "messages": 1000, "cpu_requests": 20000, "single_records": 1000,
+                "single_invocations": 20, "noop_invocations": 500, "io_invocations": 6,
+                "repo_lookups": 400000, "proxy_messages": 1000}
     if args.quick:
         defaults.update(runs=2, cold_runs=2, sns_runs=2, requests=50, find_one_requests=20,
-                        states=3, per_state=4, messages=25)
+                        states=3, per_state=4, messages=25, cpu_requests=2000, single_invocations=3,
+                        noop_invocations=50, io_invocations=2, repo_lookups=40000, proxy_messages=100)
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    args.rows = [name.strip() for name in args.rows.split(",") if name.strip()]
-    unknown = set(args.rows) - set(ROW_GROUPS)
-    if unknown or not args.rows:
-        parser.error(f"--rows takes a comma-separated subset of {','.join(ROW_GROUPS)}")
+    names = [name.strip() for name in args.rows.split(",") if name.strip()]
+    chosen = {group for name in names for group in ROW_ALIASES.get(name, (name,))}
+    unknown = chosen - set(ROW_GROUPS)
+    if unknown or not chosen:
+        parser.error(f"--rows takes a comma-separated subset of {','.join(ROW_GROUPS)} "
+                     f"(or {', '.join(ROW_ALIASES)}); unknown: {', '.join(sorted(unknown)) or 'none given'}")
+    args.rows = [group for group in ROW_GROUPS if group in chosen]
     if not 1 <= args.states <= len(common.STATES):
         parser.error(f"--states must be between 1 and {len(common.STATES)}")
     return args
@@ -699,7 +1091,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(text_table(report))
     print()
-    for line in verdict(report) + errors_text(report):
+    if any(row.goals for row in report["rows"]):
+        print("Issue 15 goals (ours vs the alternative each goal names, same run):")
+        print(goal_text_table(report))
+        print(GOAL_NOTE)
+        print()
+    if _row(report, "cold_first") is not None:
+        print(f"Cold start: {pymongo_share(report)}.")
+        print()
+    for line in verdict(report) + unavailable_text(report) + errors_text(report):
         print(line)
     write_results(report, args, args.results, command.strip())
     print(f"\nwrote {args.results}")

@@ -128,10 +128,19 @@ def sns_messages(count: int) -> list[dict]:
             for n in range(count)]
 
 
-def answer_first_request(handler) -> None:
-    """The cold-start probe: one find_one request through ``handler``, checked, then ready."""
-    check_api_response("/items/1", handler(api_event("/items/1"), None))
+def answer_first_request(handler, path: str = "/items/1") -> None:
+    """The cold-start probe: one request (a find_one by default) through ``handler``, checked, then ready."""
+    check_api_response(path, handler(api_event(path), None))
     signal_ready()
+
+
+def cold_path(argv: list) -> str | None:
+    """``--cold`` (one find_one) or ``--cold-trivial`` (one GET /ping) on a worker's command line."""
+    if "--cold-trivial" in argv:
+        return "/ping"
+    if "--cold" in argv:
+        return "/items/1"
+    return None
 
 
 def time_api(handler, route: str, requests: int) -> dict:
@@ -144,6 +153,208 @@ def time_api(handler, route: str, requests: int) -> dict:
     for path, response in zip(paths, responses):
         check_api_response(path, response)
     return {"value": requests / elapsed, "elapsed": elapsed}
+
+
+# -- issue 15 goal rows: per-request CPU on realistic API Gateway events -----------
+
+STATE_PATTERN = r"[a-z][a-z0-9_]{0,62}"
+RESERVED_STATES = ("admin", "local", "config")
+CPU_CASES = ("rest_trivial", "http_trivial", "rest_post")
+CPU_CHUNK = 1000  # events built per chunk, outside the timed loop (20,000 at once would be ~100 MB)
+
+
+def gateway_headers(state: str | None = API_STATE, request_number: int = 0, lower: bool = False) -> dict:
+    """The 15 headers a browser request carries through API Gateway (CloudFront in front), state included."""
+    trace = f"Root=1-67a0c0de-{request_number:024x}"
+    headers = {
+        "Accept": "application/json, text/plain, */*",
+        "Accept-Encoding": "gzip, deflate, br",
+        "CloudFront-Forwarded-Proto": "https",
+        "CloudFront-Is-Desktop-Viewer": "true",
+        "CloudFront-Is-Mobile-Viewer": "false",
+        "CloudFront-Viewer-Country": "US",
+        "Host": "abc123defg.execute-api.us-east-2.amazonaws.com",
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+        "Via": "2.0 9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c.cloudfront.net (CloudFront)",
+        "X-Amz-Cf-Id": f"kXu2Yz3_bench{request_number:08d}QwErTyUiOpAsDfGhJkLzXcVbNm==",
+        "X-Amzn-Trace-Id": trace,
+        "X-Forwarded-For": f"203.0.113.{request_number % 250 + 1}, 130.176.0.{request_number % 200 + 1}",
+        "X-Forwarded-Port": "443",
+        "X-Forwarded-Proto": "https",
+    }
+    if state is not None:
+        headers[STATE_HEADER] = state
+    if lower:  # HTTP API (v2) delivers lower-case names
+        headers = {k.lower(): v for k, v in headers.items()}
+    return headers
+
+
+def post_body(request_number: int) -> dict:
+    """The small JSON body of the POST rows (~150 bytes)."""
+    return {"name": f"Item {request_number}", "qty": request_number % 7 + 1, "price": 12.5,
+            "tags": ["bench", "post"], "note": "a small JSON body of a typical create call"}
+
+
+def post_answer(body: dict) -> dict:
+    """What the POST route answers: part of the body it parsed."""
+    return {"name": body["name"], "qty": body["qty"]}
+
+
+def rest_event(method: str, path: str, state: str | None = API_STATE, request_number: int = 0,
+               body: dict | None = None) -> dict:
+    """A REST API (v1) proxy event with the 15 gateway headers (and their multiValueHeaders)."""
+    headers = gateway_headers(state, request_number)
+    raw_body = None
+    if body is not None:
+        raw_body = json.dumps(body)
+        headers["Content-Type"] = "application/json"
+    return {
+        "resource": "/{proxy+}", "path": path, "httpMethod": method,
+        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "pathParameters": {"proxy": path.strip("/")}, "stageVariables": None,
+        "requestContext": {
+            "resourceId": "a1b2c3", "resourcePath": "/{proxy+}", "httpMethod": method,
+            "extendedRequestId": f"ext-{request_number:08d}", "requestTime": "01/Dec/2026:11:00:00 +0000",
+            "path": f"/prod{path}", "accountId": "123456789012", "protocol": "HTTP/1.1", "stage": "prod",
+            "domainPrefix": "abc123defg", "requestTimeEpoch": 1796122800000 + request_number,
+            "requestId": f"req-{request_number:08d}",
+            "identity": {"sourceIp": "203.0.113.9", "userAgent": headers["User-Agent"], "cognitoIdentityPoolId": None,
+                         "accountId": None, "caller": None, "user": None, "userArn": None},
+            "domainName": "abc123defg.execute-api.us-east-2.amazonaws.com", "apiId": "abc123defg",
+        },
+        "body": raw_body, "isBase64Encoded": False,
+    }
+
+
+def http_event(method: str, path: str, state: str | None = API_STATE, request_number: int = 0,
+               body: dict | None = None) -> dict:
+    """An HTTP API (v2) event with the same 15 headers, lower-cased as HTTP API delivers them."""
+    headers = gateway_headers(state, request_number, lower=True)
+    raw_body = None
+    if body is not None:
+        raw_body = json.dumps(body)
+        headers["content-type"] = "application/json"
+    return {
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123defg",
+            "domainName": "abc123defg.execute-api.us-east-2.amazonaws.com", "domainPrefix": "abc123defg",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9",
+                     "userAgent": headers["user-agent"]},
+            "requestId": f"req-{request_number:08d}", "routeKey": "$default", "stage": "$default",
+            "time": "01/Dec/2026:11:00:00 +0000", "timeEpoch": 1796122800000 + request_number,
+        },
+        "body": raw_body, "isBase64Encoded": False,
+    }
+
+
+def cpu_case_event(case: str, request_number: int) -> dict:
+    """The event of request ``request_number`` of a CPU row (every side calls this)."""
+    if case == "rest_trivial":
+        return rest_event("GET", "/ping", request_number=request_number)
+    if case == "http_trivial":
+        return http_event("GET", "/ping", request_number=request_number)
+    if case == "rest_post":
+        return rest_event("POST", "/items", request_number=request_number, body=post_body(request_number))
+    raise ValueError(f"unknown API case {case!r}")
+
+
+def check_cpu_case_response(case: str, request_number: int, response: dict) -> None:
+    expected = post_answer(post_body(request_number)) if case == "rest_post" else {"ok": True}
+    if response.get("statusCode") != 200:
+        raise RuntimeError(f"{case} request {request_number} answered {response.get('statusCode')}: "
+                           f"{response.get('body')}")
+    if json.loads(response["body"]) != expected:
+        raise RuntimeError(f"{case} request {request_number} answered an unexpected body: {response['body'][:200]}")
+
+
+def time_api_cpu(handler, case: str, requests: int) -> dict:
+    """This thread's CPU µs per request of ``handler(event, None)``; every response checked after timing.
+
+    Thread CPU time (not wall time) so that the other processes of a shared
+    machine do not count; the events are built in chunks outside the timed loops.
+    """
+    cpu = 0.0
+    wall = 0.0
+    done = 0
+    while done < requests:
+        numbers = range(done, min(done + CPU_CHUNK, requests))
+        events = [cpu_case_event(case, n) for n in numbers]
+        wall_start = time.perf_counter()
+        cpu_start = time.thread_time()
+        responses = [handler(event, None) for event in events]
+        cpu += time.thread_time() - cpu_start
+        wall += time.perf_counter() - wall_start
+        for n, response in zip(numbers, responses):
+            check_cpu_case_response(case, n, response)
+        done += len(events)
+    return {"value": cpu / requests * 1e6, "wall_us": wall / requests * 1e6}
+
+
+# -- issue 15 goal rows: SQS invocations ---------------------------------------------
+
+
+def sqs_state_event(records: int, states: int, run: int = 0, invocation: int = 0) -> dict:
+    """``records`` small SQS records spread round-robin over ``states`` states.
+
+    The state travels as the ``constitution-state`` message attribute (Lambda
+    shape), as a publisher of this library or any SNS -> SQS subscription with
+    raw delivery sends it; ids are unique per run and invocation.
+    """
+    out = []
+    for n in range(records):
+        state = STATES[n % states]
+        message_id = f"m-{run:05d}-{invocation:05d}-{n:05d}"
+        out.append({
+            "messageId": message_id,
+            "receiptHandle": f"rh-{message_id}",
+            "body": json.dumps({"n": n, "run": run, "kind": "record.indexed"}),
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000",
+                           "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1700000000001"},
+            "messageAttributes": {STATE_HEADER: {"stringValue": state, "stringListValues": [],
+                                                 "binaryListValues": [], "dataType": "String"}},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-2:123456789012:bench-queue",
+            "awsRegion": "us-east-2",
+        })
+    return {"Records": out}
+
+
+def check_sqs_response(response: dict, records: int) -> None:
+    if response.get("batchItemFailures"):
+        raise RuntimeError(f"{len(response['batchItemFailures'])} of {records} records failed: "
+                           f"{str(response)[:300]}")
+
+
+def time_sqs(handler, records: int, states: int, invocations: int, run: int) -> tuple[float, list]:
+    """Wall seconds of ``invocations`` calls (each on a fresh event, built outside the clock), and the responses."""
+    elapsed = 0.0
+    responses = []
+    for invocation in range(invocations):
+        event = sqs_state_event(records, states, run, invocation)
+        start = time.perf_counter()
+        response = handler(event, None)
+        elapsed += time.perf_counter() - start
+        responses.append(response)
+    for response in responses:
+        check_sqs_response(response, records)
+    return elapsed, responses
+
+
+def sqs_goal_result(metric: str, elapsed: float, records: int, invocations: int, wait_ms: float) -> dict:
+    """The value of an SQS goal row: µs per record, µs per invocation, or fan-out efficiency."""
+    if metric == "us_per_record":
+        value = elapsed / (records * invocations) * 1e6
+    elif metric == "us_per_invocation":
+        value = elapsed / invocations * 1e6
+    elif metric == "efficiency":  # ideal: every state group's wait fully overlapped
+        value = (wait_ms / 1000.0 * invocations) / elapsed
+    else:
+        raise ValueError(f"unknown SQS metric {metric!r}")
+    return {"value": value, "elapsed": elapsed}
 
 
 def signal_ready() -> None:

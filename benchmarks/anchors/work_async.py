@@ -23,11 +23,11 @@ if os.environ.get("MONGODB_URI"):
     os.environ["MONGO_DB_URI"] = os.environ["MONGODB_URI"]
 
 
-def cold() -> None:
+def cold(path: str) -> None:
     from aws_python_helper.api.handler import api_handler
     from common import answer_first_request
 
-    answer_first_request(api_handler)
+    answer_first_request(api_handler, path)
 
 
 def api(route: str, requests: int) -> dict:
@@ -112,8 +112,10 @@ def sns_one(topic_arn: str, state: str) -> dict:
 
 
 if __name__ == "__main__":
-    if "--cold" in sys.argv:
-        cold()
+    from common import cold_path
+
+    if cold_path(sys.argv):
+        cold(cold_path(sys.argv))
     else:
         from common import serve
 
