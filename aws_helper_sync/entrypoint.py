@@ -20,7 +20,6 @@ from .context.threads import run_in_unit_context
 from .database.access import DatabaseAccess
 from .loading import hook_result, load_class, to_pascal_case
 
-T = TypeVar("T")
 E = TypeVar("E", bound=type)
 
 _ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,127}")
@@ -42,9 +41,9 @@ class EntryPoint(DatabaseAccess):
         """Check the input before the main step; raise ValueError to reject it."""
 
 
-def run_unit(state: str | None, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run one unit of work in a fresh context with exactly ``state`` (validated) set."""
-    return run_in_unit_context(state, fn, *args, **kwargs)
+run_unit = run_in_unit_context
+"""``run_unit(state, fn, *args, **kwargs)``: one unit of work in a fresh context with exactly
+``state`` (validated) set; the name every entry point uses (no wrapper: it runs per request)."""
 
 
 def known_state(value: object) -> str:

@@ -20,8 +20,8 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _environ_reader() -> Callable[[str], str | None]:
-    """``env()``'s reading of one variable: stripped, and None when unset or blank.
+def _environ_reader() -> Callable[[str, str | None], str | None]:
+    """``env()``: one variable, stripped, ``default`` when unset or blank.
 
     Request paths read a few variables per request, and on POSIX CPython
     ``os.environ.get`` (an encode and a decode per call) costs more than the rest
@@ -34,34 +34,31 @@ def _environ_reader() -> Callable[[str], str | None]:
     """
     data = getattr(os.environ, "_data", None)
     if os.name != "posix" or not isinstance(data, dict):
-        def read_public(name: str) -> str | None:
+        def env_public(name: str, default: str | None = None) -> str | None:
             value = os.environ.get(name)
-            return None if value is None else value.strip() or None
+            value = None if value is None else value.strip() or None
+            return default if value is None else value
 
-        return read_public
+        return env_public
     # name -> (encoded name, the bytes last read, their text); one entry per name read
     seen: dict[str, tuple[bytes, bytes | None, str | None]] = {}
 
-    def read(name: str) -> str | None:
+    def env(name: str, default: str | None = None) -> str | None:
+        """The variable's value with surrounding blanks removed; empty counts as unset."""
         entry = seen.get(name)
         if entry is not None and data.get(entry[0]) is entry[1]:
-            return entry[2]
-        key = os.fsencode(name) if entry is None else entry[0]
-        raw = data.get(key)
-        value = None if raw is None else os.fsdecode(raw).strip() or None
-        seen[name] = (key, raw, value)
-        return value
+            value = entry[2]
+        else:
+            key = os.fsencode(name) if entry is None else entry[0]
+            raw = data.get(key)
+            value = None if raw is None else os.fsdecode(raw).strip() or None
+            seen[name] = (key, raw, value)
+        return default if value is None else value
 
-    return read
-
-
-_read_environ = _environ_reader()
+    return env
 
 
-def env(name: str, default: str | None = None) -> str | None:
-    """The variable's value with surrounding blanks removed; empty counts as unset."""
-    value = _read_environ(name)
-    return default if value is None else value
+env = _environ_reader()
 
 
 def env_flag(name: str, default: bool) -> bool:

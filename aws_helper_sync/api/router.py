@@ -87,6 +87,18 @@ _FILES: dict[tuple[str, str], str] = {}
 _FILES_MAX = 1024
 
 
+# (app root, route file) -> the file's path: the same string object request after request,
+# so the loader's cache lookup finds its hash computed. Bounded like _FILES.
+_PATHS: dict[tuple[str, str], str] = {}
+
+
+def _remember_path(root: str, file: str) -> str:
+    if len(_PATHS) >= _FILES_MAX:
+        _PATHS.clear()
+    path = _PATHS[(root, file)] = f"{root}/api/{file}"
+    return path
+
+
 def _remember_file(folder: str, action: str) -> str:
     if len(_FILES) >= _FILES_MAX:
         _FILES.clear()
@@ -103,7 +115,10 @@ def resolve_route(method: str, segments: tuple[str, ...] | list[str]) -> tuple[t
     """
     base = _api_base()
     route = match_route(method, segments)
-    path = f"{settings.app_root_text()}/api/{route.file}"
+    root = settings.app_root_text()
+    path = _PATHS.get((root, route.file))
+    if path is None:
+        path = _remember_path(root, route.file)
     cls = loading.cached_class(path, base)
     if cls is None:
         if not os.path.isfile(path):

@@ -47,16 +47,8 @@ def _shown(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-# Spellings already found fine (a few dozen states in practice): a warm check is one set
-# lookup, not a regex. Bounded, whatever callers send; only good spellings enter it.
-_GOOD_SPELLINGS: set[str] = set()
-_GOOD_SPELLINGS_MAX = 4096
-
-
 def _spelling_error(value: object) -> str | None:
     """Why ``value`` cannot be a database name, or None when its spelling is fine."""
-    if type(value) is str and value in _GOOD_SPELLINGS:
-        return None
     if not isinstance(value, str):
         return f"constitution-state must be a string, got {type(value).__name__}"
     if not STATE_PATTERN.fullmatch(value):
@@ -66,10 +58,6 @@ def _spelling_error(value: object) -> str | None:
         )
     if value in RESERVED_STATES:
         return f"invalid constitution-state {value!r}: reserved MongoDB database name"
-    if type(value) is str:  # a subclass could change what it compares equal to
-        if len(_GOOD_SPELLINGS) >= _GOOD_SPELLINGS_MAX:
-            _GOOD_SPELLINGS.clear()
-        _GOOD_SPELLINGS.add(value)
     return None
 
 
@@ -108,7 +96,7 @@ def set_allowed_states(allowed: AllowList) -> None:
     global _allow_list_in_code
     if allowed is None:
         _allow_list_in_code = None
-    elif callable(allowed):
+    elif callable(allowed):  # its answers may change: never remembered in _ACCEPTED
         _allow_list_in_code = allowed
     else:
         names = _parse_names(allowed, "set_allowed_states()")
@@ -128,11 +116,17 @@ def validate_state(value: object) -> str:
     MongoDB registry (``STATES_COLLECTION``) is checked by the entry points
     (``entrypoint.known_state``), which is where a state arrives from outside.
     """
+    in_code = _allow_list_in_code
+    if type(value) is str:  # (a str subclass could change what it compares equal to)
+        accepted = _ACCEPTED.get(value)
+        if accepted is not None and accepted[0] is in_code and accepted[1] is settings.allowed_states():
+            return value
     problem = _spelling_error(value)
     if problem is not None:
         raise InvalidStateError(problem)
-    if _allow_list_in_code is not None:
-        if not _allow_list_in_code(value):  # type: ignore[arg-type]
+    raw = settings.allowed_states()
+    if in_code is not None:
+        if not in_code(value):  # type: ignore[arg-type]
             raise UnknownStateError(
                 f"constitution-state {value!r} is not in the allowed states"
             )
@@ -142,7 +136,19 @@ def validate_state(value: object) -> str:
             raise UnknownStateError(
                 f"constitution-state {value!r} is not in ALLOWED_STATES"
             )
+    if type(value) is str and (in_code is None or isinstance(getattr(in_code, "__self__", None), frozenset)):
+        if len(_ACCEPTED) >= _ACCEPTED_MAX:
+            _ACCEPTED.clear()
+        _ACCEPTED[value] = (in_code, raw)
     return value  # type: ignore[return-value]
+
+
+# Accepted states, each with the allow lists it was checked against (the set_allowed_states
+# names, the ALLOWED_STATES text object): while both are the very same objects, the state
+# passes again without the checks. A predicate's answers may change: never remembered.
+# Bounded, whatever callers send; only accepted states enter it.
+_ACCEPTED: dict[str, tuple[object, str | None]] = {}
+_ACCEPTED_MAX = 4096
 
 
 def get_state() -> str | None:
