@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import TYPE_CHECKING, Callable, overload
+from typing import TYPE_CHECKING, Callable, Protocol, overload
 
 from .errors import ConfigurationError
 
@@ -20,7 +20,11 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _environ_reader() -> Callable[[str, str | None], str | None]:
+class _Env(Protocol):
+    def __call__(self, name: str, default: str | None = None) -> str | None: ...
+
+
+def _environ_reader() -> _Env:
     """``env()``: one variable, stripped, ``default`` when unset or blank.
 
     Request paths read a few variables per request, and on POSIX CPython
