@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, ClassVar
 
 from .. import settings
@@ -47,8 +48,8 @@ from ..context.sources import (
     tenant_id,
 )
 from ..context.state import InvalidStateError
-from ..context.threads import ContextThreadPoolExecutor
-from ..entrypoint import EntryPoint, known_state, run_unit
+from ..context.threads import run_all, run_in_validated_unit_context
+from ..entrypoint import EntryPoint, known_state
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from ..loading import check_sync_hooks, hook_result
 from . import records as rec
@@ -461,8 +462,8 @@ class SQSConsumer(EntryPoint):
                 continue
             started = time.monotonic()
             try:
-                failures = run_unit(item.state, self._run_record, item)
-            except Exception as exc:  # run_unit itself failed: the record was not processed
+                failures = run_in_validated_unit_context(item.state, self._run_record, item)  # from _prepare
+            except Exception as exc:  # the unit context itself failed: the record was not processed
                 self.logger.exception("message %s could not run", item.message_id)
                 failures = {item.message_id: _reason(exc)}
             finally:
@@ -516,14 +517,10 @@ class SQSConsumer(EntryPoint):
         if not groups:
             return []
         workers = self.resolve_max_workers(len(groups))
-        if workers == 1:
-            return [(items, self._run_group_unit(state, items, deadline)) for state, items in groups.items()]
-        with ContextThreadPoolExecutor(max_workers=workers, thread_name_prefix="sqs-group") as pool:
-            futures = [
-                (items, pool.submit(self._run_group_unit, state, items, deadline))
-                for state, items in groups.items()
-            ]
-            return [(items, future.result()) for items, future in futures]
+        units = [(items, partial(self._run_group_unit, state, items, deadline)) for state, items in groups.items()]
+        # The process's shared pool plus this thread (one group: this thread alone, no pool).
+        outcomes = run_all([unit for _, unit in units], workers)
+        return [(items, failures) for (items, _), failures in zip(units, outcomes)]
 
     def _run_group_unit(self, state: str | None, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
         stop = deadline.stop_reason()  # checked when the group would start (it may have waited for a thread)
@@ -533,8 +530,8 @@ class SQSConsumer(EntryPoint):
             return {item.message_id: stop for item in items}
         started = time.monotonic()
         try:
-            return run_unit(state, self._run_group, items, deadline)
-        except Exception as exc:  # run_unit itself failed: the group was not processed
+            return run_in_validated_unit_context(state, self._run_group, items, deadline)  # state: from _prepare
+        except Exception as exc:  # the unit context itself failed: the group was not processed
             self.logger.exception("state group %s could not run", state)
             return {item.message_id: _reason(exc) for item in items}
         finally:

@@ -19,7 +19,13 @@ from typing import Any, Callable
 
 from .. import settings
 from ..entrypoint import check_entry_name
-from ..loading import EntryPointNotFoundError, load_class, to_pascal_case, to_snake_case
+from ..loading import (
+    EntryPointNotFoundError,
+    cached_entry,
+    load_class,
+    to_pascal_case,
+    to_snake_case,
+)
 from . import records as rec
 from .consumer_base import SQSConsumer
 
@@ -44,8 +50,15 @@ def load_consumer_class(name: str) -> type[SQSConsumer]:
     """``<app root>/consumer/<snake_name>.py`` (or ``<snake_name>_consumer.py``), class ``<PascalName>Consumer``.
 
     ``land-records``, ``land_records`` and ``LandRecords`` all name
-    ``consumer/land_records.py`` with class ``LandRecordsConsumer``.
+    ``consumer/land_records.py`` with class ``LandRecordsConsumer``. The class
+    is looked up once per process (``loading.cached_entry``): a warm invocation
+    touches no file; a consumer that fails to load is retried, and reported
+    with its own error, on every call.
     """
+    return cached_entry(CONSUMER_FOLDER, name, lambda: _find_consumer_class(name))
+
+
+def _find_consumer_class(name: str) -> type[SQSConsumer]:
     check_entry_name(name, CONSUMER_FOLDER)
     snake = to_snake_case(name).removesuffix("_consumer")
     class_name = to_pascal_case(snake) + "Consumer"
