@@ -29,12 +29,12 @@ reported failed instead of being cut off by the timeout.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, ClassVar
 
@@ -60,12 +60,16 @@ PROCESSING_MODES = ("single", "batch")
 NOT_PROCESSED = "not processed: "
 
 
-@dataclass
 class _Item:
-    record: dict[str, Any]
-    message_id: str
-    state: str | None
-    fifo_group: str | None
+    """A record ready to run: its id, its checked state, its FIFO message group."""
+
+    __slots__ = ("fifo_group", "message_id", "record", "state")
+
+    def __init__(self, record: dict[str, Any], message_id: str, state: str | None, fifo_group: str | None) -> None:
+        self.record = record
+        self.message_id = message_id
+        self.state = state
+        self.fifo_group = fifo_group
 
 
 class _UnitFailures:
@@ -101,7 +105,25 @@ class _UnitFailures:
         return None if group is None else self.broken_groups.get(group)
 
 
-_current_unit: ContextVar[_UnitFailures | None] = ContextVar("sqs_unit_failures", default=None)
+class _RecordFailures:
+    """``_UnitFailures`` of a single-mode record: only that record can be marked (built per record, so small)."""
+
+    __slots__ = ("failures", "message_id")
+
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+        self.failures: dict[str, str] = {}
+
+    def mark(self, message_id: str, reason: str) -> None:
+        if message_id != self.message_id:
+            raise ValueError(
+                f"add_message_failed({message_id!r}): that message is not the record being "
+                "processed in this call (process_record only marks its own record)"
+            )
+        self.failures.setdefault(message_id, reason)  # one key: atomic, no lock needed
+
+
+_current_unit: ContextVar[_UnitFailures | _RecordFailures | None] = ContextVar("sqs_unit_failures", default=None)
 
 
 class _Deadline:
@@ -154,6 +176,11 @@ class _Deadline:
                 )
                 self._logger.warning("%s: records not started yet are reported failed", self.reason)
         return self.reason
+
+    @property
+    def watched(self) -> bool:
+        """False without a Lambda context (or once its clock failed): nothing to time."""
+        return self._remaining_ms is not None
 
     def record(self, started: float) -> None:
         """Note a unit that began at ``started`` (``time.monotonic()``) and just ended."""
@@ -367,10 +394,10 @@ class SQSConsumer(EntryPoint):
             result.error = reason
             for mid in result.message_ids:
                 result.fail(mid, reason)
-        self.logger.info(
-            "processed %d records: %d succeeded, %d failed",
-            len(result.message_ids), len(result.succeeded), len(result.failures),
-        )
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):  # counting is a pass over every record
+            logger.info("processed %d records: %d succeeded, %d failed",
+                        len(result.message_ids), len(result.succeeded), len(result.failures))
         return result
 
     def _deadline_margin(self) -> float | None:
@@ -404,8 +431,7 @@ class SQSConsumer(EntryPoint):
         items: list[_Item] = []
         broken_groups: dict[str, str] = {}
         valid: dict[str, str] = {}  # a batch carries few distinct states: validate each once
-        for record in records:
-            mid = rec.message_id(record) or ""
+        for record, mid in zip(records, result.message_ids):  # the ids run_records read
             group: str | None = None
             try:
                 group = rec.fifo_group(record)
@@ -452,29 +478,34 @@ class SQSConsumer(EntryPoint):
 
     def _run_single_mode(self, items: list[_Item], result: rec.ProcessingResult, deadline: _Deadline) -> None:
         broken_groups: dict[str, str] = {}
+        watched = deadline.watched  # read once (a clock that fails later makes stop_reason answer None)
+        started = 0.0
         for item in items:
             if item.fifo_group is not None and item.fifo_group in broken_groups:
                 self._fail(result, item.message_id, _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
                 continue
-            stop = deadline.stop_reason()
-            if stop is not None:
-                self._fail(result, item.message_id, stop)
-                continue
-            started = time.monotonic()
+            if watched:
+                stop = deadline.stop_reason()
+                if stop is not None:
+                    self._fail(result, item.message_id, stop)
+                    continue
+                started = time.monotonic()
             try:
                 failures = run_in_validated_unit_context(item.state, self._run_record, item)  # from _prepare
             except Exception as exc:  # the unit context itself failed: the record was not processed
                 self.logger.exception("message %s could not run", item.message_id)
                 failures = {item.message_id: _reason(exc)}
             finally:
-                deadline.record(started)
-            for mid, reason in failures.items():
-                result.fail(mid, reason)
-            if failures and item.fifo_group is not None:
-                broken_groups[item.fifo_group] = item.message_id
+                if watched:
+                    deadline.record(started)
+            if failures:
+                for mid, reason in failures.items():
+                    result.fail(mid, reason)
+                if item.fifo_group is not None:
+                    broken_groups[item.fifo_group] = item.message_id
 
     def _run_record(self, item: _Item) -> dict[str, str]:
-        unit = _UnitFailures([item])
+        unit = _RecordFailures(item.message_id)
         _current_unit.set(unit)  # this runs in the unit's own context: nothing to reset
         try:
             hook: Callable[[dict[str, Any]], object] = self.process_record  # typed -> None, may return anything
@@ -482,7 +513,7 @@ class SQSConsumer(EntryPoint):
         except Exception as exc:
             self.logger.exception("message %s failed", item.message_id)
             return {item.message_id: _reason(exc)}
-        return dict(unit.failures)
+        return dict(unit.failures)  # a copy: a thread the hook started may still mark (too late)
 
     # batch mode
 
