@@ -142,6 +142,8 @@ def hook_result(owner: object, hook: str, result: R) -> R:
     this one, at every call, can: such a hook did not run its body, so the unit
     must fail rather than be reported (and an SQS record deleted) as done.
     """
+    if result is None:
+        return result  # the usual hook's answer: nothing to inspect
     if inspect.iscoroutine(result) or inspect.isgenerator(result) or inspect.isasyncgen(result):
         if not inspect.isasyncgen(result):
             result.close()  # never started: closing runs none of it and silences "never awaited"

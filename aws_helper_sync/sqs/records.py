@@ -269,7 +269,28 @@ def find_state(record: dict[str, Any]) -> Found | None:
     cannot be read raises MalformedSessionError, even next to a valid
     constitution-state: such a record is ambiguous and fails.
     """
-    return first_agreeing(state_sources(record))
+    found = _attribute_only_state(record)
+    return first_agreeing(state_sources(record)) if found is None else found
+
+
+def _attribute_only_state(record: dict[str, Any]) -> Found | None:
+    """The usual record's answer without walking every source, or None to walk them.
+
+    When the record has a ``constitution-state`` attribute with a value, no
+    other spelling of it and no ``session`` attribute, and a body that cannot
+    be an SNS envelope, that attribute is the only source there is: the answer
+    is the one ``first_agreeing(state_sources(record))`` would give.
+    """
+    if _might_hold_envelope(record_body(record)):
+        return None
+    value = None
+    for key, attribute in message_attributes(record).items():
+        lowered = key.lower() if isinstance(key, str) else None
+        if lowered == SESSION_ATTRIBUTE or (lowered == STATE_ATTRIBUTE and key != STATE_ATTRIBUTE):
+            return None
+        if key == STATE_ATTRIBUTE:
+            value = _attribute_value(attribute)
+    return None if value is None else (_ATTRIBUTE_SOURCE, value)
 
 
 def extract_state(record: dict[str, Any]) -> Any:
