@@ -210,8 +210,8 @@ class BatchRecords(list[dict[str, Any]]):
     """
 
     def __init__(self, items: Sequence[_Item], unit: _UnitFailures, deadline: _Deadline, logger: Any) -> None:
-        super().__init__(item.record for item in items)
-        self._items = list(items)
+        super().__init__([item.record for item in items])
+        self._items = items
         self._unit = unit
         self._deadline = deadline
         self._logger = logger
@@ -412,12 +412,17 @@ class SQSConsumer(EntryPoint):
             )
         return float(margin)
 
-    def _record_state(self, record: dict[str, Any]) -> Found | None:
-        """``(source, value)`` of the record's own state, through ``extract_state`` when a subclass overrides it."""
+    def _state_reader(self) -> Callable[[dict[str, Any]], Found | None]:
+        """How to read ``(source, value)`` of a record's own state: ``extract_state`` when a subclass overrides it."""
         if type(self).extract_state is SQSConsumer.extract_state:
-            return rec.find_state(record)
-        value = self.extract_state(record)
-        return None if value is None else (f"{type(self).__name__}.extract_state()", value)
+            return rec.find_state
+        source = f"{type(self).__name__}.extract_state()"
+
+        def overridden(record: dict[str, Any]) -> Found | None:
+            value = self.extract_state(record)
+            return None if value is None else (source, value)
+
+        return overridden
 
     def _prepare(
         self, records: list[dict[str, Any]], result: rec.ProcessingResult, tenant: Any = None,
@@ -431,6 +436,7 @@ class SQSConsumer(EntryPoint):
         items: list[_Item] = []
         broken_groups: dict[str, str] = {}
         valid: dict[str, str] = {}  # a batch carries few distinct states: validate each once
+        read_state = self._state_reader()
         for record, mid in zip(records, result.message_ids):  # the ids run_records read
             group: str | None = None
             try:
@@ -438,16 +444,15 @@ class SQSConsumer(EntryPoint):
                 if group is not None and group in broken_groups:
                     self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
                     continue
-                found = self._record_state(record)
+                found = read_state(record)
                 if tenant is not None:
                     found = first_agreeing([found or ("the record's state", None), (TENANT_ID_SOURCE, tenant)])
-                found = None if found is None else found[1]
-                if found is None:
-                    state = None
-                elif isinstance(found, str) and found in valid:
-                    state = valid[found]
-                else:
-                    state = valid[found] = known_state(found)  # spelling, allow lists, registry
+                state = None
+                if found is not None and found[1] is not None:
+                    value = found[1]
+                    state = valid.get(value) if isinstance(value, str) else None  # (a list is not hashable)
+                    if state is None:
+                        state = valid[value] = known_state(value)  # spelling, allow lists, registry
             except InvalidStateError as exc:
                 why = str(exc) if isinstance(exc, (ConflictingStateSourcesError, MalformedSessionError)) \
                     else f"invalid constitution-state: {exc}"
@@ -529,8 +534,8 @@ class SQSConsumer(EntryPoint):
     def _run_batch_mode(self, items: list[_Item], result: rec.ProcessingResult, deadline: _Deadline) -> None:
         broken_groups: dict[str, str] = {}
         for round_items in _fifo_rounds(items):
-            runnable = []
-            for item in round_items:
+            runnable = round_items if not broken_groups else []  # (nothing to hold back in a first round)
+            for item in round_items if broken_groups else ():
                 if item.fifo_group is not None and item.fifo_group in broken_groups:
                     self._fail(result, item.message_id,
                                _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
@@ -595,6 +600,8 @@ class SQSConsumer(EntryPoint):
         # BatchRecords, unless process_batch got them before that failure was
         # marked (a bulk consumer) or by index: they are reported failed too,
         # so that SQS redelivers the message group from the failure on, in order.
+        if not failures and not broken_groups:
+            return  # the usual group: all succeeded, no FIFO group broken before
         for item in items:
             group = item.fifo_group
             if item.message_id in failures:

@@ -88,13 +88,14 @@ def records_of(event: Any) -> list[dict[str, Any]]:
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise BadEventError(f"not an SQS event: record {index} is a {type(record).__name__}, not an object")
-        for key in ("eventSource", "EventSource"):
-            if key in record and record[key] != SQS_EVENT_SOURCE:
-                shown = repr(record[key])
-                shown = shown if len(shown) <= 60 else shown[:57] + "..."
-                raise BadEventError(
-                    f"not an SQS event: record {index} has {key} {shown} (expected {SQS_EVENT_SOURCE!r})"
-                )
+        if record.get("eventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE \
+                or record.get("EventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE:  # SNS spells it so
+            key = "eventSource" if record.get("eventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE else "EventSource"
+            shown = repr(record[key])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise BadEventError(
+                f"not an SQS event: record {index} has {key} {shown} (expected {SQS_EVENT_SOURCE!r})"
+            )
         if rec.message_id(record) is None:
             raise BadEventError(f"not an SQS event: record {index} has no messageId")
     return records

@@ -279,12 +279,24 @@ def _attribute_only_state(record: dict[str, Any]) -> Found | None:
     When the record has a ``constitution-state`` attribute with a value, no
     other spelling of it and no ``session`` attribute, and a body that cannot
     be an SNS envelope, that attribute is the only source there is: the answer
-    is the one ``first_agreeing(state_sources(record))`` would give.
+    is the one ``first_agreeing(state_sources(record))`` would give. (It runs
+    for every record, so the readers it needs are written out here.)
     """
-    if _might_hold_envelope(record_body(record)):
+    body = record.get("body")
+    if body is None:
+        body = record.get("Body")
+    if not isinstance(body, str) or "Notification" in body or "\\" in body:  # _might_hold_envelope
         return None
+    attributes = record.get("messageAttributes")
+    if attributes is None:
+        attributes = record.get("MessageAttributes")
+    if not isinstance(attributes, dict):
+        return None
+    if len(attributes) == 1 and STATE_ATTRIBUTE in attributes:  # the commonest record: the loop below, short
+        value = _attribute_value(attributes[STATE_ATTRIBUTE])
+        return None if value is None else (_ATTRIBUTE_SOURCE, value)
     value = None
-    for key, attribute in message_attributes(record).items():
+    for key, attribute in attributes.items():
         lowered = key.lower() if isinstance(key, str) else None
         if lowered == SESSION_ATTRIBUTE or (lowered == STATE_ATTRIBUTE and key != STATE_ATTRIBUTE):
             return None
@@ -317,14 +329,16 @@ def fifo_group(record: dict[str, Any]) -> str | None:
     A record from a ``.fifo`` queue without ``MessageGroupId`` (a hand-built
     event) counts as one group of its own queue: order is then kept for all.
     """
-    attributes = system_attributes(record)
-    group = attributes.get("MessageGroupId") if attributes else None
+    attributes = record.get("attributes")  # (system_attributes, written out: this runs per record)
+    if attributes is None:
+        attributes = record.get("Attributes")
+    group = attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
     if isinstance(group, str) and group:
         return group
-    source = _field(record, "eventSourceARN", "EventSourceARN")
-    if isinstance(source, str) and source.endswith(".fifo"):
-        return ""
-    return None
+    source = record.get("eventSourceARN")
+    if source is None:
+        source = record.get("EventSourceARN")
+    return "" if isinstance(source, str) and source.endswith(".fifo") else None
 
 
 # --- The partial batch response (built here and nowhere else) ---
