@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Callable, ClassVar
 
 from .. import settings
@@ -80,11 +80,20 @@ class _UnitFailures:
     """
 
     def __init__(self, items: Sequence[_Item]) -> None:
-        self.groups = {item.message_id: item.fifo_group for item in items}
-        self.positions = {item.message_id: position for position, item in enumerate(items)}
+        self._items = items
         self.failures: dict[str, str] = {}
         self.broken_groups: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    # Built on the first mark: most groups never mark a record, and a group of a
+    # thousand records would otherwise pay for both before process_batch starts.
+    @cached_property
+    def groups(self) -> dict[str, str | None]:
+        return {item.message_id: item.fifo_group for item in self._items}
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        return {item.message_id: position for position, item in enumerate(self._items)}
 
     def mark(self, message_id: str, reason: str) -> None:
         if message_id not in self.groups:
