@@ -273,7 +273,7 @@ def main() -> None:
         os.environ["APP_ROOT"] = str(app_root)
         os.environ["BENCH_WAIT_MS"] = str(args.wait_ms)
         logging.getLogger().setLevel(logging.WARNING)  # Lambda's default level: no per-invocation INFO line
-        logging.getLogger("aws_helper_sync.context.registry").setLevel(logging.ERROR)  # the no-registry warning
+        logging.getLogger("aws_helper_sync.registry").setLevel(logging.ERROR)  # the no-registry warning
 
         print(f"SQS through sqs_handler; medians of {args.rounds} interleaved rounds; "
               f"Python {sys.version.split()[0]}; {os.cpu_count()} CPUs\n")
