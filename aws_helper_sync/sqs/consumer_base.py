@@ -382,7 +382,16 @@ class SQSConsumer(EntryPoint):
         consumer's own hooks fails every record that has not already failed:
         no record is acknowledged unprocessed.
         """
-        result = rec.ProcessingResult(message_ids=[rec.message_id(r) or "" for r in records])
+        return self.run_checked_records(records, [rec.message_id(r) or "" for r in records], context)
+
+    def run_checked_records(
+        self, records: list[dict[str, Any]], message_ids: list[str], context: Any = None,
+    ) -> rec.ProcessingResult:
+        """``run_records`` for a caller that has read every record's message id already (``sqs_handler``).
+
+        ``message_ids[i]`` must be ``records[i]``'s id, as ``rec.message_id`` reads it.
+        """
+        result = rec.ProcessingResult(message_ids=message_ids)
         self.context = context
         try:
             mode = self.processing_mode
@@ -635,6 +644,8 @@ def _fifo_rounds(items: list[_Item]) -> list[list[_Item]]:
     else into the next round. Standard-queue records all go into the first.
     A message group that stays in one state (the usual case) gives one round.
     """
+    if all(item.fifo_group is None for item in items):
+        return [items] if items else []  # a standard queue
     rounds: list[list[_Item]] = []
     last: dict[str, tuple[int, str | None]] = {}
     for item in items:

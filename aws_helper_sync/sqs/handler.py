@@ -81,10 +81,16 @@ def records_of(event: Any) -> list[dict[str, Any]]:
     not ``aws:sqs`` makes the event foreign; hand-built records without one
     are accepted.
     """
+    return checked_records(event)[0]
+
+
+def checked_records(event: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """``records_of(event)`` and the records' message ids, read in the same pass."""
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
         shape = "a dict without a 'Records' list" if isinstance(event, dict) else type(event).__name__
         raise BadEventError(f"not an SQS event: expected a dict with a 'Records' list, got {shape}")
     records: list[dict[str, Any]] = event["Records"]  # each checked to be a dict below
+    ids: list[str] = []
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise BadEventError(f"not an SQS event: record {index} is a {type(record).__name__}, not an object")
@@ -96,9 +102,11 @@ def records_of(event: Any) -> list[dict[str, Any]]:
             raise BadEventError(
                 f"not an SQS event: record {index} has {key} {shown} (expected {SQS_EVENT_SOURCE!r})"
             )
-        if rec.message_id(record) is None:
+        message_id = rec.message_id(record)
+        if message_id is None:
             raise BadEventError(f"not an SQS event: record {index} has no messageId")
-    return records
+        ids.append(message_id)
+    return records, ids
 
 
 def failed_response(records: list[dict[str, Any]], reason: str) -> dict[str, Any]:
@@ -120,7 +128,7 @@ def sqs_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
 
     def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         try:
-            records = records_of(event)
+            records, message_ids = checked_records(event)
         except BadEventError as exc:
             logger.error("sqs_handler(%r): %s; raising so that Lambda retries the invocation", name, exc)
             raise BadEventError(f"sqs_handler({name!r}): {exc}") from None
@@ -132,7 +140,7 @@ def sqs_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
                 name, len(records),
             )
             return failed_response(records, f"consumer {name!r} could not be loaded: {exc}")
-        return rec.batch_response(consumer.run_records(records, context))  # run_records never raises
+        return rec.batch_response(consumer.run_checked_records(records, message_ids, context))  # never raises
 
     handler.__qualname__ = handler.__name__ = f"sqs_handler_{to_snake_case(str(name))}"
     return handler

@@ -138,6 +138,9 @@ def extract_content(record: dict[str, Any]) -> Any:
 def _attribute_value(attribute: Any) -> Any:
     if not isinstance(attribute, dict):
         return attribute  # a hand-built event may give the plain value
+    value = attribute.get("stringValue")
+    if value is not None:
+        return value  # the Lambda shape: the loop below, first key
     for key in ("stringValue", "StringValue", "Value", "binaryValue", "BinaryValue"):
         if key in attribute and attribute[key] is not None:
             return attribute[key]
