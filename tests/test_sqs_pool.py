@@ -170,6 +170,30 @@ def test_a_smaller_max_workers_is_honoured_by_the_grown_pool(pool_app, make_stat
     assert len(support.CALLS) == 8
 
 
+def test_the_pool_grows_for_a_larger_max_workers_and_the_old_threads_exit(pool_app, make_state, monkeypatch):
+    monkeypatch.setattr(threads, "_shared", (None, 0))  # this process's pool as if never used
+    consumer = load_consumer_class("recorder")
+    consumer.sleep = 0.01
+    consumer.max_workers = 2
+    assert sqs_handler("recorder")(_event([make_state("g1"), make_state("g2")])[0], None)["batchItemFailures"] == []
+    small_pool, size = threads._shared
+    assert size == 1  # the caller plus one helper
+    small_threads = {t.ident for t in small_pool._threads}  # (ThreadPoolExecutor's own record of its threads)
+    assert len(small_threads) == 1
+    consumer.max_workers = None
+    support.reset()
+
+    assert sqs_handler("recorder")(_event([make_state(f"big{i}") for i in range(8)])[0], None)["batchItemFailures"] == []
+
+    assert threads._shared[1] == 7 and threads._shared[0] is not small_pool
+    assert support.max_concurrent() > 2
+    del small_pool
+    deadline = time.monotonic() + 5
+    while small_threads & _thread_idents() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not small_threads & _thread_idents()  # the replaced pool's idle threads are gone
+
+
 # --- no state leaks, under concurrent invocations ---
 
 

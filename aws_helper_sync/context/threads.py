@@ -122,11 +122,12 @@ def run_all(calls: Sequence[Callable[[], T]], max_workers: int) -> list[T]:
     cancelled instead of waited for: a caller never waits for a thread that is
     not free, so callers inside pool threads cannot deadlock it. Each call runs
     in its own copy of the caller's context. The first exception of a call is
-    raised once every call has finished.
+    raised once every call has finished (a KeyboardInterrupt or SystemExit in
+    the calling thread right away).
     """
     count = len(calls)
     outcomes: list[Any] = [None] * count
-    failed: list[BaseException] = []
+    failed: list[Exception] = []
     pending = deque(range(count))  # deque.popleft is thread-safe: each call is taken once
 
     def drain() -> None:
@@ -137,7 +138,7 @@ def run_all(calls: Sequence[Callable[[], T]], max_workers: int) -> list[T]:
                 return
             try:
                 outcomes[index] = contextvars.copy_context().run(calls[index])
-            except BaseException as exc:  # noqa: BLE001 - raised in the caller below
+            except Exception as exc:  # noqa: BLE001 - raised in the caller below
                 failed.append(exc)
 
     helpers = min(max_workers, count) - 1
@@ -145,9 +146,11 @@ def run_all(calls: Sequence[Callable[[], T]], max_workers: int) -> list[T]:
     if helpers > 0 and not in_shared_pool():
         pool = shared_pool(helpers)
         futures = [pool.submit(drain) for _ in range(helpers)]  # each in a copy of this context
-    drain()
-    for future in futures:
-        future.cancel()  # not started yet: nothing left for it
+    try:
+        drain()
+    finally:
+        for future in futures:
+            future.cancel()  # not started yet: nothing left for it
     for future in futures:
         if not future.cancelled():
             future.result()  # started: it finishes the call it took

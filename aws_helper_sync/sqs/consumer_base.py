@@ -582,14 +582,16 @@ class SQSConsumer(EntryPoint):
             for item in items:
                 self.logger.error("message %s %s", item.message_id, stop)
             return {item.message_id: stop for item in items}
-        started = time.monotonic()
+        watched = deadline.watched
+        started = time.monotonic() if watched else 0.0
         try:
             return run_in_validated_unit_context(state, self._run_group, items, deadline)  # state: from _prepare
         except Exception as exc:  # the unit context itself failed: the group was not processed
             self.logger.exception("state group %s could not run", state)
             return {item.message_id: _reason(exc) for item in items}
         finally:
-            deadline.record(started)
+            if watched:
+                deadline.record(started)
 
     def _run_group(self, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
         unit = _UnitFailures(items)
