@@ -150,7 +150,7 @@ class _Deadline:
         self.margin_ms = margin_ms
         self.longest_ms = 0.0
         self.reason: str | None = None
-        self._logger = logger
+        self.logger = logger  # the consumer's, read once per call (logging.getLogger takes a lock)
         self._lock = threading.Lock()
 
     @classmethod
@@ -170,7 +170,7 @@ class _Deadline:
             if math.isnan(left):
                 raise ValueError("NaN")
         except Exception:
-            self._logger.warning("context.get_remaining_time_in_millis() failed: the deadline is not watched",
+            self.logger.warning("context.get_remaining_time_in_millis() failed: the deadline is not watched",
                                  exc_info=True)
             self._remaining_ms = None
             return None
@@ -183,7 +183,7 @@ class _Deadline:
                     f"{NOT_PROCESSED}the Lambda deadline is near ({left:.0f} ms left, margin "
                     f"{self.margin_ms:.0f} ms + {expected:.0f} ms expected for the next unit)"
                 )
-                self._logger.warning("%s: records not started yet are reported failed", self.reason)
+                self.logger.warning("%s: records not started yet are reported failed", self.reason)
         return self.reason
 
     @property
@@ -596,7 +596,7 @@ class SQSConsumer(EntryPoint):
     def _run_group(self, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
         unit = _UnitFailures(items)
         _current_unit.set(unit)  # this runs in the group's own context: nothing to reset
-        batch = BatchRecords(items, unit, deadline, self.logger)
+        batch = BatchRecords(items, unit, deadline, deadline.logger)
         try:
             hook: Callable[[list[dict[str, Any]]], object] = self.process_batch  # as in _run_record
             hook_result(self, "process_batch", hook(batch))
