@@ -139,6 +139,27 @@ def hand_written_handler(process_record: Callable[[dict], None]) -> Callable[[di
     return handler
 
 
+def hand_written_fan_out(pool: ThreadPoolExecutor, process_batch: Callable[[list], None]) -> Callable[[dict, Any], dict]:
+    """The least a batch-mode framework must do: read and check each state, group, run the groups on a warm pool."""
+    from aws_helper_sync.context.state import _state, validate_state
+
+    def run(state: str, records: list) -> None:
+        _state.set(state)
+        process_batch(records)
+
+    def handler(event: dict, context: Any) -> dict:
+        groups: dict[str, list] = {}
+        for record in event["Records"]:
+            state = validate_state(record["messageAttributes"]["constitution-state"]["stringValue"])
+            groups.setdefault(state, []).append(record)
+        futures = [pool.submit(contextvars.copy_context().run, run, state, records) for state, records in groups.items()]
+        for future in futures:
+            future.result()
+        return {"batchItemFailures": []}
+
+    return handler
+
+
 def interleaved(variants: dict[str, Callable[[], Any]], rounds: int, repeat: int) -> dict[str, float]:
     """Median seconds of one call of each variant; each round times ``repeat`` calls of every variant in turn."""
     samples: dict[str, list[float]] = {name: [] for name in variants}
@@ -213,7 +234,12 @@ def fan_out(rounds: int, wait_ms: float) -> None:
     small = make_event(states, 2)
     small["Records"] = small["Records"][:10]
     cases = [("8 states, 10 records", small, 0.93), ("8 states, 1,000 records", make_event(states, 125), 0.90)]
-    variants = {label: checked(handler, event) for label, event, _ in cases}
+    pool = ThreadPoolExecutor(max_workers=8)
+    floor = hand_written_fan_out(pool, lambda records: time.sleep(wait_ms / 1000))
+    variants = {}
+    for label, event, _ in cases:
+        variants[label] = checked(handler, event)
+        variants[label + " floor"] = checked(floor, event)
     samples: dict[str, list[float]] = {label: [] for label in variants}
     for call in variants.values():
         call()
@@ -222,14 +248,17 @@ def fan_out(rounds: int, wait_ms: float) -> None:
             start = time.perf_counter()
             call()
             samples[label].append(time.perf_counter() - start)
+    pool.shutdown()
     print(f"3. batch mode fan-out, every state group waits {wait_ms:g} ms (efficiency = wait / wall time;")
-    print("   median of the rounds, and the best round: the least disturbed by other processes)")
-    print(f"  {'case':32} {'wall ms':>8} {'efficiency':>10} {'best ms':>8} {'best eff.':>9}")
+    print("   median of the rounds, the best round (least disturbed by other processes), and the")
+    print("   hand-written floor: states read and checked, grouped, groups on a warm 8-thread pool)")
+    print(f"  {'case':26} {'wall ms':>8} {'efficiency':>10} {'best ms':>8} {'best eff.':>9} {'floor ms':>9} {'floor eff.':>10}")
     for label, _, goal in cases:
         median, fastest = statistics.median(samples[label]) * 1000, min(samples[label]) * 1000
+        floor_ms = statistics.median(samples[label + " floor"]) * 1000
         efficiency = wait_ms / median
-        print(f"  {label:32} {median:8.2f} {efficiency:10.3f} {fastest:8.2f} {wait_ms / fastest:9.3f}"
-              f"  (goal >= {goal}: {verdict(efficiency >= goal)})")
+        print(f"  {label:26} {median:8.2f} {efficiency:10.3f} {fastest:8.2f} {wait_ms / fastest:9.3f}"
+              f" {floor_ms:9.2f} {wait_ms / floor_ms:10.3f}  (goal >= {goal}: {verdict(efficiency >= goal)})")
     print()
 
 
