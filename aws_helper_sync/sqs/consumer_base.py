@@ -552,13 +552,15 @@ class SQSConsumer(EntryPoint):
     def _run_batch_mode(self, items: list[_Item], result: rec.ProcessingResult, deadline: _Deadline) -> None:
         broken_groups: dict[str, str] = {}
         for round_items in _fifo_rounds(items):
-            runnable = round_items if not broken_groups else []  # (nothing to hold back in a first round)
-            for item in round_items if broken_groups else ():
-                if item.fifo_group is not None and item.fifo_group in broken_groups:
-                    self._fail(result, item.message_id,
-                               _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
-                else:
-                    runnable.append(item)
+            runnable = round_items  # nothing to hold back until a FIFO group breaks
+            if broken_groups:
+                runnable = []
+                for item in round_items:
+                    if item.fifo_group is not None and item.fifo_group in broken_groups:
+                        self._fail(result, item.message_id,
+                                   _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
+                    else:
+                        runnable.append(item)
             groups: dict[str | None, list[_Item]] = {}
             for item in runnable:
                 groups.setdefault(item.state, []).append(item)
