@@ -267,6 +267,7 @@ def test_an_invocation_from_inside_a_group_does_not_deadlock(pool_app, make_stat
 # --- fork ---
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_gets_a_fresh_pool_that_works(pool_app, make_state):
     consumer = load_consumer_class("recorder")
     consumer.sleep = 0.01
