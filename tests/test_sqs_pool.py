@@ -173,7 +173,7 @@ def test_a_smaller_max_workers_is_honoured_by_the_grown_pool(pool_app, make_stat
 def test_the_pool_grows_for_a_larger_max_workers_and_the_old_threads_exit(pool_app, make_state, monkeypatch):
     monkeypatch.setattr(threads, "_shared", (None, 0))  # this process's pool as if never used
     consumer = load_consumer_class("recorder")
-    consumer.sleep = 0.01
+    consumer.sleep = 0.02
     consumer.max_workers = 2
     assert sqs_handler("recorder")(_event([make_state("g1"), make_state("g2")])[0], None)["batchItemFailures"] == []
     small_pool, size = threads._shared
@@ -270,7 +270,7 @@ def test_an_invocation_from_inside_a_group_does_not_deadlock(pool_app, make_stat
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_gets_a_fresh_pool_that_works(pool_app, make_state):
     consumer = load_consumer_class("recorder")
-    consumer.sleep = 0.01
+    consumer.sleep = 0.03  # time for the child's fresh threads to start and take groups
     states = [make_state(f"f{i}") for i in range(4)]
     assert sqs_handler("recorder")(_event(states)[0], None)["batchItemFailures"] == []
     parent_pool = threads._shared[0]
