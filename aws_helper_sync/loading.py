@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from . import settings
 
@@ -32,6 +32,8 @@ SYNC_HOOKS = ("process", "validate", "execute", "process_record", "process_batch
 _lock = threading.RLock()
 _cache: dict[tuple[str, type, str | None], type] = {}
 _by_given_path: dict[tuple[str, type, str | None], type] = {}
+_by_entry_name: dict[tuple[str, str, str], type] = {}  # (kind, name, app root) -> class, see cached_entry
+_hooks_checked: weakref.WeakSet[type] = weakref.WeakSet()  # classes check_sync_hooks accepted
 _warned_async: weakref.WeakSet[type] = weakref.WeakSet()  # classes already warned about
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ def check_sync_hooks(cls: type, hooks: Iterable[str] = SYNC_HOOKS) -> None:
     coroutine, or a ``RuntimeWarning`` that it was never awaited).
     """
     hooks = tuple(hooks)
+    if hooks == SYNC_HOOKS and cls in _hooks_checked:
+        return  # run on every SQS batch: the class has not changed since it was accepted
     for hook in hooks:
         method = getattr(cls, hook, None)
         if method is None:
@@ -94,6 +98,8 @@ def check_sync_hooks(cls: type, hooks: Iterable[str] = SYNC_HOOKS) -> None:
                 f"(return a value instead, or iterate inside the hook)"
             )
     _warn_async_helpers(cls, hooks)
+    if hooks == SYNC_HOOKS:
+        _hooks_checked.add(cls)  # two threads may both check a class first: harmless, same answer
 
 
 def _async_methods(cls: type, skip: tuple[str, ...]) -> list[str]:
@@ -240,11 +246,36 @@ def load_class(
         return cls  # type: ignore[return-value]
 
 
+def cached_entry(kind: str, name: str, load: Callable[[], T]) -> T:
+    """The class ``load()`` gave for entry ``name`` of ``kind`` under the current app root, loaded once per process.
+
+    Warm invocations resolve a name (``land-records`` -> ``consumer/land_records.py``)
+    with one dict lookup instead of the name rules and a ``stat`` per candidate
+    file. Only a class is cached: a load that raises (file missing, a syntax
+    error, no such class, an ``async def`` hook) raises again, with its own
+    message, on the next call, so fixing the file works without a restart. The
+    app root is part of the key; ``clear_cache`` forgets everything. A forked
+    child inherits the classes, which stay valid there.
+    """
+    if not isinstance(name, str):
+        return load()  # never a key: let the loader refuse it with its own message
+    key = (kind, name, settings.app_root_text())
+    cls = _by_entry_name.get(key)
+    if cls is not None:
+        return cls  # type: ignore[return-value]
+    with _lock:  # concurrent first calls import once
+        cls = _by_entry_name.get(key)
+        if cls is None:
+            cls = _by_entry_name[key] = load()
+        return cls  # type: ignore[return-value]
+
+
 def clear_cache() -> None:
     """Forget loaded classes (tests, or a development server reloading files)."""
     with _lock:
         _cache.clear()
         _by_given_path.clear()
+        _by_entry_name.clear()
 
 
 def _after_fork_in_child() -> None:

@@ -301,3 +301,54 @@ def test_a_spelling_without_a_value_does_not_conflict():
     record = lambda_record({"n": 1})
     record["messageAttributes"] = {"Constitution-State": {"dataType": "String"}, "constitution-state": _attribute("ohio")}
     assert rec.extract_state(record) == "ohio"
+
+
+# --- the short way for the usual record gives the answer of the full walk ---
+
+
+def _session(state: str) -> dict:
+    import base64
+
+    return {"dataType": "String", "stringValue": base64.b64encode(json.dumps({"state": state}).encode()).decode()}
+
+
+@pytest.mark.parametrize("spelling", ["Notification", "Notific\\u0061tion", "\\u004eotification"])
+def test_an_envelope_spelled_with_escapes_is_still_read(spelling):
+    # The attribute alone would say "iowa"; the envelope's session says "ohio": the record must be refused.
+    envelope = json.dumps({
+        "Type": "Notification", "Message": "{}",
+        "MessageAttributes": {"session": {"Type": "String", "Value": _session("ohio")["stringValue"]}},
+    }).replace('"Notification"', f'"{spelling}"')
+    record = lambda_record(envelope, state="iowa")
+    assert rec.sns_envelope(record) is not None
+    with pytest.raises(rec.InvalidStateError, match="disagree"):
+        rec.find_state(record)
+
+
+@pytest.mark.parametrize("attributes", [
+    {"constitution-state": {"stringValue": "iowa", "dataType": "String"}},
+    {"constitution-state": {"stringValue": "iowa"}, "trace": {"stringValue": "x"}},
+    {"constitution-state": {"stringValue": "iowa"}, "Constitution-State": {"stringValue": "ohio"}},
+    {"constitution-state": {"stringValue": "iowa"}, "Constitution-State": {"stringValue": "iowa"}},
+    {"constitution-state": {"stringValue": "iowa"}, "session": _session("ohio")},
+    {"constitution-state": {"stringValue": "iowa"}, "SESSION": _session("iowa")},
+    {"constitution-state": {"stringValue": None, "StringValue": "iowa"}},
+    {"constitution-state": {"stringValue": None}},
+    {"constitution-state": "iowa"},
+    {1: "odd key", "constitution-state": {"stringValue": "iowa"}},
+])
+@pytest.mark.parametrize("body", ['{"constitution_state": "texas"}', '{"x": "a\\\\b"}', "plain", None])
+def test_find_state_agrees_with_the_full_walk(attributes, body):
+    from aws_helper_sync.context.sources import first_agreeing
+
+    record = lambda_record({})
+    record["messageAttributes"] = attributes
+    record["body"] = body
+
+    def outcome(read):
+        try:
+            return read(record)
+        except rec.InvalidStateError as exc:
+            return type(exc)
+
+    assert outcome(rec.find_state) == outcome(lambda r: first_agreeing(rec.state_sources(r)))

@@ -7,11 +7,19 @@ copy of the submitting thread's context instead.
 
     with state_scope("ohio"), ContextThreadPoolExecutor(4) as pool:
         pool.submit(get_state).result()   # "ohio"
+
+``run_all`` runs a few calls concurrently on one pool per process (SQS batch
+mode's state groups): started on first use, reused by every warm invocation,
+replaced in a forked child, and joined by the calling thread itself.
 """
 
 from __future__ import annotations
 
 import contextvars
+import os
+import threading
+from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
@@ -44,3 +52,117 @@ def run_in_unit_context(state: str | None, fn: Callable[..., T], /, *args: Any, 
     context = contextvars.copy_context()
     context.run(_state.set, None if state is None else validate_state(state))
     return context.run(fn, *args, **kwargs)
+
+
+def run_in_validated_unit_context(state: str | None, fn: Callable[..., T], /, *args: Any) -> T:
+    """``run_in_unit_context`` for a ``state`` the caller has just validated (``known_state``).
+
+    SQS reads and checks each record's state before running it; checking it a
+    second time here cost every record an allow-list lookup for nothing.
+    Never pass a value that did not come out of ``validate_state``.
+    """
+    context = contextvars.copy_context()
+    context.run(_state.set, state)
+    return context.run(fn, *args)
+
+
+# --- one pool per process ---
+
+_shared: tuple[ThreadPoolExecutor | None, int] = (None, 0)  # (pool, its max_workers), replaced as a whole
+_shared_lock = threading.Lock()
+_pool_thread = threading.local()  # .inside is True in the shared pool's threads
+
+
+def _mark_pool_thread() -> None:
+    _pool_thread.inside = True
+
+
+def in_shared_pool() -> bool:
+    """True in a thread of the shared pool: work started there runs inline (it must not wait for its own pool)."""
+    return getattr(_pool_thread, "inside", False)
+
+
+def shared_pool(workers: int) -> ThreadPoolExecutor:
+    """The process's pool, with room for at least ``workers`` threads; created lazily, grown when needed.
+
+    Threads start on demand and stay for the next invocation. Different sizes
+    share one pool sized to the largest asked for: ``run_all`` bounds how many
+    of its threads one call uses, so a smaller ``max_workers`` is still honoured.
+    Growing replaces the pool; the old one's threads exit once the calls still
+    using it are done (a ThreadPoolExecutor's idle workers stop when it is
+    garbage collected).
+    """
+    global _shared
+    pool, size = _shared
+    if pool is not None and size >= workers:
+        return pool
+    with _shared_lock:
+        pool, size = _shared
+        if pool is None or size < workers:
+            pool = ContextThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="aws-helper-sync", initializer=_mark_pool_thread,
+            )
+            _shared = (pool, workers)
+        return pool
+
+
+def run_all(calls: Sequence[Callable[[], T]], max_workers: int) -> list[T]:
+    """Run every call, at most ``max_workers`` at a time, and return their results in order.
+
+    The calling thread takes calls too, helped by up to ``max_workers - 1``
+    threads of the shared pool; so one call, ``max_workers == 1``, or a caller
+    that is itself a pool thread (a nested invocation) runs everything inline,
+    starting no thread. Helpers still queued when the calls have run out are
+    cancelled instead of waited for: a caller never waits for a thread that is
+    not free, so callers inside pool threads cannot deadlock it. Each call runs
+    in its own copy of the caller's context. The first exception of a call is
+    raised once every call has finished (a KeyboardInterrupt or SystemExit in
+    the calling thread right away).
+    """
+    count = len(calls)
+    outcomes: list[Any] = [None] * count
+    failed: list[Exception] = []
+    pending = deque(range(count))  # deque.popleft is thread-safe: each call is taken once
+
+    def drain() -> None:
+        while True:
+            try:
+                index = pending.popleft()
+            except IndexError:
+                return
+            try:
+                outcomes[index] = contextvars.copy_context().run(calls[index])
+            except Exception as exc:  # noqa: BLE001 - raised in the caller below
+                failed.append(exc)
+
+    helpers = min(max_workers, count) - 1
+    futures: list[Future[None]] = []
+    if helpers > 0 and not in_shared_pool():
+        pool = shared_pool(helpers)
+        futures = [pool.submit(drain) for _ in range(helpers)]  # each in a copy of this context
+    try:
+        drain()
+    finally:
+        for future in futures:
+            future.cancel()  # not started yet: nothing left for it
+    for future in futures:
+        if not future.cancelled():
+            future.result()  # started: it finishes the call it took
+    if failed:
+        raise failed[0]
+    return outcomes
+
+
+def _after_fork_in_child() -> None:
+    # The parent's pool threads do not exist in the child: a fresh pool starts
+    # on first use there. A lock held by a parent thread at fork would never be
+    # released, and a fork from inside a pool thread must not mark the child's
+    # only thread as one of them.
+    global _shared, _shared_lock, _pool_thread
+    _shared = (None, 0)
+    _shared_lock = threading.Lock()
+    _pool_thread = threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -29,12 +29,13 @@ reported failed instead of being cut off by the timeout.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from functools import cached_property, partial
 from typing import Any, Callable, ClassVar
 
 from .. import settings
@@ -47,8 +48,8 @@ from ..context.sources import (
     tenant_id,
 )
 from ..context.state import InvalidStateError
-from ..context.threads import ContextThreadPoolExecutor
-from ..entrypoint import EntryPoint, known_state, run_unit
+from ..context.threads import run_all, run_in_validated_unit_context
+from ..entrypoint import EntryPoint, known_state
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from ..loading import check_sync_hooks, hook_result
 from . import records as rec
@@ -59,12 +60,16 @@ PROCESSING_MODES = ("single", "batch")
 NOT_PROCESSED = "not processed: "
 
 
-@dataclass
 class _Item:
-    record: dict[str, Any]
-    message_id: str
-    state: str | None
-    fifo_group: str | None
+    """A record ready to run: its id, its checked state, its FIFO message group."""
+
+    __slots__ = ("fifo_group", "message_id", "record", "state")
+
+    def __init__(self, record: dict[str, Any], message_id: str, state: str | None, fifo_group: str | None) -> None:
+        self.record = record
+        self.message_id = message_id
+        self.state = state
+        self.fifo_group = fifo_group
 
 
 class _UnitFailures:
@@ -75,11 +80,20 @@ class _UnitFailures:
     """
 
     def __init__(self, items: Sequence[_Item]) -> None:
-        self.groups = {item.message_id: item.fifo_group for item in items}
-        self.positions = {item.message_id: position for position, item in enumerate(items)}
+        self._items = items
         self.failures: dict[str, str] = {}
         self.broken_groups: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    # Built on the first mark: most groups never mark a record, and a group of a
+    # thousand records would otherwise pay for both before process_batch starts.
+    @cached_property
+    def groups(self) -> dict[str, str | None]:
+        return {item.message_id: item.fifo_group for item in self._items}
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        return {item.message_id: position for position, item in enumerate(self._items)}
 
     def mark(self, message_id: str, reason: str) -> None:
         if message_id not in self.groups:
@@ -100,7 +114,25 @@ class _UnitFailures:
         return None if group is None else self.broken_groups.get(group)
 
 
-_current_unit: ContextVar[_UnitFailures | None] = ContextVar("sqs_unit_failures", default=None)
+class _RecordFailures:
+    """``_UnitFailures`` of a single-mode record: only that record can be marked (built per record, so small)."""
+
+    __slots__ = ("failures", "message_id")
+
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+        self.failures: dict[str, str] = {}
+
+    def mark(self, message_id: str, reason: str) -> None:
+        if message_id != self.message_id:
+            raise ValueError(
+                f"add_message_failed({message_id!r}): that message is not the record being "
+                "processed in this call (process_record only marks its own record)"
+            )
+        self.failures.setdefault(message_id, reason)  # one key: atomic, no lock needed
+
+
+_current_unit: ContextVar[_UnitFailures | _RecordFailures | None] = ContextVar("sqs_unit_failures", default=None)
 
 
 class _Deadline:
@@ -118,7 +150,7 @@ class _Deadline:
         self.margin_ms = margin_ms
         self.longest_ms = 0.0
         self.reason: str | None = None
-        self._logger = logger
+        self.logger = logger  # the consumer's, read once per call (logging.getLogger takes a lock)
         self._lock = threading.Lock()
 
     @classmethod
@@ -138,7 +170,7 @@ class _Deadline:
             if math.isnan(left):
                 raise ValueError("NaN")
         except Exception:
-            self._logger.warning("context.get_remaining_time_in_millis() failed: the deadline is not watched",
+            self.logger.warning("context.get_remaining_time_in_millis() failed: the deadline is not watched",
                                  exc_info=True)
             self._remaining_ms = None
             return None
@@ -151,8 +183,13 @@ class _Deadline:
                     f"{NOT_PROCESSED}the Lambda deadline is near ({left:.0f} ms left, margin "
                     f"{self.margin_ms:.0f} ms + {expected:.0f} ms expected for the next unit)"
                 )
-                self._logger.warning("%s: records not started yet are reported failed", self.reason)
+                self.logger.warning("%s: records not started yet are reported failed", self.reason)
         return self.reason
+
+    @property
+    def watched(self) -> bool:
+        """False without a Lambda context (or once its clock failed): nothing to time."""
+        return self._remaining_ms is not None
 
     def record(self, started: float) -> None:
         """Note a unit that began at ``started`` (``time.monotonic()``) and just ended."""
@@ -182,8 +219,8 @@ class BatchRecords(list[dict[str, Any]]):
     """
 
     def __init__(self, items: Sequence[_Item], unit: _UnitFailures, deadline: _Deadline, logger: Any) -> None:
-        super().__init__(item.record for item in items)
-        self._items = list(items)
+        super().__init__([item.record for item in items])
+        self._items = items
         self._unit = unit
         self._deadline = deadline
         self._logger = logger
@@ -345,7 +382,16 @@ class SQSConsumer(EntryPoint):
         consumer's own hooks fails every record that has not already failed:
         no record is acknowledged unprocessed.
         """
-        result = rec.ProcessingResult(message_ids=[rec.message_id(r) or "" for r in records])
+        return self.run_checked_records(records, [rec.message_id(r) or "" for r in records], context)
+
+    def run_checked_records(
+        self, records: list[dict[str, Any]], message_ids: list[str], context: Any = None,
+    ) -> rec.ProcessingResult:
+        """``run_records`` for a caller that has read every record's message id already (``sqs_handler``).
+
+        ``message_ids[i]`` must be ``records[i]``'s id, as ``rec.message_id`` reads it.
+        """
+        result = rec.ProcessingResult(message_ids=message_ids)
         self.context = context
         try:
             mode = self.processing_mode
@@ -366,10 +412,10 @@ class SQSConsumer(EntryPoint):
             result.error = reason
             for mid in result.message_ids:
                 result.fail(mid, reason)
-        self.logger.info(
-            "processed %d records: %d succeeded, %d failed",
-            len(result.message_ids), len(result.succeeded), len(result.failures),
-        )
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):  # counting is a pass over every record
+            logger.info("processed %d records: %d succeeded, %d failed",
+                        len(result.message_ids), len(result.succeeded), len(result.failures))
         return result
 
     def _deadline_margin(self) -> float | None:
@@ -384,12 +430,17 @@ class SQSConsumer(EntryPoint):
             )
         return float(margin)
 
-    def _record_state(self, record: dict[str, Any]) -> Found | None:
-        """``(source, value)`` of the record's own state, through ``extract_state`` when a subclass overrides it."""
+    def _state_reader(self) -> Callable[[dict[str, Any]], Found | None]:
+        """How to read ``(source, value)`` of a record's own state: ``extract_state`` when a subclass overrides it."""
         if type(self).extract_state is SQSConsumer.extract_state:
-            return rec.find_state(record)
-        value = self.extract_state(record)
-        return None if value is None else (f"{type(self).__name__}.extract_state()", value)
+            return rec.find_state
+        source = f"{type(self).__name__}.extract_state()"
+
+        def overridden(record: dict[str, Any]) -> Found | None:
+            value = self.extract_state(record)
+            return None if value is None else (source, value)
+
+        return overridden
 
     def _prepare(
         self, records: list[dict[str, Any]], result: rec.ProcessingResult, tenant: Any = None,
@@ -403,24 +454,23 @@ class SQSConsumer(EntryPoint):
         items: list[_Item] = []
         broken_groups: dict[str, str] = {}
         valid: dict[str, str] = {}  # a batch carries few distinct states: validate each once
-        for record in records:
-            mid = rec.message_id(record) or ""
+        read_state = self._state_reader()
+        for record, mid in zip(records, result.message_ids):  # the ids run_records read
             group: str | None = None
             try:
                 group = rec.fifo_group(record)
                 if group is not None and group in broken_groups:
                     self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
                     continue
-                found = self._record_state(record)
+                found = read_state(record)
                 if tenant is not None:
                     found = first_agreeing([found or ("the record's state", None), (TENANT_ID_SOURCE, tenant)])
-                found = None if found is None else found[1]
-                if found is None:
-                    state = None
-                elif isinstance(found, str) and found in valid:
-                    state = valid[found]
-                else:
-                    state = valid[found] = known_state(found)  # spelling, allow lists, registry
+                state = None
+                if found is not None and found[1] is not None:
+                    value = found[1]
+                    state = valid.get(value) if isinstance(value, str) else None  # (a list is not hashable)
+                    if state is None:
+                        state = valid[value] = known_state(value)  # spelling, allow lists, registry
             except InvalidStateError as exc:
                 why = str(exc) if isinstance(exc, (ConflictingStateSourcesError, MalformedSessionError)) \
                     else f"invalid constitution-state: {exc}"
@@ -451,29 +501,34 @@ class SQSConsumer(EntryPoint):
 
     def _run_single_mode(self, items: list[_Item], result: rec.ProcessingResult, deadline: _Deadline) -> None:
         broken_groups: dict[str, str] = {}
+        watched = deadline.watched  # read once (a clock that fails later makes stop_reason answer None)
+        started = 0.0
         for item in items:
             if item.fifo_group is not None and item.fifo_group in broken_groups:
                 self._fail(result, item.message_id, _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
                 continue
-            stop = deadline.stop_reason()
-            if stop is not None:
-                self._fail(result, item.message_id, stop)
-                continue
-            started = time.monotonic()
+            if watched:
+                stop = deadline.stop_reason()
+                if stop is not None:
+                    self._fail(result, item.message_id, stop)
+                    continue
+                started = time.monotonic()
             try:
-                failures = run_unit(item.state, self._run_record, item)
-            except Exception as exc:  # run_unit itself failed: the record was not processed
+                failures = run_in_validated_unit_context(item.state, self._run_record, item)  # from _prepare
+            except Exception as exc:  # the unit context itself failed: the record was not processed
                 self.logger.exception("message %s could not run", item.message_id)
                 failures = {item.message_id: _reason(exc)}
             finally:
-                deadline.record(started)
-            for mid, reason in failures.items():
-                result.fail(mid, reason)
-            if failures and item.fifo_group is not None:
-                broken_groups[item.fifo_group] = item.message_id
+                if watched:
+                    deadline.record(started)
+            if failures:
+                for mid, reason in failures.items():
+                    result.fail(mid, reason)
+                if item.fifo_group is not None:
+                    broken_groups[item.fifo_group] = item.message_id
 
     def _run_record(self, item: _Item) -> dict[str, str]:
-        unit = _UnitFailures([item])
+        unit = _RecordFailures(item.message_id)
         _current_unit.set(unit)  # this runs in the unit's own context: nothing to reset
         try:
             hook: Callable[[dict[str, Any]], object] = self.process_record  # typed -> None, may return anything
@@ -481,7 +536,7 @@ class SQSConsumer(EntryPoint):
         except Exception as exc:
             self.logger.exception("message %s failed", item.message_id)
             return {item.message_id: _reason(exc)}
-        return dict(unit.failures)
+        return dict(unit.failures)  # a copy: a thread the hook started may still mark (too late)
 
     # batch mode
 
@@ -497,13 +552,15 @@ class SQSConsumer(EntryPoint):
     def _run_batch_mode(self, items: list[_Item], result: rec.ProcessingResult, deadline: _Deadline) -> None:
         broken_groups: dict[str, str] = {}
         for round_items in _fifo_rounds(items):
-            runnable = []
-            for item in round_items:
-                if item.fifo_group is not None and item.fifo_group in broken_groups:
-                    self._fail(result, item.message_id,
-                               _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
-                else:
-                    runnable.append(item)
+            runnable = round_items  # nothing to hold back until a FIFO group breaks
+            if broken_groups:
+                runnable = []
+                for item in round_items:
+                    if item.fifo_group is not None and item.fifo_group in broken_groups:
+                        self._fail(result, item.message_id,
+                                   _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
+                    else:
+                        runnable.append(item)
             groups: dict[str | None, list[_Item]] = {}
             for item in runnable:
                 groups.setdefault(item.state, []).append(item)
@@ -516,14 +573,10 @@ class SQSConsumer(EntryPoint):
         if not groups:
             return []
         workers = self.resolve_max_workers(len(groups))
-        if workers == 1:
-            return [(items, self._run_group_unit(state, items, deadline)) for state, items in groups.items()]
-        with ContextThreadPoolExecutor(max_workers=workers, thread_name_prefix="sqs-group") as pool:
-            futures = [
-                (items, pool.submit(self._run_group_unit, state, items, deadline))
-                for state, items in groups.items()
-            ]
-            return [(items, future.result()) for items, future in futures]
+        units = [(items, partial(self._run_group_unit, state, items, deadline)) for state, items in groups.items()]
+        # The process's shared pool plus this thread (one group: this thread alone, no pool).
+        outcomes = run_all([unit for _, unit in units], workers)
+        return [(items, failures) for (items, _), failures in zip(units, outcomes)]
 
     def _run_group_unit(self, state: str | None, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
         stop = deadline.stop_reason()  # checked when the group would start (it may have waited for a thread)
@@ -531,19 +584,21 @@ class SQSConsumer(EntryPoint):
             for item in items:
                 self.logger.error("message %s %s", item.message_id, stop)
             return {item.message_id: stop for item in items}
-        started = time.monotonic()
+        watched = deadline.watched
+        started = time.monotonic() if watched else 0.0
         try:
-            return run_unit(state, self._run_group, items, deadline)
-        except Exception as exc:  # run_unit itself failed: the group was not processed
+            return run_in_validated_unit_context(state, self._run_group, items, deadline)  # state: from _prepare
+        except Exception as exc:  # the unit context itself failed: the group was not processed
             self.logger.exception("state group %s could not run", state)
             return {item.message_id: _reason(exc) for item in items}
         finally:
-            deadline.record(started)
+            if watched:
+                deadline.record(started)
 
     def _run_group(self, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
         unit = _UnitFailures(items)
         _current_unit.set(unit)  # this runs in the group's own context: nothing to reset
-        batch = BatchRecords(items, unit, deadline, self.logger)
+        batch = BatchRecords(items, unit, deadline, deadline.logger)
         try:
             hook: Callable[[list[dict[str, Any]]], object] = self.process_batch  # as in _run_record
             hook_result(self, "process_batch", hook(batch))
@@ -567,6 +622,8 @@ class SQSConsumer(EntryPoint):
         # BatchRecords, unless process_batch got them before that failure was
         # marked (a bulk consumer) or by index: they are reported failed too,
         # so that SQS redelivers the message group from the failure on, in order.
+        if not failures and not broken_groups:
+            return  # the usual group: all succeeded, no FIFO group broken before
         for item in items:
             group = item.fifo_group
             if item.message_id in failures:
@@ -591,6 +648,8 @@ def _fifo_rounds(items: list[_Item]) -> list[list[_Item]]:
     else into the next round. Standard-queue records all go into the first.
     A message group that stays in one state (the usual case) gives one round.
     """
+    if all(item.fifo_group is None for item in items):
+        return [items] if items else []  # a standard queue
     rounds: list[list[_Item]] = []
     last: dict[str, tuple[int, str | None]] = {}
     for item in items:

@@ -19,7 +19,13 @@ from typing import Any, Callable
 
 from .. import settings
 from ..entrypoint import check_entry_name
-from ..loading import EntryPointNotFoundError, load_class, to_pascal_case, to_snake_case
+from ..loading import (
+    EntryPointNotFoundError,
+    cached_entry,
+    load_class,
+    to_pascal_case,
+    to_snake_case,
+)
 from . import records as rec
 from .consumer_base import SQSConsumer
 
@@ -44,8 +50,15 @@ def load_consumer_class(name: str) -> type[SQSConsumer]:
     """``<app root>/consumer/<snake_name>.py`` (or ``<snake_name>_consumer.py``), class ``<PascalName>Consumer``.
 
     ``land-records``, ``land_records`` and ``LandRecords`` all name
-    ``consumer/land_records.py`` with class ``LandRecordsConsumer``.
+    ``consumer/land_records.py`` with class ``LandRecordsConsumer``. The class
+    is looked up once per process (``loading.cached_entry``): a warm invocation
+    touches no file; a consumer that fails to load is retried, and reported
+    with its own error, on every call.
     """
+    return cached_entry(CONSUMER_FOLDER, name, lambda: _find_consumer_class(name))
+
+
+def _find_consumer_class(name: str) -> type[SQSConsumer]:
     check_entry_name(name, CONSUMER_FOLDER)
     snake = to_snake_case(name).removesuffix("_consumer")
     class_name = to_pascal_case(snake) + "Consumer"
@@ -68,23 +81,32 @@ def records_of(event: Any) -> list[dict[str, Any]]:
     not ``aws:sqs`` makes the event foreign; hand-built records without one
     are accepted.
     """
+    return checked_records(event)[0]
+
+
+def checked_records(event: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """``records_of(event)`` and the records' message ids, read in the same pass."""
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
         shape = "a dict without a 'Records' list" if isinstance(event, dict) else type(event).__name__
         raise BadEventError(f"not an SQS event: expected a dict with a 'Records' list, got {shape}")
     records: list[dict[str, Any]] = event["Records"]  # each checked to be a dict below
+    ids: list[str] = []
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise BadEventError(f"not an SQS event: record {index} is a {type(record).__name__}, not an object")
-        for key in ("eventSource", "EventSource"):
-            if key in record and record[key] != SQS_EVENT_SOURCE:
-                shown = repr(record[key])
-                shown = shown if len(shown) <= 60 else shown[:57] + "..."
-                raise BadEventError(
-                    f"not an SQS event: record {index} has {key} {shown} (expected {SQS_EVENT_SOURCE!r})"
-                )
-        if rec.message_id(record) is None:
+        if record.get("eventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE \
+                or record.get("EventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE:  # SNS spells it so
+            key = "eventSource" if record.get("eventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE else "EventSource"
+            shown = repr(record[key])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise BadEventError(
+                f"not an SQS event: record {index} has {key} {shown} (expected {SQS_EVENT_SOURCE!r})"
+            )
+        message_id = rec.message_id(record)
+        if message_id is None:
             raise BadEventError(f"not an SQS event: record {index} has no messageId")
-    return records
+        ids.append(message_id)
+    return records, ids
 
 
 def failed_response(records: list[dict[str, Any]], reason: str) -> dict[str, Any]:
@@ -106,7 +128,7 @@ def sqs_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
 
     def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         try:
-            records = records_of(event)
+            records, message_ids = checked_records(event)
         except BadEventError as exc:
             logger.error("sqs_handler(%r): %s; raising so that Lambda retries the invocation", name, exc)
             raise BadEventError(f"sqs_handler({name!r}): {exc}") from None
@@ -118,7 +140,7 @@ def sqs_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
                 name, len(records),
             )
             return failed_response(records, f"consumer {name!r} could not be loaded: {exc}")
-        return rec.batch_response(consumer.run_records(records, context))  # run_records never raises
+        return rec.batch_response(consumer.run_checked_records(records, message_ids, context))  # never raises
 
     handler.__qualname__ = handler.__name__ = f"sqs_handler_{to_snake_case(str(name))}"
     return handler

@@ -29,6 +29,8 @@ from ..context.state import InvalidStateError
 
 STATE_ATTRIBUTE = "constitution-state"
 STATE_BODY_KEY = "constitution_state"
+_ATTRIBUTE_SOURCE = f"message attribute {STATE_ATTRIBUTE!r}"
+_ENVELOPE_SOURCE = f"SNS envelope MessageAttributes {STATE_ATTRIBUTE!r}"
 
 
 def _field(record: dict[str, Any], lambda_key: str, boto_key: str, default: Any = None) -> Any:
@@ -42,21 +44,28 @@ def message_id(record: Any) -> str | None:
     """The record's message id (``messageId`` or ``MessageId``), or None."""
     if not isinstance(record, dict):
         return None
-    value = _field(record, "messageId", "MessageId")
+    value = record.get("messageId")  # (each reader below is _field written out: they run per record)
+    if value is None:
+        value = record.get("MessageId")
     return value if isinstance(value, str) and value else None
 
 
 def record_body(record: dict[str, Any]) -> Any:
-    return _field(record, "body", "Body")
+    value = record.get("body")
+    return record.get("Body") if value is None else value
 
 
 def message_attributes(record: dict[str, Any]) -> dict[str, Any]:
-    value = _field(record, "messageAttributes", "MessageAttributes", {})
+    value = record.get("messageAttributes")
+    if value is None:
+        value = record.get("MessageAttributes")
     return value if isinstance(value, dict) else {}
 
 
 def system_attributes(record: dict[str, Any]) -> dict[str, Any]:
-    value = _field(record, "attributes", "Attributes", {})
+    value = record.get("attributes")
+    if value is None:
+        value = record.get("Attributes")
     return value if isinstance(value, dict) else {}
 
 
@@ -80,13 +89,40 @@ def _loads(text: Any) -> tuple[Any, bool]:
         return text, False
 
 
-def sns_envelope(record: dict[str, Any]) -> dict[str, Any] | None:
-    """The SNS notification envelope carried in the body (non-raw delivery), or None."""
-    parsed, ok = _loads(record_body(record))
+def _might_hold_envelope(body: Any) -> bool:
+    """False when ``body`` cannot be an SNS notification, without parsing it.
+
+    An envelope has ``"Type": "Notification"``; in JSON text that word is
+    either written out or spelled with an escape, which needs a backslash. A
+    body with neither (most raw deliveries) is not parsed to look for one.
+    """
+    return not isinstance(body, str) or "Notification" in body or "\\" in body
+
+
+def _envelope_in(parsed: Any, ok: bool) -> dict[str, Any] | None:
     if ok and isinstance(parsed, dict) and parsed.get("Type") == "Notification" \
             and isinstance(parsed.get("Message"), str):
         return parsed
     return None
+
+
+def sns_envelope(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The SNS notification envelope carried in the body (non-raw delivery), or None."""
+    body = record_body(record)
+    return _envelope_in(*_loads(body)) if _might_hold_envelope(body) else None
+
+
+def _content_of(body: Any, loaded: tuple[Any, bool]) -> Any:
+    """``extract_content`` of a body already given to ``_loads`` (``loaded``)."""
+    if body is None:
+        return {}
+    parsed, ok = loaded
+    if not ok:
+        return {"raw": body}
+    if _envelope_in(parsed, ok) is not None:
+        message, ok = _loads(parsed["Message"])
+        return message if ok else {"raw": parsed["Message"]}
+    return parsed
 
 
 def extract_content(record: dict[str, Any]) -> Any:
@@ -96,21 +132,15 @@ def extract_content(record: dict[str, Any]) -> Any:
     so a consumer can still see what arrived. A record without a body gives ``{}``.
     """
     body = record_body(record)
-    if body is None:
-        return {}
-    parsed, ok = _loads(body)
-    if not ok:
-        return {"raw": body}
-    if isinstance(parsed, dict) and parsed.get("Type") == "Notification" \
-            and isinstance(parsed.get("Message"), str):
-        message, ok = _loads(parsed["Message"])
-        return message if ok else {"raw": parsed["Message"]}
-    return parsed
+    return _content_of(body, _loads(body))
 
 
 def _attribute_value(attribute: Any) -> Any:
     if not isinstance(attribute, dict):
         return attribute  # a hand-built event may give the plain value
+    value = attribute.get("stringValue")
+    if value is not None:
+        return value  # the Lambda shape: the loop below, first key
     for key in ("stringValue", "StringValue", "Value", "binaryValue", "BinaryValue"):
         if key in attribute and attribute[key] is not None:
             return attribute[key]
@@ -123,7 +153,7 @@ def _spellings(attributes: Any, name: str) -> list[tuple[str, Any]]:
     Attribute names are case-sensitive in SQS and SNS, so ``Constitution-State``
     is a different attribute that a sender may well have meant as the state.
     """
-    if not isinstance(attributes, dict):
+    if not isinstance(attributes, dict) or not attributes:
         return []
     return [(key, value) for key, value in attributes.items() if isinstance(key, str) and key.lower() == name]
 
@@ -135,9 +165,12 @@ def state_attribute(attributes: Any, where: str = "message attributes") -> Any:
     ``ConflictingStateAttributesError`` (the record is failed, never run under
     one of them); None when no spelling has a value.
     """
+    spellings = _spellings(attributes, STATE_ATTRIBUTE)
+    if len(spellings) <= 1:  # the usual case: nothing to compare
+        return _attribute_value(spellings[0][1]) if spellings else None
     found = [
         (name, value) for name, value in (
-            (name, _attribute_value(attribute)) for name, attribute in _spellings(attributes, STATE_ATTRIBUTE)
+            (name, _attribute_value(attribute)) for name, attribute in spellings
         ) if value is not None
     ]
     if not found:
@@ -183,16 +216,22 @@ def session_attribute_states(attributes: Any, where: str) -> list[Found]:
     return found
 
 
-def _constitution_state(record: dict[str, Any], envelope: dict[str, Any] | None) -> Found:
-    """The constitution-state sources of SPEC §7, first found wins: ``(where, value)``."""
-    value = state_attribute(message_attributes(record))
+def _constitution_state(
+    attributes: dict[str, Any], envelope: dict[str, Any] | None, body: Any, loaded: tuple[Any, bool] | None,
+) -> Found:
+    """The constitution-state sources of SPEC §7, first found wins: ``(where, value)``.
+
+    ``loaded``: ``_loads(body)`` when the caller has parsed the body already,
+    else None (parsed here only when no attribute names the state).
+    """
+    value = state_attribute(attributes)
     if value is not None:
-        return f"message attribute {STATE_ATTRIBUTE!r}", value
+        return _ATTRIBUTE_SOURCE, value
     if envelope is not None:
         value = state_attribute(envelope.get("MessageAttributes"), "SNS envelope MessageAttributes")
         if value is not None:
-            return f"SNS envelope MessageAttributes {STATE_ATTRIBUTE!r}", value
-    content = extract_content(record)
+            return _ENVELOPE_SOURCE, value
+    content = _content_of(body, _loads(body) if loaded is None else loaded)
     if isinstance(content, dict):
         value = content.get(STATE_BODY_KEY)
         if value is not None:
@@ -214,9 +253,12 @@ def state_sources(record: dict[str, Any]) -> list[Found]:
     SQS), then the SNS envelope's. Raises MalformedSessionError for a session
     that cannot be read.
     """
-    envelope = sns_envelope(record)  # the body is parsed once for both
-    sources = [_constitution_state(record, envelope)]
-    sources.extend(session_attribute_states(message_attributes(record), "message attribute"))
+    body = record_body(record)
+    loaded = _loads(body) if _might_hold_envelope(body) else None  # parsed at most once for all sources
+    envelope = None if loaded is None else _envelope_in(*loaded)
+    attributes = message_attributes(record)
+    sources = [_constitution_state(attributes, envelope, body, loaded)]
+    sources.extend(session_attribute_states(attributes, "message attribute"))
     if envelope is not None:
         sources.extend(session_attribute_states(envelope.get("MessageAttributes"), "SNS envelope MessageAttributes"))
     return sources
@@ -230,7 +272,40 @@ def find_state(record: dict[str, Any]) -> Found | None:
     cannot be read raises MalformedSessionError, even next to a valid
     constitution-state: such a record is ambiguous and fails.
     """
-    return first_agreeing(state_sources(record))
+    found = _attribute_only_state(record)
+    return first_agreeing(state_sources(record)) if found is None else found
+
+
+def _attribute_only_state(record: dict[str, Any]) -> Found | None:
+    """The usual record's answer without walking every source, or None to walk them.
+
+    When the record has a ``constitution-state`` attribute with a value, no
+    other spelling of it and no ``session`` attribute, and a body that cannot
+    be an SNS envelope, that attribute is the only source there is: the answer
+    is the one ``first_agreeing(state_sources(record))`` would give. (It runs
+    for every record, so the readers it needs are written out here.)
+    """
+    body = record.get("body")
+    if body is None:
+        body = record.get("Body")
+    if not isinstance(body, str) or "Notification" in body or "\\" in body:  # _might_hold_envelope
+        return None
+    attributes = record.get("messageAttributes")
+    if attributes is None:
+        attributes = record.get("MessageAttributes")
+    if not isinstance(attributes, dict):
+        return None
+    if len(attributes) == 1 and STATE_ATTRIBUTE in attributes:  # the commonest record: the loop below, short
+        value = _attribute_value(attributes[STATE_ATTRIBUTE])
+        return None if value is None else (_ATTRIBUTE_SOURCE, value)
+    value = None
+    for key, attribute in attributes.items():
+        lowered = key.lower() if isinstance(key, str) else None
+        if lowered == SESSION_ATTRIBUTE or (lowered == STATE_ATTRIBUTE and key != STATE_ATTRIBUTE):
+            return None
+        if key == STATE_ATTRIBUTE:
+            value = _attribute_value(attribute)
+    return None if value is None else (_ATTRIBUTE_SOURCE, value)
 
 
 def extract_state(record: dict[str, Any]) -> Any:
@@ -257,13 +332,16 @@ def fifo_group(record: dict[str, Any]) -> str | None:
     A record from a ``.fifo`` queue without ``MessageGroupId`` (a hand-built
     event) counts as one group of its own queue: order is then kept for all.
     """
-    group = system_attributes(record).get("MessageGroupId")
+    attributes = record.get("attributes")  # (system_attributes, written out: this runs per record)
+    if attributes is None:
+        attributes = record.get("Attributes")
+    group = attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
     if isinstance(group, str) and group:
         return group
-    source = _field(record, "eventSourceARN", "EventSourceARN")
-    if isinstance(source, str) and source.endswith(".fifo"):
-        return ""
-    return None
+    source = record.get("eventSourceARN")
+    if source is None:
+        source = record.get("EventSourceARN")
+    return "" if isinstance(source, str) and source.endswith(".fifo") else None
 
 
 # --- The partial batch response (built here and nowhere else) ---
@@ -306,7 +384,7 @@ def batch_response(result: ProcessingResult, unidentified: int = 0) -> dict[str,
     ``itemIdentifier`` is added for them: Lambda treats that as a failure of
     the whole batch, which is the only way not to acknowledge them.
     """
-    failed = result.failed
+    failed = result.failed if result.failures else []
     failures = [{"itemIdentifier": mid} for mid in failed]
     if unidentified:
         failures.append({"itemIdentifier": ""})
