@@ -177,7 +177,9 @@ class _Dispatch:
                              self._where(), api_class.__name__, self.request_id)
             return self._server_error()
         try:
-            api._take_result(lifecycle(api))
+            result = lifecycle(api)
+            if result is not None:  # process() returned the body, or an ApiResponse
+                api._take_result(result)
         except HTTPError as exc:
             return self._http_error(exc)
         except UnknownStateError as exc:  # e.g. process() switching to a state it may not use

@@ -287,6 +287,8 @@ def _media_type(content_type: Any) -> tuple[str, str]:
     """``("application/json", "utf-8")`` from a Content-Type value; ``("", "utf-8")`` without one."""
     if not isinstance(content_type, str):
         return "", "utf-8"
+    if ";" not in content_type:  # the usual "application/json": no parameters to read
+        return content_type.strip().lower(), "utf-8"
     media, _, params = content_type.partition(";")
     charset = "utf-8"
     for param in params.split(";"):
@@ -313,11 +315,12 @@ def _media_in(media: str, accepted: tuple[str, ...]) -> bool:
 def _json_object(text: str) -> dict[str, Any]:
     """A JSON object from ``text`` (``{}`` when blank); non-finite numbers, NUL in keys and
     unpaired surrogates are refused: none can be stored in MongoDB or sent as JSON."""
-    if not text.strip():
+    if not text or text.isspace():
         return {}
     try:
-        parsed = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
-                            object_pairs_hook=_checked_object if "\\u0000" in text else None)
+        if text.startswith("\ufeff"):  # as json.loads refuses it
+            raise ValueError("Unexpected UTF-8 BOM (decode using utf-8-sig)")
+        parsed = (_CHECKED_DECODER if "\\u0000" in text else _DECODER).decode(text)
     except BadRequestError:
         raise
     except RecursionError:
@@ -365,6 +368,13 @@ def _checked_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         if "\x00" in name:
             raise BadRequestError("request body has a key with a NUL character")
     return dict(pairs)
+
+
+# Built once: json.loads with hooks builds a decoder per call. A decoder keeps no state
+# between calls (json's own shared decoder serves every thread the same way).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_CHECKED_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float,
+                                    object_pairs_hook=_checked_object)  # a \u0000 in the text: keys checked
 
 
 def _json_kind(value: Any) -> str:
@@ -463,9 +473,10 @@ def event_kind(event: Any) -> str:
 
 def _kind(event: Mapping[str, Any], context: Any) -> str:
     """``event_kind`` once the event is known to be a mapping and its requestContext is read."""
-    if not isinstance(context, Mapping):
+    if type(context) is not dict and not isinstance(context, Mapping):
         return HTTP_API if event.get("version") == "2.0" else REST
-    if isinstance(context.get("elb"), Mapping):
+    elb = context.get("elb")
+    if elb is not None and isinstance(elb, Mapping):
         return ALB
     if event.get("version") == "2.0" or context.get("http") is not None:
         domain = context.get("domainName")
@@ -511,14 +522,13 @@ def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bo
     (``ApiRequest.state_header``).
 
     The common case is a ``headers`` object of strings (every API Gateway and ALB
-    event): its values are checked with one ``str.join``, which raises TypeError
-    for anything but strings; any other shape takes ``_string_map``, whose errors
-    name the problem. HTTP API and Function URL cookies become a ``cookie`` header.
+    event), used as it is; any other shape takes ``_string_map``, whose errors name
+    the problem. HTTP API and Function URL cookies become a ``cookie`` header.
     """
     given = event.get("headers")
     if type(given) is dict and given:
         try:
-            "".join(given.values())
+            "".join(given.values())  # TypeError unless every value is a string: the cheapest check
         except TypeError:
             raise BadRequestError("malformed event: 'headers' must map names to strings") from None
     else:
@@ -617,9 +627,10 @@ def parse_event(event: Any) -> ApiRequest:
         raise BadRequestError("malformed event: 'isBase64Encoded' must be a boolean")
     # REST, ALB and Function URLs send the path percent-encoded (HTTP API decoded):
     # decode each segment, so an encoded '/' (%2F) stays inside its segment
-    parts = path.split("/")
-    segments = tuple(unquote(part) for part in parts if part) if "%" in path \
-        else tuple(filter(None, parts))
+    parts = path.strip("/").split("/")
+    if "" in parts:  # '//' or the root path
+        parts = [part for part in parts if part]
+    segments = tuple(unquote(part) for part in parts) if "%" in path else tuple(parts)
     request_id = context.get("requestId")
     method = method.strip().upper()
     return ApiRequest(
@@ -763,8 +774,12 @@ def shape_response(response: dict[str, Any], event: Any, kind: str | None = None
     headers = response.get("headers") or {}
     is_head = method == "HEAD"
     has_lists = not all(map(str.__instancecheck__, headers.values()))
-    if kind == REST and not has_lists and not is_head:
-        return response  # the common case: nothing to change
+    if not has_lists and not is_head and (
+        kind == REST
+        # a v2 response moves only Set-Cookie (a name never holds "\n", so the join finds it)
+        or (kind in V2_KINDS and "set-cookie" not in "\n".join(headers).lower())
+    ):
+        return response  # the common cases: nothing to change
     shaped = dict(response)
     if is_head:
         shaped["body"], shaped["isBase64Encoded"] = "", False

@@ -190,9 +190,9 @@ def check_known_state(state: str) -> str:
     global _warned
     registry = mongo_registry()
     if registry is None:
-        if not _warned and not static_allow_list_configured():
+        if not _warned:  # looked at once per process: warned, or guarded by an allow list
             with _lock:
-                warn, _warned = not _warned, True
+                warn, _warned = not _warned and not static_allow_list_configured(), True
             if warn:
                 logger.warning(UNGUARDED_WARNING)
         return state

@@ -50,7 +50,8 @@ def run_in_unit_context(state: str | None, fn: Callable[..., T], /, *args: Any, 
     never inherits one.
     """
     context = contextvars.copy_context()
-    context.run(_state.set, None if state is None else validate_state(state))
+    if state is not None or _state.get() is not None:  # (a copy of a context without one has none)
+        context.run(_state.set, None if state is None else validate_state(state))
     return context.run(fn, *args, **kwargs)
 
 
