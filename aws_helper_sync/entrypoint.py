@@ -7,18 +7,26 @@ handlers run each unit (request, record, state group, task) through
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from . import settings
+from ._lazy import deferred
 from .context.registry import check_known_state
 from .context.sources import Found, first_agreeing
 from .context.state import InvalidStateError, validate_state
-from .context.threads import run_in_unit_context
 from .database.access import DatabaseAccess
 from .loading import hook_result, load_class, to_pascal_case
+
+if TYPE_CHECKING:
+    import logging
+
+    from .context.threads import run_in_unit_context
+else:  # not at cold start: the logger property; context.threads imports concurrent.futures
+    logging = deferred(__name__, "logging", "logging")
+    run_in_unit_context = deferred(__name__, "run_in_unit_context", "aws_helper_sync.context.threads",
+                                   "run_in_unit_context")
 
 T = TypeVar("T")
 E = TypeVar("E", bound=type)

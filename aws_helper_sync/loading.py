@@ -10,19 +10,24 @@ and caches the result for warm invocations, safely under concurrent threads.
 from __future__ import annotations
 
 import importlib.util
-import inspect
-import logging
 import os
 import re
 import sys
 import threading
 import weakref
 from collections.abc import Iterable
-from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import settings
+from ._lazy import deferred, deferred_logger
+
+if TYPE_CHECKING:
+    import inspect
+    from pathlib import Path
+else:  # needed when a class is loaded (the first request), not at cold start
+    inspect = deferred(__name__, "inspect", "inspect")
+    Path = deferred(__name__, "Path", "pathlib", "Path")
 
 T = TypeVar("T", bound=type)
 R = TypeVar("R")
@@ -34,7 +39,7 @@ _cache: dict[tuple[str, type, str | None], type] = {}
 _by_given_path: dict[tuple[str, type, str | None], type] = {}
 _warned_async: weakref.WeakSet[type] = weakref.WeakSet()  # classes already warned about
 
-logger = logging.getLogger(__name__)
+logger = deferred_logger(__name__, "logger", __name__)
 
 
 class EntryPointNotFoundError(LookupError):

@@ -10,12 +10,12 @@ multiprocessing both fork).
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import settings
+from .._lazy import deferred_logger
 from ..errors import ConfigurationError
 from .client_options import client_options
 from .uri import build_connection_string
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pymongo import MongoClient
     from pymongo.database import Database
 
-logger = logging.getLogger(__name__)
+logger = deferred_logger(__name__, "logger", __name__)
 
 CONFIG_HELP = (
     "MongoDB connection not configured: pass connection_string to "

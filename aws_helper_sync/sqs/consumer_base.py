@@ -35,9 +35,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from .. import settings
+from .._lazy import deferred
 from ..context.sources import (
     TENANT_ID_SOURCE,
     ConflictingStateSourcesError,
@@ -47,11 +48,16 @@ from ..context.sources import (
     tenant_id,
 )
 from ..context.state import InvalidStateError
-from ..context.threads import ContextThreadPoolExecutor
 from ..entrypoint import EntryPoint, known_state, run_unit
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from ..loading import check_sync_hooks, hook_result
 from . import records as rec
+
+if TYPE_CHECKING:
+    from ..context.threads import ContextThreadPoolExecutor
+else:  # batch mode only; context.threads imports concurrent.futures (cold start)
+    ContextThreadPoolExecutor = deferred(__name__, "ContextThreadPoolExecutor", "aws_helper_sync.context.threads",
+                                         "ContextThreadPoolExecutor")
 
 DEFAULT_MAX_WORKERS_CAP = 8
 DEFAULT_DEADLINE_MARGIN_MS = 500

@@ -12,11 +12,18 @@ boto3 ``receive_message`` shape (``MessageId``, ``Body``, ``StringValue``).
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Any
+
+from .._lazy import deferred
+
+if TYPE_CHECKING:
+    import base64
+    from urllib.parse import urlparse
+else:  # rare paths (queue URLs, binary attributes), not at cold start
+    base64 = deferred(__name__, "base64", "base64")
+    urlparse = deferred(__name__, "urlparse", "urllib.parse", "urlparse")
 
 from ..context.sources import (
     SESSION_ATTRIBUTE,
