@@ -72,9 +72,8 @@ NOT_AT_IMPORT = (
     "logging", "concurrent.futures", "uuid", "urllib.parse", "datetime", "decimal", "hmac",
     "base64", "pathlib", "platform", "tempfile", "certifi",
 )
-# Still loaded through @dataclass in api/events.py, api/router.py (lead) and sqs/records.py,
-# sqs/consumer_base.py (sqs): dataclasses imports inspect (about 10 ms of a cold start).
-NOT_AT_IMPORT_YET = ("dataclasses", "inspect")
+# dataclasses imports inspect (about 10 ms of a cold start): no @dataclass on the handlers' import path.
+NO_DATACLASSES = ("dataclasses", "inspect")
 
 
 def modules_loaded_by(statement: str) -> set[str]:
@@ -103,11 +102,13 @@ def test_importing_a_handler_loads_no_driver_nor_rare_path_module(handler):
     assert _offenders(loaded, NOT_AT_IMPORT) == []
 
 
-@pytest.mark.xfail(strict=True, reason="@dataclass in api/events.py, api/router.py, sqs/records.py, "
-                                       "sqs/consumer_base.py: once gone, move these names to NOT_AT_IMPORT")
-@pytest.mark.parametrize("handler", ["aws_helper_sync.api.handler", "aws_helper_sync.sqs.handler"])
+@pytest.mark.parametrize("handler", [
+    pytest.param("aws_helper_sync.api.handler", marks=pytest.mark.xfail(
+        strict=True, reason="@dataclass in api/events.py and api/router.py: once gone, drop this mark")),
+    "aws_helper_sync.sqs.handler",
+])
 def test_importing_a_handler_loads_no_dataclasses_nor_inspect(handler):
-    assert _offenders(modules_loaded_by(f"import {handler}"), NOT_AT_IMPORT_YET) == []
+    assert _offenders(modules_loaded_by(f"import {handler}"), NO_DATACLASSES) == []
 
 
 def test_a_deferred_import_replaces_itself_on_first_use_from_many_threads():

@@ -34,7 +34,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from .. import settings
@@ -65,12 +64,16 @@ PROCESSING_MODES = ("single", "batch")
 NOT_PROCESSED = "not processed: "
 
 
-@dataclass
 class _Item:
-    record: dict[str, Any]
-    message_id: str
-    state: str | None
-    fifo_group: str | None
+    """One record with what was read from it once (a plain class: no dataclasses import)."""
+
+    __slots__ = ("fifo_group", "message_id", "record", "state")
+
+    def __init__(self, record: dict[str, Any], message_id: str, state: str | None, fifo_group: str | None) -> None:
+        self.record = record
+        self.message_id = message_id
+        self.state = state
+        self.fifo_group = fifo_group
 
 
 class _UnitFailures:
