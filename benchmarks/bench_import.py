@@ -118,8 +118,8 @@ def main() -> None:
                    env=env, check=False, capture_output=True)
 
     cases: list[tuple[str, str, str]] = [(f"{side} bare interpreter", side, "pass") for side in pythons]
-    for imports in (API_IMPORTS, SQS_IMPORTS):
-        cases += [(f"{side}: {code}", side, code) for side, code in imports.items() if side in pythons]
+    for kind, imports in (("API", API_IMPORTS), ("SQS", SQS_IMPORTS)):
+        cases += [(f"{side}: {kind} handler import", side, code) for side, code in imports.items() if side in pythons]
     cases += [(f"reference: {code}", OURS, code) for code in REFERENCES]
 
     with ExitStack() as stack:
@@ -147,18 +147,20 @@ def main() -> None:
     floor = {side: med[f"{side} bare interpreter"] for side in pythons}
     print(f"fresh-process cold start, median of {args.runs} interleaved runs "
           f"({sys.version.split()[0]}; the machine may be shared: read ratios, not absolutes)\n")
-    print(f"{'case':100} {'wall ms':>8} {'-bare':>7} {'cpu ms':>7} {'-bare':>7}")
+    print(f"{'case':34} {'wall ms':>8} {'-bare':>7} {'cpu ms':>7} {'-bare':>7}")
     for label, side, _ in cases:
         (w, c), (fw, fc) = med[label], floor[side]
-        print(f"{label:100} {w:8.1f} {w - fw:7.1f} {c:7.1f} {c - fc:7.1f}")
+        print(f"{label:34} {w:8.1f} {w - fw:7.1f} {c:7.1f} {c - fc:7.1f}")
+    for kind, imports in (("API", API_IMPORTS), ("SQS", SQS_IMPORTS)):
+        print(f"  {kind} handler import: " + "  vs  ".join(f"{side} `{code}`" for side, code in imports.items()))
 
     if POWERTOOLS in pythons:
         print("\nours / Powertools, each over its bare interpreter (goal <= 0.30):")
         for name, imports in (("API handler", API_IMPORTS), ("SQS handler", SQS_IMPORTS)):
             ratios = []
             for clock in (0, 1):
-                ours = med[f"{OURS}: {imports[OURS]}"][clock] - floor[OURS][clock]
-                theirs = med[f"{POWERTOOLS}: {imports[POWERTOOLS]}"][clock] - floor[POWERTOOLS][clock]
+                ours = med[f"{OURS}: {name} import"][clock] - floor[OURS][clock]
+                theirs = med[f"{POWERTOOLS}: {name} import"][clock] - floor[POWERTOOLS][clock]
                 ratios.append(ours / theirs)
             print(f"  {name:12} wall {ratios[0]:.2f}   cpu {ratios[1]:.2f}")
 
