@@ -19,7 +19,11 @@ database) in a fresh process, then one ``find_one`` through the library (which
 imports pymongo and connects; a SecantusDB is started unless MONGODB_URI is set,
 or ``--no-mongo``): pymongo's import dominates that one.
 
-    python benchmarks/bench_import.py [--runs 31] [--no-mongo]
+``--instructions`` adds one more clock where valgrind is installed: the
+instructions each import executes (callgrind), deterministic, so the ratio does
+not move with the machine's load.
+
+    python benchmarks/bench_import.py [--runs 31] [--no-mongo] [--instructions]
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -85,11 +91,22 @@ def run_once(python: str, code: str, env: dict[str, str]) -> tuple[float, float,
     """(wall ms, child CPU ms, stdout) of one fresh ``python -c code``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([python, "-c", code], env=env, check=True, capture_output=True, text=True)
+    # cwd: not the repository root, whose package would shadow PYTHONPATH's (sys.path[0] is the cwd for -c)
+    done = subprocess.run([python, "-c", code], env=env, check=True, capture_output=True, text=True, cwd=HERE)
     wall = (time.perf_counter() - start) * 1000
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
     return wall, cpu, done.stdout
+
+
+def instructions(python: str, code: str, env: dict[str, str]) -> int:
+    """Instructions executed by a fresh ``python -c code`` (valgrind's callgrind)."""
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, "-c", code],
+                          env=env, check=True, capture_output=True, text=True, cwd=HERE)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from valgrind: {done.stderr[-500:]}")
+    return int(found.group(1))
 
 
 def find_venvs() -> dict[str, str]:
@@ -105,6 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=31)
     parser.add_argument("--no-mongo", action="store_true", help="skip the first find_one row")
+    parser.add_argument("--instructions", action="store_true", help="also count instructions (valgrind)")
     args = parser.parse_args()
 
     env = {k: v for k, v in os.environ.items()
@@ -171,6 +189,21 @@ def main() -> None:
     if "find_one" in parts:
         print(f"  then the first find_one {parts['find_one']:.1f} ms, of which import pymongo "
               f"{parts['pymongo']:.1f} ms (client creation and connecting: the rest)")
+
+    if args.instructions and shutil.which("valgrind"):
+        print("\ninstructions executed (callgrind, one run each: deterministic), millions:")
+        counts = {label: instructions(pythons[side], code, ours_env if side == OURS else env) / 1e6
+                  for label, side, code in cases if "reference" not in label}
+        for label, side, _ in cases:
+            if label in counts:
+                print(f"  {label:34} {counts[label]:8.1f} {counts[label] - counts[f'{side} bare interpreter']:8.1f}")
+        if POWERTOOLS in pythons:
+            for name in ("API", "SQS"):
+                ours = counts[f"{OURS}: {name} handler import"] - counts[f"{OURS} bare interpreter"]
+                theirs = counts[f"{POWERTOOLS}: {name} handler import"] - counts[f"{POWERTOOLS} bare interpreter"]
+                print(f"  ours / Powertools, {name} handler: {ours / theirs:.2f}")
+    elif args.instructions:
+        print("\n--instructions: valgrind not found")
 
     probe = f"import sys; {{}}; print(','.join(m for m in {HEAVY!r} if m in sys.modules) or 'none')"
     for imports in (API_IMPORTS, SQS_IMPORTS):
