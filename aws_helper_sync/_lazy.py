@@ -49,20 +49,27 @@ def lazy_exports(
     return __getattr__, __dir__
 
 
+_UNSET = object()
+
+
 class _Deferred:
     """Stands for an object in a module's globals until first used (see ``deferred``)."""
 
-    __slots__ = ("_alias", "_load", "_owner")
+    __slots__ = ("_alias", "_load", "_owner", "_value")
 
     def __init__(self, owner: str, alias: str, load: Callable[[], Any]) -> None:
         object.__setattr__(self, "_owner", owner)
         object.__setattr__(self, "_alias", alias)
         object.__setattr__(self, "_load", load)
+        object.__setattr__(self, "_value", _UNSET)
 
     def _resolve(self) -> Any:
-        value = self._load()
-        # The owner's global now names the real object: its later uses skip this proxy.
-        setattr(sys.modules[self._owner], self._alias, value)
+        value = self._value
+        if value is _UNSET:  # first use (a copy of the stand-in taken before then still works)
+            value = self._load()
+            object.__setattr__(self, "_value", value)
+            # The owner's global now names the real object: its later uses skip this proxy.
+            setattr(sys.modules[self._owner], self._alias, value)
         return value
 
     def __getattr__(self, name: str) -> Any:
