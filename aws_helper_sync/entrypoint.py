@@ -7,18 +7,23 @@ handlers run each unit (request, record, state group, task) through
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from . import settings
+from ._lazy import deferred
 from .context.registry import check_known_state
 from .context.sources import Found, first_agreeing
 from .context.state import InvalidStateError, validate_state
-from .context.threads import run_in_unit_context
+from .context.units import run_in_unit_context
 from .database.access import DatabaseAccess
 from .loading import hook_result, load_class, to_pascal_case
+
+if TYPE_CHECKING:
+    import logging
+else:  # not at cold start: only the logger property needs it
+    logging = deferred(__name__, "logging", "logging")
 
 E = TypeVar("E", bound=type)
 

@@ -10,19 +10,24 @@ and caches the result for warm invocations, safely under concurrent threads.
 from __future__ import annotations
 
 import importlib.util
-import inspect
-import logging
 import os
 import re
 import sys
 import threading
 import weakref
 from collections.abc import Iterable
-from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from . import settings
+from ._lazy import deferred, deferred_logger
+
+if TYPE_CHECKING:
+    import inspect
+    from pathlib import Path
+else:  # needed when a class is loaded (the first request), not at cold start
+    inspect = deferred(__name__, "inspect", "inspect")
+    Path = deferred(__name__, "Path", "pathlib", "Path")
 
 T = TypeVar("T", bound=type)
 R = TypeVar("R")
@@ -36,7 +41,7 @@ _by_entry_name: dict[tuple[str, str, str], type] = {}  # (kind, name, app root) 
 _hooks_checked: weakref.WeakSet[type] = weakref.WeakSet()  # classes check_sync_hooks accepted
 _warned_async: weakref.WeakSet[type] = weakref.WeakSet()  # classes already warned about
 
-logger = logging.getLogger(__name__)
+logger = deferred_logger(__name__, "logger", __name__)
 
 
 class EntryPointNotFoundError(LookupError):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections import Counter
 
 import pytest
 from pymongo import monitoring
 
-from aws_helper_sync import Repository, state_scope
+from aws_helper_sync import Repository, get_state, state_scope
 from aws_helper_sync.context import ContextThreadPoolExecutor
 from aws_helper_sync.database import ExternalMongoManager, MongoManager
 
@@ -470,3 +471,89 @@ def test_declarations_written_as_properties_work_as_in_the_async_framework(mongo
     with state_scope(state):
         PropertyDeclared().collection.insert_one({"parcel_id": "P-1"})
     assert mongo_client[state]["declared_by_property"].index_information()["parcel_unique"]["unique"] is True
+
+
+# --- the hit path (issue 15): no os.getpid(), fork-safe, declarations bound per instance ---
+
+def test_the_hit_path_calls_neither_getpid_nor_the_client_factory(mongo_client, make_state, monkeypatch):
+    """A warm access is a dict read and identity checks; fork safety comes from the fork hooks."""
+    import os
+
+    repo = Towns()
+    with state_scope(make_state("hit")):
+        first = repo.collection
+        calls = Counter()
+        real_getpid, real_get_client = os.getpid, MongoManager.get_client
+        monkeypatch.setattr(os, "getpid", lambda: calls.update(["getpid"]) or real_getpid())
+        monkeypatch.setattr(MongoManager, "get_client",
+                            classmethod(lambda cls: calls.update(["get_client"]) or real_get_client()))
+        assert all(repo.collection is first for _ in range(100))
+    assert calls == Counter()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_reads_through_its_own_client_not_the_parents_cache(mongo_client, make_state):
+    state = make_state("forked")
+    repo = Towns()
+    with state_scope(state):
+        parent_collection = repo.collection
+        parent_collection.insert_one({"_id": "from-parent", "n": 1})
+    parent_client = MongoManager.get_client()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            with state_scope(state):
+                child_collection = repo.collection
+                assert child_collection is not parent_collection
+                assert child_collection.database.client is not parent_client
+                assert child_collection.database.client is MongoManager.get_client()
+                assert child_collection.find_one({"_id": "from-parent"})["n"] == 1  # a real read, fresh client
+                assert repo.collection is child_collection  # cached again, in the child
+                assert Towns().collection is child_collection
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported on stderr, exit code 1
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with state_scope(state):
+        assert repo.collection is parent_collection  # the parent's cache is untouched
+        assert parent_collection.find_one({"_id": "from-parent"})["n"] == 1
+
+
+def test_declarations_assigned_on_an_instance_or_read_through_properties_are_honoured(mongo_client, make_state):
+    ohio, fixed = make_state("ohio"), make_state("fixed")
+
+    class Plain(Repository):
+        collection_name = "plain"
+
+    class NoSuperInit(Repository):
+        collection_name = "no_super"
+
+        def __init__(self) -> None:  # skips Repository.__init__: the first access binds it
+            pass
+
+    class PerState(Repository):
+        @property
+        def collection_name(self) -> str:  # a new str on every access
+            return f"per_{get_state()}"
+
+    with state_scope(ohio):
+        shared, moved = Plain(), Plain()
+        assert shared.collection.full_name == f"{ohio}.plain"
+        moved.collection_name = "moved"
+        assert moved.collection.full_name == f"{ohio}.moved"
+        assert shared.collection.full_name == f"{ohio}.plain"
+        moved.database_key = fixed
+        assert moved.collection.full_name == f"{fixed}.moved"
+        repo = NoSuperInit()
+        assert repo.collection.full_name == f"{ohio}.no_super" and repo.collection is repo.collection
+        per_state = PerState()
+        assert per_state.collection.full_name == f"{ohio}.per_{ohio}"
+    with state_scope(fixed):
+        assert per_state.collection.full_name == f"{fixed}.per_{fixed}"
+        assert shared.collection.full_name == f"{fixed}.plain"

@@ -24,18 +24,22 @@ failures are not refusals: they propagate and become a 500.
 
 from __future__ import annotations
 
-import datetime as _dt
-import hmac
-import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import settings
+from .._lazy import deferred, deferred_logger
 from ..database.mongo_manager import MongoManager
 from .exceptions import ForbiddenError, UnauthorizedError
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import datetime as _dt
+    import hmac
+else:  # needed once a token is checked, not to import the API (cold start)
+    _dt = deferred(__name__, "_dt", "datetime")
+    hmac = deferred(__name__, "hmac", "hmac")
+
+logger = deferred_logger(__name__, "logger", __name__)
 
 SECRET_USER_FIELDS = ("password", "password_hash", "hashed_password")
 # Far above any real token; a longer one is refused before it reaches MongoDB
@@ -43,18 +47,42 @@ SECRET_USER_FIELDS = ("password", "password_hash", "hashed_password")
 MAX_TOKEN_LENGTH = 4096
 
 
-@dataclass(frozen=True)
 class AuthResult:
     """Who made the request: the user (without secrets) and data about the credential.
 
     ``allowed_states`` is None when the credential may use every state, else the
     states it is bound to (empty: none); ``data["allowed_states"]`` says the same
-    to the API (a sorted list, or None).
+    to the API (a sorted list, or None). Read-only. (A plain class, not a frozen
+    dataclass: ``dataclasses`` imports ``inspect``, a cold-start cost.)
     """
+
+    __slots__ = ("allowed_states", "data", "user")
 
     user: dict[str, Any]
     data: dict[str, Any]
-    allowed_states: frozenset[str] | None = None
+    allowed_states: frozenset[str] | None
+
+    def __init__(self, user: dict[str, Any], data: dict[str, Any],
+                 allowed_states: frozenset[str] | None = None) -> None:
+        object.__setattr__(self, "user", user)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "allowed_states", allowed_states)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"AuthResult is read-only: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"AuthResult is read-only: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AuthResult):
+            return NotImplemented
+        return (self.user, self.data, self.allowed_states) == (other.user, other.data, other.allowed_states)
+
+    __hash__ = None  # type: ignore[assignment]  # as the frozen dataclass: its dicts are unhashable
+
+    def __repr__(self) -> str:
+        return f"AuthResult(user={self.user!r}, data={self.data!r}, allowed_states={self.allowed_states!r})"
 
     def allows(self, state: str) -> bool:
         """Whether this credential may use ``state``."""

@@ -17,13 +17,12 @@ own ``ConfigurationError`` a 500 wherever it is raised.
 
 from __future__ import annotations
 
-import logging
 import sys
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import settings
+from .._lazy import deferred, deferred_logger
 from ..context.sources import TENANT_ID_SOURCE, tenant_id
 from ..context.state import InvalidStateError, UnknownStateError, _set_validated_state
 from ..entrypoint import lifecycle, require_state_from, run_unit
@@ -44,9 +43,13 @@ from .headers import is_safe_header_value
 from .router import Route, resolve_route
 
 if TYPE_CHECKING:
-    from .base import API
+    import uuid
 
-logger = logging.getLogger("aws_helper_sync.api")
+    from .base import API
+else:
+    uuid = deferred(__name__, "uuid", "uuid")  # only for a request without an id (cold start)
+
+logger = deferred_logger(__name__, "logger", "aws_helper_sync.api")
 
 INTERNAL_ERROR = "Internal server error"
 DATABASE_UNAVAILABLE = "Database unavailable"

@@ -14,24 +14,34 @@ produces the response dict, and ``shape_response`` fits it to the event kind
 
 from __future__ import annotations
 
-import base64
 import binascii
 import codecs
 import functools
 import json
-import logging
 import math
 import re
 from collections.abc import Iterator, Mapping
-from http.client import responses as _STATUS_PHRASES
-from typing import Any, NamedTuple, TypeVar, overload
-from urllib.parse import parse_qsl, unquote, unquote_plus
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
+from .._lazy import deferred, deferred_logger
 from ..utils.json_encoder import MongoJSONEncoder
 from .exceptions import BadRequestError, UnsupportedMediaTypeError
 from .headers import check_response_headers
 
-logger = logging.getLogger("aws_helper_sync.api")
+# Imported on first use (cold start; see _lazy.deferred): base64 bodies, form
+# and query decoding, ALB reason phrases, log lines.
+if TYPE_CHECKING:
+    import base64
+    from urllib.parse import parse_qsl, unquote, unquote_plus
+
+    from ._status import PHRASES as _STATUS_PHRASES
+else:
+    base64 = deferred(__name__, "base64", "base64")
+    parse_qsl = deferred(__name__, "parse_qsl", "urllib.parse", "parse_qsl")
+    unquote = deferred(__name__, "unquote", "urllib.parse", "unquote")
+    unquote_plus = deferred(__name__, "unquote_plus", "urllib.parse", "unquote_plus")
+    _STATUS_PHRASES = deferred(__name__, "_STATUS_PHRASES", "aws_helper_sync.api._status", "PHRASES")
+logger = deferred_logger(__name__, "logger", "aws_helper_sync.api")
 
 STATE_HEADER = "constitution-state"
 JSON_CONTENT_TYPE = "application/json"

@@ -22,7 +22,7 @@ from .state import (
 
 _LAZY = {
     "ContextThreadPoolExecutor": ".threads",
-    "run_in_unit_context": ".threads",
+    "run_in_unit_context": ".units",
     "submit_with_context": ".threads",
     "StateLogFilter": ".log_filter",
     "install_state_log_filter": ".log_filter",
@@ -53,10 +53,7 @@ if TYPE_CHECKING:
     # tests/test_typing.py keeps this block and _LAZY in step.
     from .log_filter import StateLogFilter, install_state_log_filter
     from .registry import reload_state_registry
-    from .threads import (
-        ContextThreadPoolExecutor,
-        run_in_unit_context,
-        submit_with_context,
-    )
+    from .threads import ContextThreadPoolExecutor, submit_with_context
+    from .units import run_in_unit_context
 else:
     __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

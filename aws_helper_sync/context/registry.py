@@ -20,7 +20,6 @@ accepted, and the first check in a process logs one WARNING saying so.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -28,10 +27,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import settings
+from .._lazy import deferred_logger
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from .state import UnknownStateError, static_allow_list_configured
 
-logger = logging.getLogger("aws_helper_sync.registry")
+logger = deferred_logger(__name__, "logger", "aws_helper_sync.registry")
 
 UNGUARDED_WARNING = (
     "no state registry configured (ALLOWED_STATES, set_allowed_states() or STATES_COLLECTION): "

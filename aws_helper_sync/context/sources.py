@@ -29,14 +29,19 @@ caller set itself (kept as given, if it names the same state).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import settings
+from .._lazy import deferred
 from .state import InvalidStateError, validate_state
+
+if TYPE_CHECKING:
+    import base64
+else:
+    base64 = deferred(__name__, "base64", "base64")  # for a session value (cold start)
 
 SESSION_ATTRIBUTE = "session"
 SESSION_ENV = "SESSION"

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
-from .state import _state, validate_state
+from .units import run_in_unit_context as run_in_unit_context  # re-exported: they lived here
+from .units import run_in_validated_unit_context as run_in_validated_unit_context
 
 T = TypeVar("T")
 
@@ -40,31 +41,6 @@ def submit_with_context(
 ) -> Future[T]:
     """Submit ``fn`` to any executor so it runs in a copy of the caller's context."""
     return executor.submit(contextvars.copy_context().run, fn, *args, **kwargs)
-
-
-def run_in_unit_context(state: str | None, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run one unit of work in its own context with exactly ``state`` set (None: no state).
-
-    Every entry point runs each request, record, group or task through this, so
-    nothing the unit sets leaks into the next one, and a unit without a state
-    never inherits one.
-    """
-    context = contextvars.copy_context()
-    if state is not None or _state.get() is not None:  # (a copy of a context without one has none)
-        context.run(_state.set, None if state is None else validate_state(state))
-    return context.run(fn, *args, **kwargs)
-
-
-def run_in_validated_unit_context(state: str | None, fn: Callable[..., T], /, *args: Any) -> T:
-    """``run_in_unit_context`` for a ``state`` the caller has just validated (``known_state``).
-
-    SQS reads and checks each record's state before running it; checking it a
-    second time here cost every record an allow-list lookup for nothing.
-    Never pass a value that did not come out of ``validate_state``.
-    """
-    context = contextvars.copy_context()
-    context.run(_state.set, state)
-    return context.run(fn, *args)
 
 
 # --- one pool per process ---

@@ -22,10 +22,17 @@ URI's ``journal=false`` would silently overrule the user.
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Mapping
-from typing import Any
-from urllib.parse import unquote_plus
+from typing import TYPE_CHECKING, Any
+
+from .._lazy import deferred
+
+if TYPE_CHECKING:
+    import datetime as _dt
+    from urllib.parse import unquote_plus
+else:  # needed when a client is created, not at cold start
+    _dt = deferred(__name__, "_dt", "datetime")
+    unquote_plus = deferred(__name__, "unquote_plus", "urllib.parse", "unquote_plus")
 
 DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 5000
 DEFAULT_WRITE_CONCERN: Mapping[str, Any] = {"w": "majority", "journal": True}

@@ -10,12 +10,12 @@ multiprocessing both fork).
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import settings
+from .._lazy import deferred_logger
 from ..errors import ConfigurationError
 from .client_options import client_options
 from .uri import build_connection_string
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pymongo import MongoClient
     from pymongo.database import Database
 
-logger = logging.getLogger(__name__)
+logger = deferred_logger(__name__, "logger", __name__)
 
 CONFIG_HELP = (
     "MongoDB connection not configured: pass connection_string to "
@@ -45,6 +45,12 @@ def resolve_connection_string(connection_string: str | None = None) -> str:
     return build_connection_string(
         host, user, password, settings.env("MONGO_DB_NAME"), settings.env("MONGO_DB_OPTIONS")
     )
+
+
+#: ``MongoManager._client`` mirrored as a module global (set only with it, under
+#: its lock): Repository's hit path compares its cached entries to this, and a
+#: module attribute is a cheaper read than a class attribute.
+current_client: MongoClient[dict[str, Any]] | None = None
 
 
 class MongoManager:
@@ -90,7 +96,7 @@ class MongoManager:
             cls._connection_string = connection_string or cls._connection_string
             cls._client_kwargs = kwargs
             cls._pid = os.getpid()
-            cls._client = client
+            cls._set_client(client)
             return client
 
     @classmethod
@@ -122,7 +128,8 @@ class MongoManager:
     def close(cls) -> None:
         """Close the client; the next use connects again (and may use new settings)."""
         with cls._lock:
-            client, cls._client, cls._pid = cls._client, None, None
+            client, cls._pid = cls._client, None
+            cls._set_client(None)
             cls._connection_string = None
             cls._client_kwargs = {}
         if client is not None:
@@ -132,9 +139,14 @@ class MongoManager:
     def _after_fork_in_child(cls) -> None:
         # The parent's client and lock belong to the parent: never close or use
         # them here (a lock held by another parent thread would block forever).
-        cls._client = None
+        cls._set_client(None)
         cls._pid = None
         cls._lock = threading.Lock()
+
+    @classmethod
+    def _set_client(cls, client: MongoClient[dict[str, Any]] | None) -> None:
+        global current_client
+        cls._client = current_client = client
 
 
 if hasattr(os, "register_at_fork"):

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote_plus
+from typing import TYPE_CHECKING
+
+from .._lazy import deferred
+
+if TYPE_CHECKING:
+    from urllib.parse import quote_plus
+else:  # needed when a connection string is built, not at cold start
+    quote_plus = deferred(__name__, "quote_plus", "urllib.parse", "quote_plus")
 
 
 def _split_scheme(uri: str) -> tuple[str, str]:

@@ -8,10 +8,18 @@
     with state_scope("connecticut"):
         repo.collection.insert_one({...})   # database "connecticut"
 
-Collections are cached per (database, collection) for each repository class.
-The hit path is a lock-free dict read (safe under the GIL); only a miss takes
-a lock, and indexes are ensured once per key per process, even when many
-threads miss at the same moment.
+Collections are cached per database for each repository class. The hit path
+is one lock-free dict read keyed by the database name (a str, whose hash is
+cached, where a (database, collection) tuple is hashed on every access), then
+two identity checks: the entry is for this collection name and for the current
+MongoClient (``MongoManager.close()`` or a new client make old entries miss).
+What it reads lives on the instance (see ``_bind_hit_path``). It never calls
+``os.getpid()``: fork safety comes from the fork hook at the end of this
+module, which empties every cache in a forked child (``MongoManager`` has its
+own hook: no client in the child). Only a miss takes a lock, and indexes are
+ensured once per key per process, even when many threads miss at the same
+moment. An external repository's entries never match the default client, so
+its hits take the miss function's first, lock-free check.
 
 The caches (collections, per-key locks, ensured keys) are bounded per
 repository class: ``collection_cache_size`` keys (class attribute), else
@@ -28,7 +36,6 @@ ensured mark was evicted too, one idempotent ``createIndexes``).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import threading
@@ -36,7 +43,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import settings
-from ..context.state import get_state
+from ..context.state import _state, get_state
+from ..database import mongo_manager as _mongo
 from ..database.external_mongo_manager import ExternalMongoManager
 from ..database.mongo_manager import MongoManager
 
@@ -54,17 +62,31 @@ UNAUTHORIZED = 13
 DEFAULT_CACHE_SIZE = 1024
 
 _Key = tuple[str, str]
+_current_state = _state.get  # bound once: the hit path saves a call layer (get_state)
+_DECLARATIONS = ("database_key", "collection_name")
+
+
+def _plain_declaration(cls: type, name: str) -> bool:
+    """True when the class declares ``name`` as a plain value (not a property)."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return not hasattr(type(klass.__dict__[name]), "__get__")
+    return True
 
 
 class _Entry:
-    """A cached collection, the client it belongs to, and CLOCK's referenced bit."""
+    """A cached collection, its name and client, and CLOCK's referenced bit."""
 
-    __slots__ = ("client", "collection", "referenced")
+    __slots__ = ("client", "collection", "name", "referenced")
 
-    def __init__(self, client: MongoClient[dict[str, Any]], collection: Collection[dict[str, Any]]) -> None:
+    def __init__(self, client: MongoClient[dict[str, Any]], collection: Collection[dict[str, Any]], name: str) -> None:
         self.client = client
         self.collection = collection
+        self.name = name  # the repository's own str object, so the hit path compares by identity
         self.referenced = False
+
+
+_NEVER_HITS: dict[str, _Entry] = {}  # stays empty: an unbound instance always misses
 
 
 class Repository:
@@ -79,18 +101,31 @@ class Repository:
     collection_cache_size: ClassVar[int | None] = None
 
     # Per subclass (set in __init_subclass__), each bounded by the cache size.
-    _collections: ClassVar[dict[_Key, _Entry]] = {}
+    _collections: ClassVar[dict[str, _Entry]] = {}  # database name -> entry
     _key_locks: ClassVar[dict[_Key, threading.Lock]] = {}
     _ensured: ClassVar[dict[_Key, None]] = {}  # an insertion-ordered set
     _cache_lock: ClassVar[threading.Lock] = threading.Lock()
 
+    # What the hit path reads, copied onto each instance by _bind_hit_path (an
+    # instance attribute is a fast read, a class attribute through an instance a
+    # full lookup on Python 3.11). These class-level values make an unbound
+    # instance (a subclass __init__ that skips super().__init__()) always miss;
+    # the miss binds it.
+    _hit_cache: dict[str, _Entry] = _NEVER_HITS
+    _hit_database: str | None = None
+    _hit_name: str | None = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._reset_caches()
+        cls._collections = {}
+        cls._key_locks = {}
+        cls._ensured = {}
+        cls._cache_lock = threading.Lock()
 
     @classmethod
     def _reset_caches(cls, keep_ensured: bool = False) -> None:
-        cls._collections = {}
+        # In place: the instances hold this dict (see _bind_hit_path).
+        cls._collections.clear()
         cls._key_locks = {}
         if not keep_ensured:
             cls._ensured = {}
@@ -103,6 +138,31 @@ class Repository:
         if self.is_external and not self.cluster_name:
             raise TypeError(f"{type(self).__name__} sets is_external but no cluster_name")
         self.logger = logging.getLogger(type(self).__name__)
+        self._bind_hit_path()
+
+    def _bind_hit_path(self) -> None:
+        """Copy the declarations the hit path reads onto the instance.
+
+        ``database_key`` and ``collection_name`` are read here, when the
+        repository is built (and again when one is assigned on the instance):
+        a class attribute changed later applies to repositories built after
+        the change. A declaration that is a property (the async framework's
+        style) may change per access, so such an instance is never bound: every
+        access takes the miss function, whose lock-free check still finds the
+        cached collection.
+        """
+        # object.__setattr__, never self.__dict__: on 3.11 touching __dict__ turns
+        # the instance's inline attribute values into a dict, a slower read.
+        cls = type(self)
+        static = all(_plain_declaration(cls, name) for name in _DECLARATIONS)
+        object.__setattr__(self, "_hit_cache", cls._collections if static else _NEVER_HITS)
+        object.__setattr__(self, "_hit_database", self.database_key)
+        object.__setattr__(self, "_hit_name", self.collection_name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in _DECLARATIONS:
+            self._bind_hit_path()
 
     @property
     def database_name(self) -> str:
@@ -123,14 +183,12 @@ class Repository:
     @property
     def collection(self) -> Collection[dict[str, Any]]:
         """The PyMongo collection for the current database; indexes ensured on first use."""
-        key = (self.database_name, self.collection_name)
-        client = self._client()
-        entry = self._collections.get(key)
-        if entry is not None and entry.client is client:
+        entry = self._hit_cache.get(self._hit_database or _current_state())  # type: ignore[arg-type]
+        if entry is not None and entry.client is _mongo.current_client and entry.name is self._hit_name:
             if not entry.referenced:  # no write once set: hot entries stay read-only
                 entry.referenced = True
             return entry.collection
-        return self._collection_miss(key, client)
+        return self._collection_miss()
 
     @classmethod
     def cache_size(cls) -> int:
@@ -142,8 +200,17 @@ class Repository:
             raise TypeError(f"{cls.__name__}.collection_cache_size must be a positive int, got {size!r}")
         return size
 
-    def _collection_miss(self, key: _Key, client: MongoClient[dict[str, Any]]) -> Collection[dict[str, Any]]:
+    def _collection_miss(self) -> Collection[dict[str, Any]]:
         cls = type(self)
+        if self._hit_name is None:
+            self._bind_hit_path()  # an instance whose __init__ skipped ours
+        database, name = self.database_name, self.collection_name
+        client = self._client()
+        entry = cls._collections.get(database)
+        if entry is not None and entry.client is client and entry.name == name:
+            entry.referenced = True
+            return entry.collection  # an external repository's hit, or a name built per access
+        key = (database, name)
         size = cls.cache_size()
         with cls._cache_lock:
             key_lock = cls._key_locks.get(key)
@@ -151,17 +218,17 @@ class Repository:
                 key_lock = cls._key_locks[key] = threading.Lock()
                 _trim_locks(cls._key_locks, size)
         with key_lock:
-            entry = cls._collections.get(key)
-            if entry is not None and entry.client is client:
+            entry = cls._collections.get(database)
+            if entry is not None and entry.client is client and entry.name == name:
                 return entry.collection
-            collection = client[key[0]][key[1]]
+            collection = client[database][name]
             if key not in cls._ensured and settings.auto_create_indexes():
                 if self._create_indexes(collection) is None:
                     return collection  # not ensured: the next access retries
                 cls._mark_ensured(key, size)
             with cls._cache_lock:
-                cls._collections[key] = _Entry(client, collection)
-                _evict_clock(cls._collections, size, key)
+                cls._collections[database] = _Entry(client, collection, name)
+                _evict_clock(cls._collections, size, database)
             return collection
 
     @classmethod
@@ -188,6 +255,8 @@ class Repository:
         does): such a property is evaluated on a bare instance (``__init__`` not run), so
         ``sync-indexes`` and the class-level index step read what an instance would.
         """
+        import inspect  # rare (sync-indexes, the class-level index step): not paid at import
+
         value = inspect.getattr_static(cls, name, None)
         if isinstance(value, property) and value.fget is not None:
             return value.fget(cls.__new__(cls))
@@ -257,7 +326,7 @@ class Repository:
         logger.warning("could not ensure indexes on %s (retried on a later access)%s: %s", where, hint, exc)
 
 
-def _evict_clock(cache: dict[_Key, _Entry], size: int, keep: _Key) -> None:
+def _evict_clock(cache: dict[str, _Entry], size: int, keep: str) -> None:
     """Shrink ``cache`` to ``size`` entries, CLOCK-style; the caller holds the cache lock.
 
     Entries referenced since the last sweep move to the end with their bit

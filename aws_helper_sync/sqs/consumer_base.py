@@ -29,16 +29,16 @@ reported failed instead of being cut off by the timeout.
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from functools import cached_property, partial
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from .. import settings
+from .._lazy import deferred
 from ..context.sources import (
     TENANT_ID_SOURCE,
     ConflictingStateSourcesError,
@@ -48,11 +48,19 @@ from ..context.sources import (
     tenant_id,
 )
 from ..context.state import InvalidStateError
-from ..context.threads import run_all, run_in_validated_unit_context
+from ..context.units import run_in_validated_unit_context
 from ..entrypoint import EntryPoint, known_state
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from ..loading import check_sync_hooks, hook_result
 from . import records as rec
+
+if TYPE_CHECKING:
+    import logging
+
+    from ..context.threads import run_all
+else:  # not at cold start: logging on first use; context.threads imports concurrent.futures
+    logging = deferred(__name__, "logging", "logging")
+    run_all = deferred(__name__, "run_all", "aws_helper_sync.context.threads", "run_all")
 
 DEFAULT_MAX_WORKERS_CAP = 8
 DEFAULT_DEADLINE_MARGIN_MS = 500

@@ -14,10 +14,10 @@ the handler returned would acknowledge it, raising makes Lambda retry it.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Callable
 
 from .. import settings
+from .._lazy import deferred_logger
 from ..entrypoint import check_entry_name
 from ..loading import (
     EntryPointNotFoundError,
@@ -29,7 +29,7 @@ from ..loading import (
 from . import records as rec
 from .consumer_base import SQSConsumer
 
-logger = logging.getLogger(__name__)
+logger = deferred_logger(__name__, "logger", __name__)
 
 CONSUMER_FOLDER = "consumer"
 

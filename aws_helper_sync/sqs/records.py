@@ -12,11 +12,17 @@ boto3 ``receive_message`` shape (``MessageId``, ``Body``, ``StringValue``).
 
 from __future__ import annotations
 
-import base64
 import json
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Any
+
+from .._lazy import deferred
+
+if TYPE_CHECKING:
+    import base64
+    from urllib.parse import urlparse
+else:  # rare paths (queue URLs, binary attributes), not at cold start
+    base64 = deferred(__name__, "base64", "base64")
+    urlparse = deferred(__name__, "urlparse", "urllib.parse", "urlparse")
 
 from ..context.sources import (
     SESSION_ATTRIBUTE,
@@ -346,16 +352,31 @@ def fifo_group(record: dict[str, Any]) -> str | None:
 
 # --- The partial batch response (built here and nowhere else) ---
 
-@dataclass
 class ProcessingResult:
     """The outcome of one batch: every message id in input order and the failed ones.
 
-    ``failures`` maps a message id to the reason it was not acknowledged.
+    ``failures`` maps a message id to the reason it was not acknowledged. (A
+    plain class, not a dataclass: ``dataclasses`` imports ``inspect``, a
+    cold-start cost.)
     """
 
-    message_ids: list[str] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)
-    error: str | None = None
+    __slots__ = ("error", "failures", "message_ids")
+
+    def __init__(self, message_ids: list[str] | None = None, failures: dict[str, str] | None = None,
+                 error: str | None = None) -> None:
+        self.message_ids: list[str] = [] if message_ids is None else message_ids
+        self.failures: dict[str, str] = {} if failures is None else failures
+        self.error = error
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ProcessingResult):
+            return NotImplemented
+        return (self.message_ids, self.failures, self.error) == (other.message_ids, other.failures, other.error)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
+
+    def __repr__(self) -> str:
+        return f"ProcessingResult(message_ids={self.message_ids!r}, failures={self.failures!r}, error={self.error!r})"
 
     def fail(self, message_id: str, reason: str) -> None:
         self.failures.setdefault(message_id, reason)

@@ -35,15 +35,22 @@ package.
 
 from __future__ import annotations
 
-import base64
-import datetime as _dt
-import decimal
 import math
 import re
-import uuid
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-_UTC = _dt.timezone.utc
+from .._lazy import deferred
+
+if TYPE_CHECKING:
+    import base64
+    import datetime as _dt
+    import decimal
+    import uuid
+else:  # needed by the converters, built on first use (with bson, which imports them too)
+    base64 = deferred(__name__, "base64", "base64")
+    _dt = deferred(__name__, "_dt", "datetime")
+    decimal = deferred(__name__, "decimal", "decimal")
+    uuid = deferred(__name__, "uuid", "uuid")
 _PLAIN = (str, int, bool, type(None))  # bool is an int; float is checked for NaN/Infinity
 
 _REGEX_OPTIONS = ((re.IGNORECASE, "i"), (re.LOCALE, "l"), (re.MULTILINE, "m"), (re.DOTALL, "s"),
@@ -68,7 +75,7 @@ def _decimal(value: decimal.Decimal) -> Any:
 
 
 def _datetime(value: _dt.datetime) -> str:
-    return (value if value.tzinfo is not None else value.replace(tzinfo=_UTC)).isoformat()
+    return (value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)).isoformat()
 
 
 def _float(value: float) -> float | None:
