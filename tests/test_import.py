@@ -102,11 +102,7 @@ def test_importing_a_handler_loads_no_driver_nor_rare_path_module(handler):
     assert _offenders(loaded, NOT_AT_IMPORT) == []
 
 
-@pytest.mark.parametrize("handler", [
-    pytest.param("aws_helper_sync.api.handler", marks=pytest.mark.xfail(
-        strict=True, reason="@dataclass in api/events.py and api/router.py: once gone, drop this mark")),
-    "aws_helper_sync.sqs.handler",
-])
+@pytest.mark.parametrize("handler", ["aws_helper_sync.api.handler", "aws_helper_sync.sqs.handler"])
 def test_importing_a_handler_loads_no_dataclasses_nor_inspect(handler):
     assert _offenders(modules_loaded_by(f"import {handler}"), NO_DATACLASSES) == []
 

@@ -23,9 +23,6 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
-from .units import run_in_unit_context as run_in_unit_context  # re-exported: they lived here
-from .units import run_in_validated_unit_context as run_in_validated_unit_context
-
 T = TypeVar("T")
 
 
