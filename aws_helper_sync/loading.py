@@ -275,12 +275,24 @@ def cached_entry(kind: str, name: str, load: Callable[[], T]) -> T:
         return cls  # type: ignore[return-value]
 
 
+_dependent_caches: list[dict[Any, Any]] = []
+
+
+def dependent_cache(cache: dict[Any, Any]) -> dict[Any, Any]:
+    """``cache`` (of classes this module loaded, kept by another module under its own
+    keys: the API router's), registered so that ``clear_cache()`` empties it too."""
+    _dependent_caches.append(cache)
+    return cache
+
+
 def clear_cache() -> None:
     """Forget loaded classes (tests, or a development server reloading files)."""
     with _lock:
         _cache.clear()
         _by_given_path.clear()
         _by_entry_name.clear()
+        for cache in _dependent_caches:
+            cache.clear()
 
 
 def _after_fork_in_child() -> None:

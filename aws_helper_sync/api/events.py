@@ -154,6 +154,7 @@ class ApiRequest:
     """
 
     __slots__ = (
+        "_state_header",
         "_state_values_agree",
         "body",
         "event",
@@ -185,6 +186,7 @@ class ApiRequest:
         multi_query_parameters: dict[str, list[str]] | None = None,
         *,
         state_values_agree: bool | None = None,
+        state_header: str | None = None,
     ) -> None:
         self.method = method
         self.path = path
@@ -202,6 +204,7 @@ class ApiRequest:
         )
         # True when parse_event saw every spelling of the state header agree; None: not looked at
         self._state_values_agree = state_values_agree
+        self._state_header = state_header  # read by parse_event with the spellings (when it agreed)
 
     def __repr__(self) -> str:
         return f"ApiRequest(method={self.method!r}, path={self.path!r}, kind={self.kind!r})"
@@ -210,13 +213,13 @@ class ApiRequest:
         """The ``constitution-state`` header; BadRequestError when the request carries it
         more than once (letter case, v1 ``multiValueHeaders``) with different values."""
         agree = self._state_values_agree
-        if agree is None:
-            agree = _state_values_agree(self.event)
-        if not agree:
-            raise BadRequestError(
-                f"{STATE_HEADER} header: the request carries it several times with different values"
-            )
-        return self.headers.get(STATE_HEADER)
+        if agree:
+            return self._state_header
+        if agree is None and _state_values_agree(self.event):
+            return self.headers.get(STATE_HEADER)
+        raise BadRequestError(
+            f"{STATE_HEADER} header: the request carries it several times with different values"
+        )
 
     def raw_body(self) -> bytes:
         """The body as bytes (base64 decoded); ``b""`` when there is none."""
@@ -527,9 +530,9 @@ def _name_set(names: tuple[Any, ...], where: str) -> _NameSet:
     return known
 
 
-def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bool]:
-    """The request headers, and whether every spelling of the state header agrees
-    (``ApiRequest.state_header``).
+def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bool, str | None]:
+    """The request headers, whether every spelling of the state header agrees
+    (``ApiRequest.state_header``), and its value.
 
     The common case is a ``headers`` object of strings (every API Gateway and ALB
     event), used as it is; any other shape takes ``_string_map``, whose errors name
@@ -553,7 +556,8 @@ def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bo
     names_in_order = tuple(given)
     names = _name_set(names_in_order, "headers")
     headers = Headers._wrap(given, names.given_names)
-    return headers, _state_spellings_agree(event, given, names_in_order, names, headers.get(STATE_HEADER))
+    state = headers.get(STATE_HEADER)
+    return headers, _state_spellings_agree(event, given, names_in_order, names, state), state
 
 
 def _state_spellings_agree(event: Mapping[str, Any], given: Mapping[str, str],
@@ -625,7 +629,7 @@ def parse_event(event: Any) -> ApiRequest:
         raise BadRequestError("malformed event: no request path")
     if is_v2:
         path = _strip_stage(path, context.get("stage"))
-    headers, state_agrees = _request_headers(event, is_v2)
+    headers, state_agrees, state = _request_headers(event, is_v2)
     multi_query = _v2_query(event) if is_v2 else _v1_query(event, encoded=kind == ALB)
     body = event.get("body")
     if body is not None and not isinstance(body, str):
@@ -657,6 +661,7 @@ def parse_event(event: Any) -> ApiRequest:
         kind,
         multi_query,
         state_values_agree=state_agrees,
+        state_header=state,
     )
 
 

@@ -54,8 +54,8 @@ class Route(NamedTuple):
     path_parameters: tuple[str, ...]
 
 
-def match_route(method: str, segments: tuple[str, ...] | list[str]) -> Route:
-    """The route for ``method`` and the URL path parts; RouteNotFoundError when there is none."""
+def _split(method: str, segments: tuple[str, ...] | list[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """``(action, resources, ids)`` of a request: what names its file, and its path parameters."""
     if not method.isupper():
         method = method.upper()
     if method == "HEAD":  # answered like GET, without a body (shape_response drops it)
@@ -63,68 +63,56 @@ def match_route(method: str, segments: tuple[str, ...] | list[str]) -> Route:
     if method not in ROUTED_METHODS or not segments:
         raise RouteNotFoundError(f"No route for {_shown(method, segments)}")
     if method == "GET":  # resource, id, resource, id, ...
-        resources, ids = segments[0::2], tuple(segments[1::2])
-        action = "get" if len(segments) % 2 == 0 else "list"
-    else:
-        parts: tuple[list[str], list[str]] = ([], [])  # (resources, ids)
-        for part in segments:
-            parts[is_id(part)].append(part)
-        resources, ids = parts[0], tuple(parts[1])
-        action = METHOD_FILES[method]
+        return "get" if len(segments) % 2 == 0 else "list", tuple(segments[0::2]), tuple(segments[1::2])
+    parts: tuple[list[str], list[str]] = ([], [])  # (resources, ids)
+    for part in segments:
+        parts[is_id(part)].append(part)
+    return METHOD_FILES[method], tuple(parts[0]), tuple(parts[1])
+
+
+def match_route(method: str, segments: tuple[str, ...] | list[str]) -> Route:
+    """The route for ``method`` and the URL path parts; RouteNotFoundError when there is none."""
+    action, resources, ids = _split(method, segments)
     folder = "/".join(resources)
-    file = _FILES.get((folder, action))
-    if file is None:
-        # every part a resource name, and none holding a '/' of its own (a decoded %2F)
-        if not resources or not _RESOURCE_PATH.fullmatch(folder) or folder.count("/") != len(resources) - 1:
-            raise RouteNotFoundError(f"No route for {_shown(method, segments)}")
-        file = _remember_file(folder, action)
-    return Route(file, ids)
-
-
-# (resource folder, action) -> the route file, for names already checked: warm
-# requests skip the regex. Bounded, whatever paths callers make up.
-_FILES: dict[tuple[str, str], str] = {}
-_FILES_MAX = 1024
-
-
-# (app root, route file) -> the file's path: the same string object request after request,
-# so the loader's cache lookup finds its hash computed. Bounded like _FILES.
-_PATHS: dict[tuple[str, str], str] = {}
-
-
-def _remember_path(root: str, file: str) -> str:
-    if len(_PATHS) >= _FILES_MAX:
-        _PATHS.clear()
-    path = _PATHS[(root, file)] = f"{root}/api/{file}"
-    return path
-
-
-def _remember_file(folder: str, action: str) -> str:
-    if len(_FILES) >= _FILES_MAX:
-        _FILES.clear()
-    file = _FILES[(folder, action)] = f"{folder}/{action}.py"
-    return file
+    # every part a resource name, and none holding a '/' of its own (a decoded %2F)
+    if not resources or not _RESOURCE_PATH.fullmatch(folder) or folder.count("/") != len(resources) - 1:
+        raise RouteNotFoundError(f"No route for {_shown(method.upper(), segments)}")
+    return Route(f"{folder}/{action}.py", ids)
 
 
 def resolve_route(method: str, segments: tuple[str, ...] | list[str]) -> tuple[type[API], Route]:
     """The API class and route for a request; RouteNotFoundError when no file exists.
 
-    Warm requests are one cache lookup in the loader (no stat, no resolve). A
-    file that exists but cannot be loaded (syntax error, no API subclass,
-    ``async def`` hooks) raises its own error: that is a server fault, not a 404.
+    Warm requests are one lookup of the route's shape (app root, action,
+    resource names; the ids vary) in a cache of the classes already loaded: no
+    regex, no path, no stat. A file that exists but cannot be loaded (syntax
+    error, no API subclass, ``async def`` hooks) raises its own error: that is
+    a server fault, not a 404.
     """
-    base = _api_base()
-    route = match_route(method, segments)
     root = settings.app_root_text()
-    path = _PATHS.get((root, route.file))
-    if path is None:
-        path = _remember_path(root, route.file)
+    action, resources, ids = _split(method, segments)
+    key = (root, action, resources)
+    known = _ROUTES.get(key)
+    if known is not None:
+        return known[0], Route(known[1], ids)
+    route = match_route(method, segments)
+    base = _api_base()
+    path = f"{root}/api/{route.file}"
     cls = loading.cached_class(path, base)
     if cls is None:
         if not os.path.isfile(path):
             raise RouteNotFoundError(f"No route for {_shown(method.upper(), segments)}")
         cls = loading.load_class(path, base, where=f"api/{route.file}")
+    if len(_ROUTES) >= _ROUTES_MAX:  # bounded, whatever the file system accepts (letter case)
+        _ROUTES.clear()
+    _ROUTES[key] = (cls, route.file)
     return cls, route
+
+
+# (app root, action, resource names) -> (class, route file), for routes that loaded;
+# emptied with the loader's caches (loading.clear_cache).
+_ROUTES: dict[tuple[str, str, tuple[str, ...]], tuple[type[API], str]] = loading.dependent_cache({})
+_ROUTES_MAX = 1024
 
 
 _API_BASE: list[type[API]] = []

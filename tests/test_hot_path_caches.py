@@ -1,0 +1,352 @@
+"""The caches the API request path keeps (issue 15), hammered from many threads and attacked.
+
+Each cache trades a per-request computation for a lookup: header name sets,
+route shapes, decoded environment variables, accepted states, the shared JSON
+encoder and decoders. Every test here tries to make one of them answer for the
+wrong request, the wrong configuration or the wrong thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+from pathlib import Path
+
+import pytest
+
+from aws_helper_sync import api_handler, loading, settings
+from aws_helper_sync.api import events, router
+from aws_helper_sync.api.exceptions import BadRequestError
+from aws_helper_sync.context import state as state_module
+from aws_helper_sync.context.state import (
+    InvalidStateError,
+    UnknownStateError,
+    set_allowed_states,
+    validate_state,
+)
+from aws_helper_sync.errors import ConfigurationError
+from tests.api_events import json_body, v1_event, v2_event
+
+THREADS = 16
+
+
+def _run_threads(target, count: int = THREADS) -> list[BaseException]:
+    """Start ``count`` threads on ``target(index)`` together; the exceptions they raised."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            target(index)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return errors
+
+
+# --- header name sets -------------------------------------------------------------
+
+def test_header_name_sets_never_mix_requests_across_threads():
+    """Threads send their own header names (more distinct sets than the cache holds, so it is
+    cleared under them) and values: every request reads exactly its own headers and state."""
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+        for n in range(300):
+            names = [f"X-T{index}-{rng.randrange(40)}", "Accept", f"x-n{n % 7}"]
+            state_name = rng.choice(["constitution-state", "Constitution-State", "CONSTITUTION-STATE"])
+            state = f"s{index}_{n}"
+            headers = {name: f"{name}={index}/{n}" for name in names}
+            headers[state_name] = state
+            build = v1_event if n % 2 else v2_event
+            request = events.parse_event(build("GET", "/users", headers=headers))
+            assert request.state_header() == state
+            for name in names:
+                assert request.headers[name.upper()] == f"{name}={index}/{n}"
+            assert request.headers.get("constitution-state") == state
+
+    assert _run_threads(worker) == []
+    assert len(events._NAME_SETS) <= events._NAME_SETS_MAX
+
+
+def test_a_cached_name_set_does_not_hide_a_conflicting_state_header(app_root):
+    """The first request caches its names with agreeing values; the same names later carry two
+    states (two spellings, or one name twice in multiValueHeaders): refused every time."""
+    agreeing = v1_event("GET", "/users", headers={"constitution-state": "ohio", "Constitution-State": "ohio"})
+    assert events.parse_event(agreeing).state_header() == "ohio"
+
+    spelled_twice = v1_event("GET", "/users", headers={"constitution-state": "ohio", "Constitution-State": "texas"})
+    with pytest.raises(BadRequestError, match="several times"):
+        events.parse_event(spelled_twice).state_header()
+
+    repeated = v1_event("GET", "/users", headers={"constitution-state": "texas"})
+    assert events.parse_event(repeated).state_header() == "texas"  # caches this name set
+    repeated["multiValueHeaders"] = {"constitution-state": ["ohio", "texas"]}
+    with pytest.raises(BadRequestError, match="several times"):
+        events.parse_event(repeated).state_header()
+    assert api_handler(repeated)["statusCode"] == 400
+
+
+def test_a_malformed_header_value_is_refused_even_when_its_name_set_is_cached(app_root):
+    good = v1_event("GET", "/me", headers={"X-A": "1", "constitution-state": "ohio"})
+    events.parse_event(good)
+    bad = v1_event("GET", "/me", headers={"X-A": "1", "constitution-state": "ohio"})
+    bad["headers"]["X-A"] = 1
+    with pytest.raises(BadRequestError, match="names to strings"):
+        events.parse_event(bad)
+
+
+def test_the_name_set_cache_is_bounded_whatever_names_callers_send():
+    for n in range(events._NAME_SETS_MAX * 3):
+        events.parse_event(v2_event("GET", "/users", headers={f"x-junk-{n}": "1"}))
+    assert len(events._NAME_SETS) <= events._NAME_SETS_MAX
+
+
+# --- route shapes -------------------------------------------------------------------
+
+def _write_route(root: Path, file: str, name: str, answer: str) -> None:
+    path = root / "api" / file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"from aws_helper_sync import API\n\n\nclass {name}(API):\n"
+                    f"    def process(self):\n        self.set_body({{'answer': {answer!r}, "
+                    f"'ids': self.path_parameters}})\n")
+
+
+@pytest.fixture
+def two_roots(tmp_path, monkeypatch):
+    for label in ("a", "b"):
+        _write_route(tmp_path / label, "items/get.py", "ItemsGet", f"{label}-get")
+        _write_route(tmp_path / label, "items/list.py", "ItemsList", f"{label}-list")
+        _write_route(tmp_path / label, "items/post.py", "ItemsPost", f"{label}-post")
+    monkeypatch.setenv("APP_ROOT", str(tmp_path / "a"))
+    loading.clear_cache()
+    yield tmp_path
+    loading.clear_cache()
+
+
+def _answer(event: dict) -> dict:
+    response = api_handler(event)
+    assert response["statusCode"] in (200, 201), response
+    return json_body(response)
+
+
+def test_cached_route_shapes_keep_action_ids_and_app_root_apart(two_roots, monkeypatch):
+    headers = {"constitution-state": "ohio"}
+    for _ in range(3):  # cold, then warm
+        assert _answer(v1_event("GET", "/items", headers=headers))["answer"] == "a-list"
+        assert _answer(v1_event("GET", "/items/7", headers=headers)) == {"answer": "a-get", "ids": ["7"]}
+        assert _answer(v1_event("GET", "/items/8", headers=headers))["ids"] == ["8"]
+        assert _answer(v1_event("POST", "/items", headers=headers, body={}))["answer"] == "a-post"
+    monkeypatch.setenv("APP_ROOT", str(two_roots / "b"))
+    assert _answer(v1_event("GET", "/items/9", headers=headers)) == {"answer": "b-get", "ids": ["9"]}
+    assert api_handler(v1_event("GET", "/nothing/1", headers=headers))["statusCode"] == 404
+
+
+def test_clear_cache_forgets_cached_routes_so_a_rewritten_file_is_served(two_roots):
+    headers = {"constitution-state": "ohio"}
+    assert _answer(v1_event("GET", "/items/1", headers=headers))["answer"] == "a-get"
+    assert router._ROUTES
+    _write_route(two_roots / "a", "items/get.py", "ItemsGet", "rewritten")
+    loading.clear_cache()
+    assert not router._ROUTES
+    assert _answer(v1_event("GET", "/items/1", headers=headers))["answer"] == "rewritten"
+
+
+def test_route_cache_under_threads_and_clear_cache_races(two_roots):
+    """Threads resolve three routes with their own ids while another keeps clearing the loader's
+    caches: every answer is its own route's, with its own ids."""
+    stop = threading.Event()
+
+    def clearer() -> None:
+        while not stop.is_set():
+            loading.clear_cache()
+
+    background = threading.Thread(target=clearer)
+    background.start()
+
+    def worker(index: int) -> None:
+        for n in range(60):
+            item = f"{index}{n}"
+            got = _answer(v1_event("GET", f"/items/{item}", headers={"constitution-state": "ohio"}))
+            assert got == {"answer": "a-get", "ids": [item]}
+            assert _answer(v2_event("GET", "/items", headers={"constitution-state": "ohio"}))["answer"] == "a-list"
+
+    try:
+        assert _run_threads(worker, 8) == []
+    finally:
+        stop.set()
+        background.join()
+
+
+def test_a_decoded_slash_never_matches_a_cached_two_part_route(two_roots):
+    """``/items%2Fx`` is one segment holding a '/': it must not reach items/x's file."""
+    _write_route(two_roots / "a", "items/x/list.py", "ItemsXList", "nested")
+    headers = {"constitution-state": "ohio"}
+    assert _answer(v1_event("GET", "/items/1/x", headers=headers))["answer"] == "nested"
+    assert api_handler(v1_event("GET", "/items%2Fx", headers=headers))["statusCode"] == 404
+
+
+# --- settings.env -----------------------------------------------------------------
+
+def test_env_follows_every_change_also_while_threads_read_it(monkeypatch):
+    monkeypatch.setenv("AWS_HELPER_SYNC_TEST_FLIP", " first ")
+    assert settings.env("AWS_HELPER_SYNC_TEST_FLIP") == "first"
+    values = [f"value-{n}" for n in range(20)]
+    stop = threading.Event()
+    seen: set = set()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            os.environ["AWS_HELPER_SYNC_TEST_FLIP"] = values[n % len(values)]
+            n += 1
+
+    background = threading.Thread(target=writer)
+    background.start()
+    try:
+        def reader(index: int) -> None:
+            for _ in range(2000):
+                seen.add(settings.env("AWS_HELPER_SYNC_TEST_FLIP"))
+        assert _run_threads(reader, 8) == []
+    finally:
+        stop.set()
+        background.join()
+    assert seen <= {*values, "first"}  # never a torn or stale-and-wrong value
+    os.environ["AWS_HELPER_SYNC_TEST_FLIP"] = "last"
+    assert settings.env("AWS_HELPER_SYNC_TEST_FLIP") == "last"
+    os.environ["AWS_HELPER_SYNC_TEST_FLIP"] = "   "
+    assert settings.env("AWS_HELPER_SYNC_TEST_FLIP", "dflt") == "dflt"
+    del os.environ["AWS_HELPER_SYNC_TEST_FLIP"]
+    assert settings.env("AWS_HELPER_SYNC_TEST_FLIP") is None
+
+
+def test_cors_allow_origin_with_a_line_break_is_a_configuration_error(app_root, monkeypatch):
+    monkeypatch.setenv("CORS_ALLOW_ORIGIN", "https://a.example\r\nSet-Cookie: x=1")
+    with pytest.raises(ConfigurationError, match="CORS_ALLOW_ORIGIN"):
+        settings.cors_allow_origin()
+    response = api_handler(v1_event("GET", "/me", headers={"constitution-state": "ohio"}))
+    assert response["statusCode"] == 500
+    assert all("\n" not in str(v) for v in response["headers"].values())
+
+
+# --- accepted states ----------------------------------------------------------------
+
+def test_an_accepted_state_is_refused_as_soon_as_the_allow_list_drops_it(monkeypatch):
+    monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
+    assert validate_state("ohio") == "ohio"  # now remembered
+    monkeypatch.setenv("ALLOWED_STATES", "texas")
+    with pytest.raises(UnknownStateError):
+        validate_state("ohio")
+    monkeypatch.setenv("ALLOWED_STATES", "ohio")
+    assert validate_state("ohio") == "ohio"
+    try:
+        set_allowed_states(["texas"])  # code wins over the variable
+        with pytest.raises(UnknownStateError):
+            validate_state("ohio")
+    finally:
+        set_allowed_states(None)
+    assert validate_state("ohio") == "ohio"
+
+
+def test_a_predicate_allow_list_is_asked_every_time():
+    answers = iter([True, False, True])
+    asked: list[str] = []
+
+    def predicate(state: str) -> bool:
+        asked.append(state)
+        return next(answers)
+
+    try:
+        set_allowed_states(predicate)
+        assert validate_state("ohio") == "ohio"
+        with pytest.raises(UnknownStateError):
+            validate_state("ohio")
+        assert validate_state("ohio") == "ohio"
+    finally:
+        set_allowed_states(None)
+    assert asked == ["ohio"] * 3
+
+
+def test_bad_spellings_never_enter_the_accepted_states():
+    for value in ("admin", "Ohio", "ohio ", "", "a" * 64, "1ohio"):
+        with pytest.raises(InvalidStateError):
+            validate_state(value)
+        assert value not in state_module._ACCEPTED
+
+
+def test_accepted_states_under_threads_with_the_allow_list_changing(monkeypatch):
+    """Readers check their own states while a writer flips ALLOWED_STATES between two lists:
+    a state is never accepted under a list that lacks it (checked right after each answer)."""
+    monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
+    lists = ["ohio,texas", "texas"]
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            os.environ["ALLOWED_STATES"] = lists[n % 2]
+            n += 1
+
+    background = threading.Thread(target=writer)
+    background.start()
+    try:
+        def reader(index: int) -> None:
+            for _ in range(3000):
+                assert validate_state("texas") == "texas"
+                try:
+                    validate_state("ohio")
+                except UnknownStateError:
+                    pass
+        assert _run_threads(reader, 8) == []
+    finally:
+        stop.set()
+        background.join()
+    os.environ["ALLOWED_STATES"] = "texas"
+    with pytest.raises(UnknownStateError):
+        validate_state("ohio")
+    assert len(state_module._ACCEPTED) <= state_module._ACCEPTED_MAX
+
+
+# --- the shared JSON encoder and decoders ---------------------------------------------
+
+def test_shared_json_decoders_and_encoder_serve_threads_their_own_bodies(app_root):
+    def worker(index: int) -> None:
+        for n in range(200):
+            body = {"n": n, "thread": index, "price": index + n / 8, "deep": {"x": [index, n]}}
+            text = json.dumps(body)
+            if n % 5 == 0:
+                text = text.replace('"deep"', '"de\\u0000ep"')  # takes the checked decoder: refused
+                request = events.ApiRequest("POST", "/x", ("x",), events.Headers({}), {}, text)
+                with pytest.raises(BadRequestError, match="NUL"):
+                    request.read_body()
+                continue
+            request = events.ApiRequest("POST", "/x", ("x",), events.Headers({}), {}, text)
+            assert request.read_body().data == body
+            assert json.loads(events._ENCODER.encode(body)) == body
+
+    assert _run_threads(worker) == []
+
+
+def test_non_finite_numbers_and_a_bom_are_still_refused_by_the_shared_decoder():
+    for text in ('{"a": NaN}', '{"a": 1e400}', '{"a": -Infinity}', '\ufeff{"a": 1}', '[1]'):
+        request = events.ApiRequest("POST", "/x", ("x",), events.Headers({}), {}, text)
+        with pytest.raises(BadRequestError):
+            request.read_body()
+
+
+def test_a_circular_response_body_is_a_500_not_a_hang(app_root, tmp_path, monkeypatch):
+    _write_route(tmp_path, "loop/list.py", "LoopList", "x")
+    (tmp_path / "api" / "loop" / "list.py").write_text(
+        "from aws_helper_sync import API\n\n\nclass LoopList(API):\n    def process(self):\n"
+        "        body = {}\n        body['self'] = body\n        self.set_body(body)\n")
+    monkeypatch.setenv("APP_ROOT", str(tmp_path))
+    loading.clear_cache()
+    response = api_handler(v1_event("GET", "/loop", headers={"constitution-state": "ohio"}))
+    assert response["statusCode"] == 500
