@@ -99,10 +99,11 @@ def lifecycle(entry: EntryPoint, step: str = "process") -> Any:
     ``run_lifecycle``. Exceptions propagate: each entry point maps them to its
     own contract (HTTP status, result dict, exit code).
     """
-    validate: Callable[[], object] = entry.validate  # typed -> None, but a subclass may return anything
-    checked = validate()
-    if checked is not None:  # None is what hooks return: nothing to refuse
-        hook_result(entry, "validate", checked)  # refuses a coroutine or generator
+    if type(entry).validate is not EntryPoint.validate:  # (the base one does nothing: not called)
+        validate: Callable[[], object] = entry.validate  # typed -> None, but a subclass may return anything
+        checked = validate()
+        if checked is not None:  # None is what hooks return: nothing to refuse
+            hook_result(entry, "validate", checked)  # refuses a coroutine or generator
     result = getattr(entry, step)()
     return result if result is None else hook_result(entry, step, result)
 

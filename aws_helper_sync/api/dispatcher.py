@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .. import settings
 from .._lazy import deferred, deferred_logger
 from ..context.sources import TENANT_ID_SOURCE, tenant_id
-from ..context.state import InvalidStateError, UnknownStateError, _set_validated_state
+from ..context.state import InvalidStateError, UnknownStateError, _state
 from ..entrypoint import lifecycle, require_state_from, run_unit
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from .auth import AuthResult, authenticate
@@ -33,9 +33,8 @@ from .events import (
     ApiRequest,
     RequestBody,
     build_response,
-    cors_headers,
     parse_event,
-    request_cors_headers,
+    response_base_headers,
     shape_response,
 )
 from .exceptions import HTTPError
@@ -58,7 +57,8 @@ STATE_HEADER_SOURCE = f"{STATE_HEADER} header"
 
 
 def request_id_of(event: Any, context: Any) -> str:
-    """The Lambda invocation id, else API Gateway's request id, else a fresh one."""
+    """The Lambda invocation id, else API Gateway's request id, else a fresh one (it goes out
+    as X-Request-Id: an id that would forge a header is not used)."""
     rid = getattr(context, "aws_request_id", None) if context is not None else None
     if isinstance(rid, str) and rid and is_safe_header_value(rid):
         return rid
@@ -66,7 +66,6 @@ def request_id_of(event: Any, context: Any) -> str:
         request_context = event.get("requestContext")
         if type(request_context) is dict or isinstance(request_context, Mapping):
             rid = request_context.get("requestId")
-            # it goes out as X-Request-Id: an id that would forge a header is not used
             if isinstance(rid, str) and rid and is_safe_header_value(rid):
                 return rid
     return uuid.uuid4().hex
@@ -101,7 +100,7 @@ class _Dispatch:
         self.context = context
         self.request_id = request_id
         self.request: ApiRequest | None = None
-        self.base_headers: dict[str, str] = {"X-Request-Id": request_id}
+        self.base_headers: dict[str, str] = {"X-Request-Id": request_id}  # until the CORS settings are read
 
     def run(self) -> dict[str, Any]:
         try:
@@ -113,9 +112,9 @@ class _Dispatch:
         try:
             self.request = request = parse_event(self.event)
         except HTTPError as exc:
-            self.base_headers.update(cors_headers(allow_origin, None))
+            self.base_headers = response_base_headers(allow_origin, self.request_id, None)
             return self._http_error(exc)
-        self.base_headers.update(request_cors_headers(allow_origin, request.headers))
+        self.base_headers = response_base_headers(allow_origin, self.request_id, request.headers)
         if request.method == "OPTIONS":  # CORS preflight: browsers send no credentials
             return build_response(204, None, self.base_headers)
 
@@ -148,7 +147,7 @@ class _Dispatch:
                 auth.check_state(state)  # a token or user bound to other states: 403
         except HTTPError as exc:
             return self._http_error(exc)
-        _set_validated_state(state)  # dispatch() already runs this request in its own context
+        _state.set(state)  # validated just now; dispatch() runs this request in its own context
         return self._serve(request, api_class, route, body, auth)
 
     def _serve(self, request: ApiRequest, api_class: type[API], route: Route,

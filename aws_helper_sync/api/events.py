@@ -139,6 +139,9 @@ class RequestBody(NamedTuple):
     text: str | None = None
 
 
+_NO_BODY = RequestBody({}, b"")  # shared: nothing may write to its data (API copies what it is given)
+
+
 class ApiRequest:
     """One HTTP request, whatever the event format.
 
@@ -261,7 +264,7 @@ class ApiRequest:
         """
         if self.method in BODY_IGNORED_METHODS:
             if not self.body:
-                return RequestBody({}, b"")
+                return _NO_BODY
             try:
                 raw = self.raw_body()
             except BadRequestError:  # never read, so never a reason to refuse the request
@@ -333,7 +336,10 @@ def _json_object(text: str) -> dict[str, Any]:
     try:
         if text.startswith("\ufeff"):  # as json.loads refuses it
             raise ValueError("Unexpected UTF-8 BOM (decode using utf-8-sig)")
-        parsed = (_CHECKED_DECODER if "\\u0000" in text else _DECODER).decode(text)
+        decoder = _CHECKED_DECODER if "\\u0000" in text else _DECODER
+        parsed, end = _scan_object(decoder, text) if text[0] == "{" and text[-1] == "}" else (None, -1)
+        if end != len(text):  # blanks around it, extra data, not an object: decode() says what
+            parsed = decoder.decode(text)
     except BadRequestError:
         raise
     except RecursionError:
@@ -350,6 +356,15 @@ def _json_object(text: str) -> dict[str, Any]:
         except UnicodeEncodeError:
             raise BadRequestError("request body has an unpaired surrogate (\\ud800-\\udfff)") from None
     return parsed
+
+
+def _scan_object(decoder: json.JSONDecoder, text: str) -> tuple[Any, int]:
+    """What ``decoder.decode`` does for a text that starts with ``{`` and ends with ``}``,
+    minus its two regex matches for surrounding blanks: the value and where it ended."""
+    try:
+        return decoder.scan_once(text, 0)  # type: ignore[attr-defined, no-any-return]
+    except StopIteration:
+        return None, -1
 
 
 def _form_fields(text: str, charset: str) -> dict[str, str]:
@@ -556,7 +571,8 @@ def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bo
     names_in_order = tuple(given)
     names = _name_set(names_in_order, "headers")
     headers = Headers._wrap(given, names.given_names)
-    state = headers.get(STATE_HEADER)
+    spelled = names.given_names.get(STATE_HEADER)  # (what headers.get does, without its two calls)
+    state = None if spelled is None else given[spelled]
     return headers, _state_spellings_agree(event, given, names_in_order, names, state), state
 
 
@@ -610,7 +626,9 @@ def parse_event(event: Any) -> ApiRequest:
     """An ``ApiRequest`` from a REST or HTTP API, Function URL or ALB event."""
     if type(event) is not dict and not isinstance(event, Mapping):
         raise BadRequestError("malformed event: expected an API Gateway proxy event object")
-    context = _mapping(event, "requestContext")
+    context = event.get("requestContext")
+    if type(context) is not dict:
+        context = _mapping(event, "requestContext")
     http = context.get("http")
     if http is not None and not isinstance(http, Mapping):
         raise BadRequestError("malformed event: 'requestContext.http' must be an object")
@@ -630,7 +648,12 @@ def parse_event(event: Any) -> ApiRequest:
     if is_v2:
         path = _strip_stage(path, context.get("stage"))
     headers, state_agrees, state = _request_headers(event, is_v2)
-    multi_query = _v2_query(event) if is_v2 else _v1_query(event, encoded=kind == ALB)
+    if is_v2:
+        multi_query = _v2_query(event)
+    elif event.get("multiValueQueryStringParameters") is None and event.get("queryStringParameters") is None:
+        multi_query = {}  # API Gateway's null for a request without a query string
+    else:
+        multi_query = _v1_query(event, encoded=kind == ALB)
     body = event.get("body")
     if body is not None and not isinstance(body, str):
         raise BadRequestError("malformed event: 'body' must be a string")
@@ -694,11 +717,24 @@ def _fixed_cors_headers(allow_origin: str) -> dict[str, str] | None:
     }
 
 
-def request_cors_headers(allow_origin: str, headers: Headers) -> Mapping[str, str]:
-    """``cors_headers`` for a request; the caller's ``Origin`` is looked up only when
-    ``CORS_ALLOW_ORIGIN`` lists several origins. The mapping may be shared: read it only."""
+@functools.lru_cache(maxsize=32)
+def _fixed_base_headers(allow_origin: str) -> dict[str, str] | None:
+    """``Content-Type`` and the CORS headers of every response when they do not depend on the
+    caller: the start of a request's base headers (copied, never changed)."""
     fixed = _fixed_cors_headers(allow_origin)
-    return fixed if fixed is not None else cors_headers(allow_origin, headers.get("origin"))
+    return None if fixed is None else {"Content-Type": JSON_CONTENT_TYPE, **fixed}
+
+
+def response_base_headers(allow_origin: str, request_id: str, headers: Headers | None) -> dict[str, str]:
+    """The headers every response to a request carries: ``Content-Type``, CORS (the caller's
+    ``Origin`` is looked up only when ``CORS_ALLOW_ORIGIN`` lists several), ``X-Request-Id``."""
+    fixed = _fixed_base_headers(allow_origin)
+    if fixed is None:
+        origin = headers.get("origin") if headers is not None else None
+        fixed = {"Content-Type": JSON_CONTENT_TYPE, **cors_headers(allow_origin, origin)}
+    base = fixed.copy()
+    base["X-Request-Id"] = request_id
+    return base
 
 
 def cors_headers(allow_origin: str, request_origin: str | None) -> dict[str, str]:
@@ -740,7 +776,10 @@ def build_response(
     checked them already, code writing ``_headers`` did not); ``base_headers`` are
     the library's own, made of checked values (the request id, the CORS settings).
     """
-    merged: dict[str, str | list[str]] = {"Content-Type": JSON_CONTENT_TYPE, **base_headers}
+    merged: dict[str, str | list[str]] = (
+        dict(base_headers) if "Content-Type" in base_headers  # (response_base_headers() puts it first)
+        else {"Content-Type": JSON_CONTENT_TYPE, **base_headers}
+    )
     if headers:
         check_response_headers({"headers": headers})  # a forged header is never sent
         for name, value in headers.items():
