@@ -28,28 +28,9 @@ from aws_helper_sync.context.state import (
 )
 from aws_helper_sync.errors import ConfigurationError
 from tests.api_events import json_body, v1_event, v2_event
+from tests.thread_support import run_together
 
 THREADS = 16
-
-
-def _run_threads(target, count: int = THREADS) -> list[BaseException]:
-    """Start ``count`` threads on ``target(index)`` together; the exceptions they raised."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            target(index)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return errors
 
 
 # --- header name sets -------------------------------------------------------------
@@ -72,7 +53,7 @@ def test_header_name_sets_never_mix_requests_across_threads():
                 assert request.headers[name.upper()] == f"{name}={index}/{n}"
             assert request.headers.get("constitution-state") == state
 
-    assert _run_threads(worker) == []
+    assert run_together(worker, THREADS) == []
     assert len(events._NAME_SETS) <= events._NAME_SETS_MAX
 
 
@@ -179,7 +160,7 @@ def test_route_cache_under_threads_and_clear_cache_races(two_roots):
             assert _answer(v2_event("GET", "/items", headers={"constitution-state": "ohio"}))["answer"] == "a-list"
 
     try:
-        assert _run_threads(worker, 8) == []
+        assert run_together(worker, 8) == []
     finally:
         stop.set()
         background.join()
@@ -214,7 +195,7 @@ def test_env_follows_every_change_also_while_threads_read_it(monkeypatch):
         def reader(index: int) -> None:
             for _ in range(2000):
                 seen.add(settings.env("AWS_HELPER_SYNC_TEST_FLIP"))
-        assert _run_threads(reader, 8) == []
+        assert run_together(reader, 8) == []
     finally:
         stop.set()
         background.join()
@@ -304,7 +285,7 @@ def test_accepted_states_under_threads_with_the_allow_list_changing(monkeypatch)
                     validate_state("ohio")
                 except UnknownStateError:
                     pass
-        assert _run_threads(reader, 8) == []
+        assert run_together(reader, 8) == []
     finally:
         stop.set()
         background.join()
@@ -331,7 +312,7 @@ def test_shared_json_decoders_and_encoder_serve_threads_their_own_bodies(app_roo
             assert request.read_body().data == body
             assert json.loads(events._ENCODER.encode(body)) == body
 
-    assert _run_threads(worker) == []
+    assert run_together(worker, THREADS) == []
 
 
 def test_non_finite_numbers_and_a_bom_are_still_refused_by_the_shared_decoder():

@@ -32,6 +32,7 @@ from tests.sqs_support import (
     subscribe_queue,
 )
 from tests.test_fork_safety import fork_while_held
+from tests.thread_support import run_together
 
 
 class _Http:
@@ -726,26 +727,14 @@ def test_many_threads_publish_lists_at_once_each_message_in_its_own_threads_stat
     """12 threads share one publisher (and the one send pool): 35 messages each, in 4 requests;
     every entry SNS accepted carries its own thread's state, and each thread gets its own ids back."""
     publisher = SNSPublisher(topic)
-    start = threading.Barrier(12)
     results: dict[int, list[str]] = {}
-    errors: list[BaseException] = []
 
     def publish(n: int) -> None:
-        try:
-            with state_scope(make_state(f"p{n}")):
-                start.wait()
-                results[n] = publisher.publish([{"content": {"n": n, "k": k}} for k in range(35)])
-                assert get_state() == make_state(f"p{n}")
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
+        with state_scope(make_state(f"p{n}")):
+            results[n] = publisher.publish([{"content": {"n": n, "k": k}} for k in range(35)])
+            assert get_state() == make_state(f"p{n}")
 
-    threads = [threading.Thread(target=publish, args=(n,)) for n in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
-    assert errors == []
+    assert run_together(publish, 12) == []
     assert 1 < in_flight.pool_peak <= 8  # one pool for the process: 8 in flight from it at most, all threads
     assert len(in_flight.sent) == 12 * 35
     by_id = {}

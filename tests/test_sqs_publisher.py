@@ -29,6 +29,7 @@ from aws_helper_sync.sqs.publisher import SQS_MAX_MESSAGE_BYTES
 from aws_helper_sync.sqs.worker import SQSWorker
 from tests.publish_support import POOL_THREAD_PREFIX, InFlight
 from tests.sqs_support import create_queue, receive_all, receive_fifo_in_order
+from tests.thread_support import run_together
 
 
 class SqsFaults:
@@ -548,25 +549,13 @@ def test_many_threads_send_lists_at_once_each_message_in_its_own_threads_state(q
     """10 threads share one publisher (and the one send pool): 25 messages each, in 3 requests."""
     _, url = queue
     publisher = SQSPublisher(url)
-    start = threading.Barrier(10)
     results: dict[int, list[str]] = {}
-    errors: list[BaseException] = []
 
     def send(n: int) -> None:
-        try:
-            with state_scope(make_state(f"p{n}")):
-                start.wait()
-                results[n] = publisher.send([{"content": {"n": n, "k": k}} for k in range(25)])
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
+        with state_scope(make_state(f"p{n}")):
+            results[n] = publisher.send([{"content": {"n": n, "k": k}} for k in range(25)])
 
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
-    assert errors == []
+    assert run_together(send, 10) == []
     assert 1 < in_flight.pool_peak <= 8  # one pool for the process: 8 in flight from it at most, all threads
     assert len(in_flight.sent) == 250
     by_id = {}
