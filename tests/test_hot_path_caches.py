@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aws_helper_sync import api_handler, loading, settings
 from aws_helper_sync.api import events, router
@@ -331,3 +333,10 @@ def test_a_circular_response_body_is_a_500_not_a_hang(app_root, tmp_path, monkey
     loading.clear_cache()
     response = api_handler(v1_event("GET", "/loop", headers={"constitution-state": "ohio"}))
     assert response["statusCode"] == 500
+
+
+# --- ids without the regex ------------------------------------------------------------
+
+@given(st.text(alphabet=st.sampled_from("0123456789abcdefABCDEFg-²١ "), max_size=40) | st.text(max_size=40))
+def test_is_id_answers_exactly_as_the_id_pattern(part):
+    assert router.is_id(part) == (router._ID.fullmatch(part) is not None)

@@ -39,7 +39,9 @@ _RESOURCE_PATH = re.compile(f"{_RESOURCE_TEXT}(?:/{_RESOURCE_TEXT})*")  # resour
 
 def is_id(part: str) -> bool:
     """Digits, a UUID or a 24-hex ObjectId."""
-    return _ID.fullmatch(part) is not None
+    if part.isdecimal():  # what \d+ matches (any Unicode decimal digits), without the regex
+        return True
+    return len(part) in (24, 36) and _ID.fullmatch(part) is not None  # an ObjectId, a UUID
 
 
 def _shown(method: str, segments: tuple[str, ...] | list[str]) -> str:
