@@ -85,7 +85,8 @@ def dispatch(event: Any, context: Any = None) -> dict[str, Any]:
     request = steps.request  # when parsed, its kind and method are not worked out again
     if request is None:
         return shape_response(response, event)
-    return shape_response(response, event, request.kind, request.method)  # v2 cookies, v1/ALB
+    # v2 cookies, v1/ALB multiValueHeaders, HEAD; single string values unless the API set its own
+    return shape_response(response, event, request.kind, request.method, steps.single_values)
 
 
 def _error_body(message: str, request_id: str) -> dict[str, Any]:
@@ -100,6 +101,7 @@ class _Dispatch:
         self.context = context
         self.request_id = request_id
         self.request: ApiRequest | None = None
+        self.single_values = True  # every header of the response one string, none Set-Cookie
         self.base_headers: dict[str, str] = {"X-Request-Id": request_id}  # until the CORS settings are read
 
     def run(self) -> dict[str, Any]:
@@ -194,6 +196,7 @@ class _Dispatch:
             return self._server_error(exc)
         try:
             # the API's own header dict, not the copy ``response_headers`` makes: only read here
+            self.single_values = not api._headers
             return build_response(api.status_code, api.response_body, self.base_headers, api._headers)
         except Exception:
             logger.exception("%s: the response of %s could not be serialized (request %s)",

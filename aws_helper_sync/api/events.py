@@ -573,6 +573,8 @@ def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bo
     headers = Headers._wrap(given, names.given_names)
     spelled = names.given_names.get(STATE_HEADER)  # (what headers.get does, without its two calls)
     state = None if spelled is None else given[spelled]
+    if len(names.state_spellings) < 2 and event.get("multiValueHeaders") is None:
+        return headers, True, state  # (what _state_spellings_agree finds: one spelling, one map)
     return headers, _state_spellings_agree(event, given, names_in_order, names, state), state
 
 
@@ -646,10 +648,12 @@ def parse_event(event: Any) -> ApiRequest:
     if not isinstance(path, str):
         raise BadRequestError("malformed event: no request path")
     if is_v2:
-        path = _strip_stage(path, context.get("stage"))
+        stage = context.get("stage")
+        if stage is not None and stage != "$default":
+            path = _strip_stage(path, stage)
     headers, state_agrees, state = _request_headers(event, is_v2)
     if is_v2:
-        multi_query = _v2_query(event)
+        multi_query = {} if event.get("queryStringParameters") is None else _v2_query(event)
     elif event.get("multiValueQueryStringParameters") is None and event.get("queryStringParameters") is None:
         multi_query = {}  # API Gateway's null for a request without a query string
     else:
@@ -809,10 +813,12 @@ def _values(value: Any) -> list[str]:
 
 
 def shape_response(response: dict[str, Any], event: Any, kind: str | None = None,
-                   method: str | None = None) -> dict[str, Any]:
+                   method: str | None = None, single_values: bool = False) -> dict[str, Any]:
     """``response`` (from ``build_response``, header values a string or a list) fitted to
     the kind of ``event``; never raises. ``kind`` and ``method`` are the parsed
-    request's, when it was parsed (else they are read from the event).
+    request's, when it was parsed (else they are read from the event);
+    ``single_values`` says the caller knows every header value is one string and
+    none is a ``Set-Cookie`` (only the library's own headers were set).
 
     HTTP API / Function URL: every ``Set-Cookie`` goes to ``cookies``, other lists are
     joined with ", ". REST: a header with several values goes to
@@ -825,8 +831,10 @@ def shape_response(response: dict[str, Any], event: Any, kind: str | None = None
         kind = event_kind(event)
     if method is None:
         method = _method_of(event, kind)
-    headers = response.get("headers") or {}
     is_head = method == "HEAD"
+    if single_values and not is_head and kind != ALB:
+        return response  # REST, HTTP API, Function URL: nothing to move
+    headers = response.get("headers") or {}
     has_lists = not all(map(str.__instancecheck__, headers.values()))
     if not has_lists and not is_head and (
         kind == REST
