@@ -291,8 +291,9 @@ class ApiRequest:
             except LookupError:
                 raise UnsupportedMediaTypeError(f"unknown charset {charset[:40]!r}") from None
         if body_format == "json":
-            return RequestBody(_json_object(self._text(
-                None if not self.is_base64_encoded and charset == "utf-8" else raw, charset)), raw)
+            if not self.is_base64_encoded and charset == "utf-8":  # the event's text as it is
+                return RequestBody(_json_object(self.body or ""), raw)
+            return RequestBody(_json_object(self._text(raw, charset)), raw)
         text = self._text(raw, charset)
         if body_format == "text":
             return RequestBody({}, raw, text)
