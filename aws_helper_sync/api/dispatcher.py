@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .. import settings
 from .._lazy import deferred, deferred_logger
 from ..context.sources import TENANT_ID_SOURCE, tenant_id
-from ..context.state import InvalidStateError, UnknownStateError, _state
+from ..context.state import InvalidStateError, UnknownStateError, _set_validated_state
 from ..entrypoint import lifecycle, require_state_from, run_unit
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from .auth import AuthResult, authenticate
@@ -149,7 +149,7 @@ class _Dispatch:
                 auth.check_state(state)  # a token or user bound to other states: 403
         except HTTPError as exc:
             return self._http_error(exc)
-        _state.set(state)  # validated just now; dispatch() runs this request in its own context
+        _set_validated_state(state)  # dispatch() already runs this request in its own context
         return self._serve(request, api_class, route, body, auth)
 
     def _serve(self, request: ApiRequest, api_class: type[API], route: Route,
@@ -181,9 +181,7 @@ class _Dispatch:
                              self._where(), api_class.__name__, self.request_id)
             return self._server_error()
         try:
-            result = lifecycle(api)
-            if result is not None:  # process() returned the body, or an ApiResponse
-                api._take_result(result)
+            api._take_result(lifecycle(api))
         except HTTPError as exc:
             return self._http_error(exc)
         except UnknownStateError as exc:  # e.g. process() switching to a state it may not use

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
+from .._bounded import remember
 from .._lazy import deferred, deferred_logger
 from ..utils.json_encoder import MongoJSONEncoder
 from .exceptions import BadRequestError, UnsupportedMediaTypeError
@@ -291,9 +292,8 @@ class ApiRequest:
             except LookupError:
                 raise UnsupportedMediaTypeError(f"unknown charset {charset[:40]!r}") from None
         if body_format == "json":
-            if not self.is_base64_encoded and charset == "utf-8":  # the event's text as it is
-                return RequestBody(_json_object(self.body or ""), raw)
-            return RequestBody(_json_object(self._text(raw, charset)), raw)
+            return RequestBody(_json_object(self._text(
+                None if not self.is_base64_encoded and charset == "utf-8" else raw, charset)), raw)
         text = self._text(raw, charset)
         if body_format == "text":
             return RequestBody({}, raw, text)
@@ -539,11 +539,8 @@ def _name_set(names: tuple[Any, ...], where: str) -> _NameSet:
     if not all(isinstance(name, str) for name in names):
         raise BadRequestError(f"malformed event: '{where}' must map names to strings")
     index = {name.lower(): name for name in names}
-    known = _NameSet(index, tuple(n for n in names if n.lower() == STATE_HEADER))
-    if len(_NAME_SETS) >= _NAME_SETS_MAX:
-        _NAME_SETS.clear()
-    _NAME_SETS[names] = known
-    return known
+    return remember(_NAME_SETS, names, _NameSet(index, tuple(n for n in names if n.lower() == STATE_HEADER)),
+                    _NAME_SETS_MAX)
 
 
 def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bool, str | None]:
@@ -572,10 +569,7 @@ def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bo
     names_in_order = tuple(given)
     names = _name_set(names_in_order, "headers")
     headers = Headers._wrap(given, names.given_names)
-    spelled = names.given_names.get(STATE_HEADER)  # (what headers.get does, without its two calls)
-    state = None if spelled is None else given[spelled]
-    if len(names.state_spellings) < 2 and event.get("multiValueHeaders") is None:
-        return headers, True, state  # (what _state_spellings_agree finds: one spelling, one map)
+    state = headers.get(STATE_HEADER)
     return headers, _state_spellings_agree(event, given, names_in_order, names, state), state
 
 
@@ -649,16 +643,9 @@ def parse_event(event: Any) -> ApiRequest:
     if not isinstance(path, str):
         raise BadRequestError("malformed event: no request path")
     if is_v2:
-        stage = context.get("stage")
-        if stage is not None and stage != "$default":
-            path = _strip_stage(path, stage)
+        path = _strip_stage(path, context.get("stage"))
     headers, state_agrees, state = _request_headers(event, is_v2)
-    if is_v2:
-        multi_query = {} if event.get("queryStringParameters") is None else _v2_query(event)
-    elif event.get("multiValueQueryStringParameters") is None and event.get("queryStringParameters") is None:
-        multi_query = {}  # API Gateway's null for a request without a query string
-    else:
-        multi_query = _v1_query(event, encoded=kind == ALB)
+    multi_query = _v2_query(event) if is_v2 else _v1_query(event, encoded=kind == ALB)
     body = event.get("body")
     if body is not None and not isinstance(body, str):
         raise BadRequestError("malformed event: 'body' must be a string")

@@ -20,8 +20,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .._bounded import remember
+
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
 
 
 class HeaderInjectionError(RuntimeError):
@@ -47,7 +48,7 @@ def header_value(name: Any, value: Any) -> str:
             name, "a header name is letters, digits and !#$%&'*+-.^_`|~ only (no CR, LF, NUL, "
                   "space or colon)")
     text = value if isinstance(value, str) else str(value)
-    if _FORBIDDEN_IN_VALUE.search(text):
+    if not is_safe_header_value(text):
         raise HeaderInjectionError(name, "its value contains CR, LF or NUL")
     return text
 
@@ -85,28 +86,26 @@ def _all_plain_text(headers: Mapping[str, Any]) -> bool:
 
     The check of a whole header map at once, for the common case: the names and
     the values, each joined into one string (``str.join`` refuses anything but
-    strings), take one regex match each. Tokens joined are a token, and a
-    forbidden character in one value is one in the joined text; an empty name
-    would vanish in the join, so it is looked for apart. False sends the caller
-    through the per-header check, which names the culprit.
+    strings), take one check each. Tokens joined are a token, and a forbidden
+    character in one value is one in the joined text; an empty name would vanish
+    in the join, so it is looked for apart. False sends the caller through the
+    per-header check, which names the culprit.
     """
     try:
         names, values = "".join(headers), "".join(headers.values())
     except TypeError:  # a list of values, a number, a name that is no string
         return False
-    if "\r" in values or "\n" in values or "\x00" in values or "" in headers:
+    if not is_safe_header_value(values) or "" in headers:
         return False
     if names in _TOKEN_RUNS:  # responses repeat the same few header sets
         return True
     if _TOKEN.fullmatch(names) is None:
         return False
-    if len(_TOKEN_RUNS) >= _TOKEN_RUNS_MAX:  # bounded, whatever names an application makes up
-        _TOKEN_RUNS.clear()
-    _TOKEN_RUNS.add(names)
+    remember(_TOKEN_RUNS, names, True, _TOKEN_RUNS_MAX)  # bounded, whatever names an application makes up
     return True
 
 
-_TOKEN_RUNS: set[str] = set()  # joined header names already matched as one token
+_TOKEN_RUNS: dict[str, bool] = {}  # joined header names already matched as one token
 _TOKEN_RUNS_MAX = 256
 
 

@@ -19,6 +19,7 @@ import re
 from typing import TYPE_CHECKING, NamedTuple
 
 from .. import loading, settings
+from .._bounded import remember
 from .exceptions import RouteNotFoundError
 
 if TYPE_CHECKING:
@@ -75,11 +76,17 @@ def _split(method: str, segments: tuple[str, ...] | list[str]) -> tuple[str, tup
 def match_route(method: str, segments: tuple[str, ...] | list[str]) -> Route:
     """The route for ``method`` and the URL path parts; RouteNotFoundError when there is none."""
     action, resources, ids = _split(method, segments)
+    return Route(_route_file(action, resources, method, segments), ids)
+
+
+def _route_file(action: str, resources: tuple[str, ...], method: str,
+                segments: tuple[str, ...] | list[str]) -> str:
+    """The file of a split request, relative to ``api/``; RouteNotFoundError for a bad resource name."""
     folder = "/".join(resources)
     # every part a resource name, and none holding a '/' of its own (a decoded %2F)
     if not resources or not _RESOURCE_PATH.fullmatch(folder) or folder.count("/") != len(resources) - 1:
         raise RouteNotFoundError(f"No route for {_shown(method.upper(), segments)}")
-    return Route(f"{folder}/{action}.py", ids)
+    return f"{folder}/{action}.py"
 
 
 def resolve_route(method: str, segments: tuple[str, ...] | list[str]) -> tuple[type[API], Route]:
@@ -97,18 +104,16 @@ def resolve_route(method: str, segments: tuple[str, ...] | list[str]) -> tuple[t
     known = _ROUTES.get(key)
     if known is not None:
         return known[0], Route(known[1], ids)
-    route = match_route(method, segments)
+    file = _route_file(action, resources, method, segments)
     base = _api_base()
-    path = f"{root}/api/{route.file}"
+    path = f"{root}/api/{file}"
     cls = loading.cached_class(path, base)
     if cls is None:
         if not os.path.isfile(path):
             raise RouteNotFoundError(f"No route for {_shown(method.upper(), segments)}")
-        cls = loading.load_class(path, base, where=f"api/{route.file}")
-    if len(_ROUTES) >= _ROUTES_MAX:  # bounded, whatever the file system accepts (letter case)
-        _ROUTES.clear()
-    _ROUTES[key] = (cls, route.file)
-    return cls, route
+        cls = loading.load_class(path, base, where=f"api/{file}")
+    remember(_ROUTES, key, (cls, file), _ROUTES_MAX)  # bounded, whatever the file system accepts
+    return cls, Route(file, ids)
 
 
 # (app root, action, resource names) -> (class, route file), for routes that loaded;

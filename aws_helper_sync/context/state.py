@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from typing import Callable, Union
 
 from .. import settings
+from .._bounded import remember
 from ..errors import ConfigurationError
 
 STATE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -76,9 +77,9 @@ def _parse_names(raw: str | Iterable[str], where: str) -> frozenset[str]:
     return frozenset(entries)
 
 
-def _env_allow_list() -> frozenset[str] | None:
+def _env_allow_list(raw: str | None) -> frozenset[str] | None:
+    """The names of ``ALLOWED_STATES`` (its text ``raw``, as ``settings.allowed_states()`` read it)."""
     global _env_allow_cache
-    raw = settings.allowed_states()
     if raw is None:
         return None
     if _env_allow_cache[0] != raw:
@@ -119,7 +120,7 @@ def validate_state(value: object) -> str:
     in_code = _allow_list_in_code
     if type(value) is str:  # (a str subclass could change what it compares equal to)
         accepted = _ACCEPTED.get(value)
-        if accepted is not None and accepted[0] is in_code and accepted[1] is settings.env("ALLOWED_STATES"):  # allowed_states(), one call less
+        if accepted is not None and accepted[0] is in_code and accepted[1] is settings.allowed_states():
             return value
     problem = _spelling_error(value)
     if problem is not None:
@@ -131,15 +132,13 @@ def validate_state(value: object) -> str:
                 f"constitution-state {value!r} is not in the allowed states"
             )
     else:
-        env_allowed = _env_allow_list()
+        env_allowed = _env_allow_list(raw)
         if env_allowed is not None and value not in env_allowed:
             raise UnknownStateError(
                 f"constitution-state {value!r} is not in ALLOWED_STATES"
             )
     if type(value) is str and (in_code is None or isinstance(getattr(in_code, "__self__", None), frozenset)):
-        if len(_ACCEPTED) >= _ACCEPTED_MAX:
-            _ACCEPTED.clear()
-        _ACCEPTED[value] = (in_code, raw)
+        remember(_ACCEPTED, value, (in_code, raw), _ACCEPTED_MAX)
     return value  # type: ignore[return-value]
 
 
@@ -159,6 +158,16 @@ def get_state() -> str | None:
 def set_state(state: str | None) -> None:
     """Set the current state for this context; ``None`` clears it."""
     _state.set(None if state is None else validate_state(state))
+
+
+def _set_validated_state(state: str | None) -> None:
+    """Set a value ``validate_state`` has just accepted, inside a unit's own context.
+
+    For entry points that validated the state while reading it and already run
+    in a fresh context (``run_in_unit_context``): validating twice costs a
+    request an allow-list lookup for nothing.
+    """
+    _state.set(state)
 
 
 @contextmanager
