@@ -25,15 +25,14 @@ from __future__ import annotations
 import contextvars
 import heapq
 import logging
-import os
 import random
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any, Callable, Union
 
+from .context.pools import ProcessPool
 from .context.sources import (
     SESSION_ATTRIBUTE,
     check_given_session,
@@ -349,46 +348,15 @@ class SendPlan:
 
 # --- the send pool: one per process, shared by every sender and thread ---
 
-_pool_lock = threading.Lock()
-_pool: tuple[ThreadPoolExecutor, int] | None = None  # (pool, its worker count)
-_worker = threading.local()  # .sending is True in the pool's threads
+# One pool for the process, so all the lists sent at once by many threads together have at
+# most the largest ``max_concurrency`` in flight (by default 8, under the connections botocore
+# pools per client); a larger bound gets a larger pool (``ProcessPool``).
+_SENDS = ProcessPool("aws-helper-sync-send")
 
 
 def send_pool(workers: int) -> ThreadPoolExecutor:
-    """The process's pool for batch requests, with at least ``workers`` threads (created on first use).
-
-    One pool for the process, so all the lists sent at once by many threads together
-    have at most the largest ``max_concurrency`` in flight (by default 8, under the
-    connections botocore pools per client). A larger bound gets a larger pool; the
-    smaller one is dropped, and its threads end once the senders still using it are
-    done (a pool's threads exit when it is garbage collected). Threads start as
-    needed. After a fork the child starts without a pool (its threads are not there).
-    """
-    global _pool
-    current = _pool
-    if current is not None and current[1] >= workers:
-        return current[0]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with _pool_lock:
-        if _pool is None or _pool[1] < workers:
-            _pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aws-helper-sync-send",
-                                        initializer=_mark_send_thread), workers)
-        return _pool[0]
-
-
-def _mark_send_thread() -> None:
-    _worker.sending = True
-
-
-def _after_fork_in_child() -> None:
-    global _pool, _pool_lock
-    _pool_lock = threading.Lock()  # may have been held by a parent thread at the fork
-    _pool = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    """The process's pool for batch requests, with at least ``workers`` threads (created on first use)."""
+    return _SENDS.get(workers)
 
 
 # --- the sender ---
@@ -478,7 +446,7 @@ class BatchSender:
         plan = SendPlan(formatted, ordered=self.is_fifo, max_attempts=self.max_attempts,
                         max_request_bytes=self.max_request_bytes)
         # in a send pool thread (a botocore hook that publishes), waiting on the pool could deadlock it
-        self._run(plan, 1 if getattr(_worker, "sending", False) else self.max_concurrency)
+        self._run(plan, 1 if _SENDS.inside() else self.max_concurrency)
         if plan.held_back:
             first = min(plan.held_back)
             self.logger.warning("%d messages were not sent to %s, to keep their message group's order "

@@ -793,7 +793,7 @@ def test_a_hook_that_publishes_from_a_pool_thread_does_not_deadlock_the_pool(bot
 
 
 def test_a_larger_bound_gets_a_larger_pool(topic, monkeypatch):
-    monkeypatch.setattr(batching, "_pool", None)  # this test's pools only (restored after it)
+    monkeypatch.setattr(batching._SENDS, "current", (None, 0))  # this test's pools only (restored after it)
     with InFlight(aws_client_for_sns(), ("PublishBatch",)) as counter:
         SNSPublisher(topic).publish([{"content": {"i": i}} for i in range(200)])
         first = batching.send_pool(1)
@@ -815,4 +815,4 @@ def test_a_forked_child_publishes_concurrently_on_a_pool_of_its_own(topic, in_fl
         assert len(set(ids)) == 50
         assert counter.pool_peak > 1
 
-    assert fork_while_held(batching._pool_lock, child) == 0
+    assert fork_while_held(batching._SENDS.lock, child) == 0

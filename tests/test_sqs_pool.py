@@ -120,14 +120,14 @@ def test_warm_invocations_reuse_the_pool_threads(pool_app, make_state):
         event, _ = _event(states)
         assert handler(event, None)["batchItemFailures"] == []
     warm_threads = _thread_idents()
-    pool = threads._shared[0]
+    pool = threads._GROUPS.current[0]
     support.reset()
 
     for _ in range(10):
         event, _ = _event(states)
         assert handler(event, None)["batchItemFailures"] == []
 
-    assert threads._shared[0] is pool  # the same pool object
+    assert threads._GROUPS.current[0] is pool  # the same pool object
     assert _thread_idents() - warm_threads == set()  # no thread started
     used = {ident for _, _, _, ident in support.CALLS}
     assert used <= warm_threads
@@ -171,12 +171,12 @@ def test_a_smaller_max_workers_is_honoured_by_the_grown_pool(pool_app, make_stat
 
 
 def test_the_pool_grows_for_a_larger_max_workers_and_the_old_threads_exit(pool_app, make_state, monkeypatch):
-    monkeypatch.setattr(threads, "_shared", (None, 0))  # this process's pool as if never used
+    monkeypatch.setattr(threads._GROUPS, "current", (None, 0))  # this process's pool as if never used
     consumer = load_consumer_class("recorder")
     consumer.sleep = 0.02
     consumer.max_workers = 2
     assert sqs_handler("recorder")(_event([make_state("g1"), make_state("g2")])[0], None)["batchItemFailures"] == []
-    small_pool, size = threads._shared
+    small_pool, size = threads._GROUPS.current
     assert size == 1  # the caller plus one helper
     small_threads = {t.ident for t in small_pool._threads}  # (ThreadPoolExecutor's own record of its threads)
     assert len(small_threads) == 1
@@ -185,7 +185,7 @@ def test_the_pool_grows_for_a_larger_max_workers_and_the_old_threads_exit(pool_a
 
     assert sqs_handler("recorder")(_event([make_state(f"big{i}") for i in range(8)])[0], None)["batchItemFailures"] == []
 
-    assert threads._shared[1] == 7 and threads._shared[0] is not small_pool
+    assert threads._GROUPS.current[1] == 7 and threads._GROUPS.current[0] is not small_pool
     assert support.max_concurrent() > 2
     del small_pool
     deadline = time.monotonic() + 5
@@ -273,18 +273,18 @@ def test_a_forked_child_gets_a_fresh_pool_that_works(pool_app, make_state):
     consumer.sleep = 0.03  # time for the child's fresh threads to start and take groups
     states = [make_state(f"f{i}") for i in range(4)]
     assert sqs_handler("recorder")(_event(states)[0], None)["batchItemFailures"] == []
-    parent_pool = threads._shared[0]
+    parent_pool = threads._GROUPS.current[0]
     assert parent_pool is not None
 
     def child() -> None:
-        assert threads._shared == (None, 0)  # the parent's pool (its threads are not here) is forgotten
+        assert threads._GROUPS.current == (None, 0)  # the parent's pool (its threads are not here) is forgotten
         support.reset()
         response = sqs_handler("recorder")(_event(states)[0], None)
         assert response["batchItemFailures"] == [], response
-        assert threads._shared[0] is not None and threads._shared[0] is not parent_pool
+        assert threads._GROUPS.current[0] is not None and threads._GROUPS.current[0] is not parent_pool
         assert len({ident for _, _, _, ident in support.CALLS}) > 1  # the fresh pool fanned out
 
-    assert fork_while_held(threads._shared_lock, child) == 0  # even with the pool lock held at fork
+    assert fork_while_held(threads._GROUPS.lock, child) == 0  # even with the pool lock held at fork
 
 
 # --- run_all itself ---

@@ -16,12 +16,12 @@ replaced in a forked child, and joined by the calling thread itself.
 from __future__ import annotations
 
 import contextvars
-import os
-import threading
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
+
+from .pools import ProcessPool
 
 T = TypeVar("T")
 
@@ -42,42 +42,22 @@ def submit_with_context(
 
 # --- one pool per process ---
 
-_shared: tuple[ThreadPoolExecutor | None, int] = (None, 0)  # (pool, its max_workers), replaced as a whole
-_shared_lock = threading.Lock()
-_pool_thread = threading.local()  # .inside is True in the shared pool's threads
-
-
-def _mark_pool_thread() -> None:
-    _pool_thread.inside = True
+_GROUPS = ProcessPool("aws-helper-sync", ContextThreadPoolExecutor)  # SQS batch mode's state groups
 
 
 def in_shared_pool() -> bool:
     """True in a thread of the shared pool: work started there runs inline (it must not wait for its own pool)."""
-    return getattr(_pool_thread, "inside", False)
+    return _GROUPS.inside()
 
 
 def shared_pool(workers: int) -> ThreadPoolExecutor:
-    """The process's pool, with room for at least ``workers`` threads; created lazily, grown when needed.
+    """The process's pool for ``run_all``, with room for at least ``workers`` threads (``ProcessPool``).
 
-    Threads start on demand and stay for the next invocation. Different sizes
-    share one pool sized to the largest asked for: ``run_all`` bounds how many
-    of its threads one call uses, so a smaller ``max_workers`` is still honoured.
-    Growing replaces the pool; the old one's threads exit once the calls still
-    using it are done (a ThreadPoolExecutor's idle workers stop when it is
-    garbage collected).
+    Different sizes share one pool sized to the largest asked for: ``run_all``
+    bounds how many of its threads one call uses, so a smaller ``max_workers``
+    is still honoured.
     """
-    global _shared
-    pool, size = _shared
-    if pool is not None and size >= workers:
-        return pool
-    with _shared_lock:
-        pool, size = _shared
-        if pool is None or size < workers:
-            pool = ContextThreadPoolExecutor(
-                max_workers=workers, thread_name_prefix="aws-helper-sync", initializer=_mark_pool_thread,
-            )
-            _shared = (pool, workers)
-        return pool
+    return _GROUPS.get(workers)
 
 
 def run_all(calls: Sequence[Callable[[], T]], max_workers: int) -> list[T]:
@@ -125,18 +105,3 @@ def run_all(calls: Sequence[Callable[[], T]], max_workers: int) -> list[T]:
     if failed:
         raise failed[0]
     return outcomes
-
-
-def _after_fork_in_child() -> None:
-    # The parent's pool threads do not exist in the child: a fresh pool starts
-    # on first use there. A lock held by a parent thread at fork would never be
-    # released, and a fork from inside a pool thread must not mark the child's
-    # only thread as one of them.
-    global _shared, _shared_lock, _pool_thread
-    _shared = (None, 0)
-    _shared_lock = threading.Lock()
-    _pool_thread = threading.local()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
