@@ -643,17 +643,6 @@ def goal_cells(report: dict) -> list[tuple[str, ...]]:
     return cells
 
 
-def _aligned(header: tuple, body: list) -> str:
-    rows = [header, *body]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = []
-    for n, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _markdown(header: tuple, body: list, left: int) -> str:
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join([":---"] * left + ["---:"] * (len(header) - left)) + "|"]
@@ -662,7 +651,7 @@ def _markdown(header: tuple, body: list, left: int) -> str:
 
 
 def text_table(report: dict) -> str:
-    return _aligned(TABLE_HEADER, table_cells(report))
+    return common.aligned_table(TABLE_HEADER, table_cells(report))
 
 
 def markdown_table(report: dict) -> str:
@@ -670,7 +659,7 @@ def markdown_table(report: dict) -> str:
 
 
 def goal_text_table(report: dict) -> str:
-    return _aligned(GOAL_HEADER, goal_cells(report))
+    return common.aligned_table(GOAL_HEADER, goal_cells(report))
 
 
 def goal_markdown_table(report: dict) -> str:

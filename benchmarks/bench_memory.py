@@ -154,7 +154,7 @@ def _short(filename: str) -> str:
 def table(phases: list[Phase], warmup_index: int, flat_mb: float) -> str:
     header = ("path", "calls", "RSS start MB", "after warm-up", "end", "growth MB", "per 10k calls",
               "objects warm -> end", "verdict")
-    rows = [header]
+    rows = []
     for phase in phases:
         _, start, _ = phase.at(0)
         warm_done, warm, warm_objects = phase.at(warmup_index)
@@ -164,13 +164,7 @@ def table(phases: list[Phase], warmup_index: int, flat_mb: float) -> str:
         verdict = "flat" if growth < flat_mb else "GROWS"
         rows.append((phase.name, f"{phase.calls:,}", f"{start:.1f}", f"{warm:.1f}", f"{end:.1f}",
                      f"{growth:+.2f}", f"{per_10k:+.3f}", f"{warm_objects:,} -> {end_objects:,}", verdict))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = []
-    for n, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return common.aligned_table(header, rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -389,3 +389,15 @@ def serve(handlers: dict) -> None:
             answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
         out.write(RESULT_PREFIX + json.dumps(answer) + "\n")
         out.flush()
+
+
+def aligned_table(header: tuple, body: list) -> str:
+    """A plain-text table: the first column left-aligned, the others right-aligned, a rule under the header."""
+    rows = [header, *body]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = []
+    for n, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
