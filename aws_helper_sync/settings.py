@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import TYPE_CHECKING, Callable, Protocol, overload
+from typing import TYPE_CHECKING, Callable, Protocol, TypeVar, overload
 
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -63,6 +65,37 @@ def _environ_reader() -> _Env:
 
 
 env = _environ_reader()
+
+
+def environ_memo(compute: Callable[[], T], first: str, second: str) -> Callable[[], T]:
+    """``compute`` (which reads the variables ``first`` and ``second``), called again only once
+    one of them changed.
+
+    For settings that every request reads and derives a value from: the raw
+    bytes of the two variables (``os.environ._data``, see ``_environ_reader``)
+    are compared with those of the last call, instead of each setting being
+    read and checked again. An error of ``compute`` (a ConfigurationError) is
+    never kept: it is raised again at the next call. Elsewhere than POSIX
+    CPython, ``compute`` itself.
+    """
+    data = getattr(os.environ, "_data", None)
+    if os.name != "posix" or not isinstance(data, dict):
+        return compute
+    read, key0, key1 = data.get, os.fsencode(first), os.fsencode(second)
+    last: list[tuple[bytes | None, bytes | None, T]] = []  # [(raw values, result)]: replaced whole
+
+    def memo() -> T:
+        raw0, raw1 = read(key0), read(key1)  # two reads written out: 4x cheaper than tuple(map(...))
+        if last:
+            seen = last[0]
+            if seen[0] == raw0 and seen[1] == raw1:  # equal bytes: the same settings
+                return seen[2]
+        result = compute()
+        if read(key0) is raw0 and read(key1) is raw1:  # (not changed while compute() ran)
+            last[:] = [(raw0, raw1, result)]
+        return result
+
+    return memo
 
 
 def env_flag(name: str, default: bool) -> bool:
@@ -202,6 +235,14 @@ def cors_allow_origin() -> str:
     if "\r" in value or "\n" in value or "\x00" in value:
         raise ConfigurationError("CORS_ALLOW_ORIGIN must not contain CR, LF or NUL (it is sent as a header)")
     return value
+
+
+def _api_settings() -> tuple[str, bool]:
+    return cors_allow_origin(), require_auth()
+
+
+api_settings = environ_memo(_api_settings, "CORS_ALLOW_ORIGIN", "REQUIRE_AUTH")
+"""``(cors_allow_origin(), require_auth())``: what the API reads per request, worked out once per value."""
 
 
 # --- Fargate (SPEC §9) ---

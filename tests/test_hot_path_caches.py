@@ -219,6 +219,133 @@ def test_cors_allow_origin_with_a_line_break_is_a_configuration_error(app_root, 
     assert all("\n" not in str(v) for v in response["headers"].values())
 
 
+def test_api_settings_follow_both_variables_and_never_keep_an_error(monkeypatch):
+    monkeypatch.delenv("CORS_ALLOW_ORIGIN", raising=False)
+    monkeypatch.delenv("REQUIRE_AUTH", raising=False)
+    assert settings.api_settings() == ("*", False)
+    monkeypatch.setenv("REQUIRE_AUTH", "true")
+    assert settings.api_settings() == ("*", True)
+    monkeypatch.setenv("CORS_ALLOW_ORIGIN", "https://a.example")
+    assert settings.api_settings() == ("https://a.example", True)
+    monkeypatch.setenv("REQUIRE_AUTH", "maybe")
+    for _ in range(2):  # refused at every call, not once and then forgotten
+        with pytest.raises(ConfigurationError, match="REQUIRE_AUTH"):
+            settings.api_settings()
+    monkeypatch.setenv("REQUIRE_AUTH", "no")
+    assert settings.api_settings() == ("https://a.example", False)
+    monkeypatch.setenv("CORS_ALLOW_ORIGIN", "https://b.example\nX: y")
+    with pytest.raises(ConfigurationError, match="CORS_ALLOW_ORIGIN"):
+        settings.api_settings()
+
+
+def test_api_settings_under_threads_with_a_writer_flipping_them(monkeypatch):
+    pairs = [("https://a.example", "true"), ("https://b.example", "false"), ("*", "1")]
+    expected = {("https://a.example", True), ("https://b.example", False), ("*", True)}
+    stop = threading.Event()
+    seen: set = set()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            origin, auth = pairs[n % len(pairs)]
+            os.environ["CORS_ALLOW_ORIGIN"], os.environ["REQUIRE_AUTH"] = origin, auth
+            n += 1
+
+    monkeypatch.setenv("CORS_ALLOW_ORIGIN", "*")
+    monkeypatch.setenv("REQUIRE_AUTH", "1")
+    background = threading.Thread(target=writer)
+    background.start()
+    try:
+        def reader(index: int) -> None:
+            for _ in range(2000):
+                seen.add(settings.api_settings())
+        assert run_together(reader, 8) == []
+    finally:
+        stop.set()
+        background.join()
+    # each answer is made of values the variables held (a writer between the two is allowed)
+    assert {origin for origin, _ in seen} <= {origin for origin, _ in expected}
+    for origin, auth in pairs:  # and once the writer is gone, exactly what they hold
+        os.environ["CORS_ALLOW_ORIGIN"], os.environ["REQUIRE_AUTH"] = origin, auth
+        assert settings.api_settings() == (origin, auth in ("true", "1"))
+
+
+def test_each_request_gets_its_own_body_data_and_query_maps(tmp_path, monkeypatch):
+    """Bodyless requests share one empty RequestBody inside the library: an API that writes
+    to what it was given must never see another request's writes, nor body and data alias."""
+    _write_raw(tmp_path, "scribble/list.py", """
+from aws_helper_sync import API
+
+
+class ScribbleList(API):
+    def process(self):
+        seen = {"body": dict(self.body), "data": dict(self.data), "query": dict(self.query_parameters),
+                "multi": {k: list(v) for k, v in self.multi_query_parameters.items()},
+                "ids": list(self.path_parameters)}
+        self.body["written"] = self.request_id
+        self.data["written"] = self.request_id
+        self.multi_query_parameters.setdefault("q", []).append("written")
+        self.path_parameters.append("written")
+        self.set_body(seen)
+""")
+    _write_raw(tmp_path, "scribble/post.py", """
+from aws_helper_sync import API
+
+
+class ScribblePost(API):
+    def process(self):
+        self.data["written"] = True
+        self.set_body({"body": self.body, "same": self.body is self.data})
+""")
+    monkeypatch.setenv("APP_ROOT", str(tmp_path))
+    loading.clear_cache()
+
+    def get(index: int) -> None:
+        for n in range(200):
+            query = {"q": f"{index}-{n}"} if n % 2 else None
+            seen = _answer(v1_event("GET", "/scribble", headers={"constitution-state": "ohio"}, query=query))
+            assert seen["body"] == {} and seen["ids"] == []
+            assert seen["data"] == seen["query"] == (query or {})
+            assert seen["multi"] == ({"q": [query["q"]]} if query else {})
+
+    try:
+        assert run_together(get, 8) == []
+        answer = _answer(v1_event("POST", "/scribble", headers={"constitution-state": "ohio"},
+                                  body=json.dumps({"a": 1})))
+        assert answer == {"body": {"a": 1}, "same": False}  # data is a copy of the body
+    finally:
+        loading.clear_cache()
+
+
+def test_an_api_with_its_own_init_is_still_built_through_it(tmp_path, monkeypatch):
+    _write_raw(tmp_path, "custom/list.py", """
+from aws_helper_sync import API
+
+
+class CustomList(API):
+    def __init__(self, **kwargs):
+        self.given = sorted(kwargs)
+        super().__init__(**kwargs)
+
+    def process(self):
+        self.set_body({"given": self.given, "method": self.method, "path": self.path})
+""")
+    monkeypatch.setenv("APP_ROOT", str(tmp_path))
+    loading.clear_cache()
+    try:
+        answer = _answer(v1_event("GET", "/custom", headers={"constitution-state": "ohio"}))
+    finally:
+        loading.clear_cache()
+    assert answer["method"] == "GET" and answer["path"] == "/custom"
+    assert {"headers", "path_parameters", "query_parameters", "request_id", "event"} <= set(answer["given"])
+
+
+def _write_raw(root: Path, relative: str, source: str) -> None:
+    path = root / "api" / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
+
+
 # --- accepted states ----------------------------------------------------------------
 
 def test_an_accepted_state_is_refused_as_soon_as_the_allow_list_drops_it(monkeypatch):

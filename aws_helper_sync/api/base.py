@@ -35,6 +35,9 @@ from .headers import header_value
 if TYPE_CHECKING:  # Self: a subclass chains its own methods after set_code() and the like
     from typing_extensions import Self
 
+    from .auth import AuthResult
+    from .events import ApiRequest, RequestBody
+
 _RESPONSE_KEYS = frozenset({"code", "body", "headers"})
 # RFC 6265: a cookie name is a token; its value cookie-octets (no CTLs, space, '"', ',', ';', '\\')
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -83,26 +86,76 @@ class API(EntryPoint):
         event: Mapping[str, Any] | None = None,
         context: Any = None,
     ) -> None:
-        self.method = method.upper()
-        self.path = path
-        self.headers = headers if type(headers) is Headers else Headers(headers)
-        self.path_parameters: list[str] = list(path_parameters) if path_parameters else []
-        self.query_parameters: dict[str, str] = dict(query_parameters) if query_parameters else {}
-        #: every value of each query key, in order (``query_parameters`` has the last one)
-        self.multi_query_parameters: dict[str, list[str]] = (
+        method = method.upper()
+        query: dict[str, str] = dict(query_parameters) if query_parameters else {}
+        body_data: dict[str, Any] = dict(body) if body else {}
+        if data is None:
+            data = query if method in ("GET", "HEAD") else body_data
+        self._assign(
+            method,
+            path,
+            headers if type(headers) is Headers else Headers(headers),
+            list(path_parameters) if path_parameters else [],
+            query,
             {name: list(values) for name, values in multi_query_parameters.items()}
             if multi_query_parameters
-            else {name: [value] for name, value in self.query_parameters.items()}
-            if self.query_parameters else {}
+            else {name: [value] for name, value in query.items()} if query else {},
+            body_data,
+            raw_body,
+            body_text,
+            dict(data),
+            current_user,
+            auth_data,
+            request_id,
+            event,
+            context,
         )
-        self.body: dict[str, Any] = dict(body) if body else {}
+
+    @classmethod
+    def _for_request(cls, request: ApiRequest, path_parameters: tuple[str, ...], body: RequestBody,
+                     auth: AuthResult | None, request_id: str, context: Any) -> Self:
+        """The instance that serves ``request`` (what the dispatcher builds).
+
+        What ``cls(method=..., headers=..., ...)`` gives, minus the copies of what
+        this request alone owns (``parse_event`` built its maps, ``read_body`` its
+        body) and the fourteen keywords. A subclass with its own ``__init__`` is
+        built through it, as always.
+        """
+        user, auth_data = (None, None) if auth is None else (auth.user, auth.data)
+        if cls.__init__ is not API.__init__:
+            return cls(body=body.data, raw_body=body.raw, body_text=body.text, headers=request.headers,
+                       path_parameters=path_parameters, query_parameters=request.query_parameters,
+                       multi_query_parameters=request.multi_query_parameters, method=request.method,
+                       path=request.path, current_user=user, auth_data=auth_data,
+                       request_id=request_id, event=request.event, context=context)
+        api = cls.__new__(cls)
+        query = request.query_parameters
+        body_data = body.data if body.data else {}  # (bodyless requests share one empty data)
+        api._assign(request.method, request.path, request.headers, list(path_parameters), query,
+                    request.multi_query_parameters, body_data, body.raw, body.text,
+                    dict(query if request.method in ("GET", "HEAD") else body_data),
+                    user, auth_data, request_id, request.event, context)
+        return api
+
+    def _assign(self, method: str, path: str, headers: Headers, path_parameters: list[str],
+                query_parameters: dict[str, str], multi_query_parameters: dict[str, list[str]],
+                body: dict[str, Any], raw_body: bytes, body_text: str | None, data: dict[str, Any],
+                current_user: dict[str, Any] | None, auth_data: dict[str, Any] | None,
+                request_id: str | None, event: Mapping[str, Any] | None, context: Any) -> None:
+        """Set the request attributes (values this instance owns) and an empty response."""
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.path_parameters = path_parameters
+        self.query_parameters = query_parameters
+        #: every value of each query key, in order (``query_parameters`` has the last one)
+        self.multi_query_parameters = multi_query_parameters
+        self.body = body
         #: the request body as bytes (base64 decoded), whatever ``body_format`` says
-        self.raw_body: bytes = raw_body
+        self.raw_body = raw_body
         #: the decoded body of a ``body_format = "text"`` API, else None
         self.body_text = body_text
-        if data is None:
-            data = self.query_parameters if self.method in ("GET", "HEAD") else self.body
-        self.data: dict[str, Any] = dict(data)
+        self.data = data
         self.current_user = current_user
         self.auth_data = auth_data
         self.request_id = request_id

@@ -25,7 +25,7 @@ from .. import settings
 from .._lazy import deferred, deferred_logger
 from ..context.sources import TENANT_ID_SOURCE, tenant_id
 from ..context.state import InvalidStateError, UnknownStateError, _set_validated_state
-from ..entrypoint import lifecycle, require_state_from, run_unit
+from ..entrypoint import lifecycle, require_state, require_state_from, run_unit
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from .auth import AuthResult, authenticate
 from .events import (
@@ -73,11 +73,11 @@ def request_id_of(event: Any, context: Any) -> str:
 
 def dispatch(event: Any, context: Any = None) -> dict[str, Any]:
     """Handle one API Gateway event in its own context (no state leaks in or out)."""
-    request_id = request_id_of(event, context)
-    steps = _Dispatch(event, context, request_id)
+    steps = _Dispatch(event, context)
     try:
         response = run_unit(None, steps.run)
     except Exception:  # last resort: the handler must always answer
+        request_id = steps.request_id or request_id_of(event, context)
         logger.exception("unhandled error while dispatching request %s", request_id)
         response = build_response(
             500, _error_body(INTERNAL_ERROR, request_id), {"X-Request-Id": request_id}
@@ -96,27 +96,30 @@ def _error_body(message: str, request_id: str) -> dict[str, Any]:
 class _Dispatch:
     """The steps of one request; an object only to share its few values between them."""
 
-    def __init__(self, event: Any, context: Any, request_id: str) -> None:
+    __slots__ = ("base_headers", "context", "event", "request", "request_id", "single_values")
+
+    def __init__(self, event: Any, context: Any) -> None:
         self.event = event
         self.context = context
-        self.request_id = request_id
+        self.request_id = ""  # set first thing in run()
         self.request: ApiRequest | None = None
         self.single_values = True  # every header of the response one string, none Set-Cookie
-        self.base_headers: dict[str, str] = {"X-Request-Id": request_id}  # until the CORS settings are read
+        self.base_headers: dict[str, str] = {}  # until the CORS settings are read
 
     def run(self) -> dict[str, Any]:
+        self.request_id = request_id = request_id_of(self.event, self.context)
         try:
-            allow_origin = settings.cors_allow_origin()
-            require_auth = settings.require_auth()
+            allow_origin, require_auth = settings.api_settings()
         except Exception:
-            logger.exception("invalid API configuration (request %s)", self.request_id)
+            logger.exception("invalid API configuration (request %s)", request_id)
+            self.base_headers = {"X-Request-Id": request_id}
             return self._server_error()
         try:
             self.request = request = parse_event(self.event)
         except HTTPError as exc:
-            self.base_headers = response_base_headers(allow_origin, self.request_id, None)
+            self.base_headers = response_base_headers(allow_origin, request_id, None)
             return self._http_error(exc)
-        self.base_headers = response_base_headers(allow_origin, self.request_id, request.headers)
+        self.base_headers = response_base_headers(allow_origin, request_id, request.headers)
         if request.method == "OPTIONS":  # CORS preflight: browsers send no credentials
             return build_response(204, None, self.base_headers)
 
@@ -128,13 +131,13 @@ class _Dispatch:
             return self._http_error(exc)
         except Exception as exc:
             logger.exception("%s: authentication or route loading failed (request %s)",
-                             self._where(), self.request_id)
+                             self._where(), request_id)
             return self._server_error(exc)
         try:
-            state = require_state_from((  # Lambda tenant isolation: the tenant id must agree
-                (STATE_HEADER_SOURCE, request.state_header()),
-                (TENANT_ID_SOURCE, tenant_id(self.context)),
-            ))
+            tenant = tenant_id(self.context)  # Lambda tenant isolation: the tenant id must agree
+            state = (require_state(request.state_header(), STATE_HEADER_SOURCE) if tenant is None
+                     else require_state_from(((STATE_HEADER_SOURCE, request.state_header()),
+                                              (TENANT_ID_SOURCE, tenant))))
             body = request.read_body(api_class.body_format, api_class.content_types)
         except UnknownStateError as exc:  # well spelled, not served here: forbidden, not malformed
             return self._client_error(403, str(exc))
@@ -142,7 +145,7 @@ class _Dispatch:
             return self._client_error(getattr(exc, "status_code", 400), str(exc))
         except (StateRegistryUnavailableError, ConfigurationError) as exc:
             logger.exception("%s: the constitution-state could not be checked (request %s)",
-                             self._where(), self.request_id)
+                             self._where(), request_id)
             return self._server_error(exc)
         try:
             if auth is not None:
@@ -157,31 +160,16 @@ class _Dispatch:
         """validate() -> process() -> response, in the request's own context with its state set
         (so every log line of the request, errors included, carries the state)."""
         try:
-            # __new__ then __init__ is what api_class(...) does, minus the dict of
-            # the 14 keywords that calling the class itself builds and unpacks
-            api = api_class.__new__(api_class)
-            api.__init__(  # type: ignore[misc]
-                body=body.data,
-                raw_body=body.raw,
-                body_text=body.text,
-                headers=request.headers,
-                path_parameters=route.path_parameters,
-                query_parameters=request.query_parameters,
-                multi_query_parameters=request.multi_query_parameters,
-                method=request.method,
-                path=request.path,
-                current_user=auth.user if auth else None,
-                auth_data=auth.data if auth else None,
-                request_id=self.request_id,
-                event=self.event,
-                context=self.context,
-            )
+            api = api_class._for_request(request, route.path_parameters, body, auth,
+                                         self.request_id, self.context)
         except Exception:
             logger.exception("%s: %s() failed (request %s)",
                              self._where(), api_class.__name__, self.request_id)
             return self._server_error()
         try:
-            api._take_result(lifecycle(api))
+            result = lifecycle(api)
+            if result is not None:
+                api._take_result(result)
         except HTTPError as exc:
             return self._http_error(exc)
         except UnknownStateError as exc:  # e.g. process() switching to a state it may not use
@@ -194,8 +182,9 @@ class _Dispatch:
             return self._server_error(exc)
         try:
             # the API's own header dict, not the copy ``response_headers`` makes: only read here
-            self.single_values = not api._headers
-            return build_response(api.status_code, api.response_body, self.base_headers, api._headers)
+            own_headers = api._headers
+            self.single_values = not own_headers
+            return build_response(api.status_code, api._body, self.base_headers, own_headers)
         except Exception:
             logger.exception("%s: the response of %s could not be serialized (request %s)",
                              self._where(), api_class.__name__, self.request_id)

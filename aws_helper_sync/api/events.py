@@ -114,7 +114,11 @@ class Headers(Mapping[str, str]):
     def get(self, name: str, default: str | _T) -> str | _T: ...
 
     def get(self, name: str, default: object = None) -> object:
-        found = self._name(name) if isinstance(name, str) else None
+        if not isinstance(name, str):
+            return default
+        found = self._names.get(name)  # (_name(), written out: the library reads headers per request)
+        if found is None:
+            found = self._names.get(name.lower())
         return default if found is None else self._given[found]
 
     def __contains__(self, name: object) -> bool:
@@ -188,7 +192,6 @@ class ApiRequest:
         event: Mapping[str, Any] | None = None,
         kind: str = REST,
         multi_query_parameters: dict[str, list[str]] | None = None,
-        *,
         state_values_agree: bool | None = None,
         state_header: str | None = None,
     ) -> None:
@@ -291,9 +294,9 @@ class ApiRequest:
                 charset = codecs.lookup(charset).name
             except LookupError:
                 raise UnsupportedMediaTypeError(f"unknown charset {charset[:40]!r}") from None
-        if body_format == "json":
-            return RequestBody(_json_object(self._text(
-                None if not self.is_base64_encoded and charset == "utf-8" else raw, charset)), raw)
+        if body_format == "json":  # a UTF-8 text body is parsed as the event gave it
+            text = self._text(raw, charset) if self.is_base64_encoded or charset != "utf-8" else self.body or ""
+            return RequestBody(_json_object(text), raw)
         text = self._text(raw, charset)
         if body_format == "text":
             return RequestBody({}, raw, text)
@@ -338,7 +341,12 @@ def _json_object(text: str) -> dict[str, Any]:
         if text.startswith("\ufeff"):  # as json.loads refuses it
             raise ValueError("Unexpected UTF-8 BOM (decode using utf-8-sig)")
         decoder = _CHECKED_DECODER if "\\u0000" in text else _DECODER
-        parsed, end = _scan_object(decoder, text) if text[0] == "{" and text[-1] == "}" else (None, -1)
+        end = -1
+        if text[0] == "{" and text[-1] == "}":  # what decode() does, minus its two regex matches for blanks
+            try:
+                parsed, end = decoder.scan_once(text, 0)  # type: ignore[attr-defined]
+            except StopIteration:
+                pass
         if end != len(text):  # blanks around it, extra data, not an object: decode() says what
             parsed = decoder.decode(text)
     except BadRequestError:
@@ -357,15 +365,6 @@ def _json_object(text: str) -> dict[str, Any]:
         except UnicodeEncodeError:
             raise BadRequestError("request body has an unpaired surrogate (\\ud800-\\udfff)") from None
     return parsed
-
-
-def _scan_object(decoder: json.JSONDecoder, text: str) -> tuple[Any, int]:
-    """What ``decoder.decode`` does for a text that starts with ``{`` and ends with ``}``,
-    minus its two regex matches for surrounding blanks: the value and where it ended."""
-    try:
-        return decoder.scan_once(text, 0)  # type: ignore[attr-defined, no-any-return]
-    except StopIteration:
-        return None, -1
 
 
 def _form_fields(text: str, charset: str) -> dict[str, str]:
@@ -520,6 +519,7 @@ class _NameSet(NamedTuple):
 
     given_names: dict[str, str]  # lower-case name -> the name as given (a later spelling wins); read only
     state_spellings: tuple[str, ...]  # the names that are the state header in some letter case
+    state_name: str | None  # the spelling whose value is the state (the last one), None: no state header
 
 
 _NAME_SETS: dict[tuple[str, ...], _NameSet] = {}
@@ -539,8 +539,8 @@ def _name_set(names: tuple[Any, ...], where: str) -> _NameSet:
     if not all(isinstance(name, str) for name in names):
         raise BadRequestError(f"malformed event: '{where}' must map names to strings")
     index = {name.lower(): name for name in names}
-    return remember(_NAME_SETS, names, _NameSet(index, tuple(n for n in names if n.lower() == STATE_HEADER)),
-                    _NAME_SETS_MAX)
+    spellings = tuple(n for n in names if n.lower() == STATE_HEADER)
+    return remember(_NAME_SETS, names, _NameSet(index, spellings, index.get(STATE_HEADER)), _NAME_SETS_MAX)
 
 
 def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bool, str | None]:
@@ -567,9 +567,10 @@ def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bo
             if "cookie" not in given:  # an exact 'cookie' header wins
                 given = {**given, "cookie": "; ".join(cookies)}
     names_in_order = tuple(given)
-    names = _name_set(names_in_order, "headers")
-    headers = Headers._wrap(given, names.given_names)
-    state = headers.get(STATE_HEADER)
+    names = _NAME_SETS.get(names_in_order) or _name_set(names_in_order, "headers")
+    headers = Headers.__new__(Headers)  # Headers._wrap, without the call
+    headers._given, headers._names = given, names.given_names
+    state = None if names.state_name is None else given[names.state_name]
     return headers, _state_spellings_agree(event, given, names_in_order, names, state), state
 
 
@@ -582,18 +583,18 @@ def _state_spellings_agree(event: Mapping[str, Any], given: Mapping[str, str],
     in ``multiValueHeaders``). Anything unusual (a state spelled twice with other
     values, a multi-value map that is no dict) takes the full scan.
     """
-    for name in names.state_spellings:
-        if given[name] != state:
-            return _state_values_agree(event)
+    spellings = names.state_spellings
+    if len(spellings) > 1:
+        for name in spellings:
+            if given[name] != state:
+                return _state_values_agree(event)
     multi = event.get("multiValueHeaders")
     if multi is None:
         return True
     if type(multi) is not dict:
         return _state_values_agree(event)
     multi_names = tuple(multi)
-    if multi_names == names_in_order:
-        spellings = names.state_spellings
-    else:
+    if multi_names != names_in_order:
         try:
             spellings = _name_set(multi_names, "multiValueHeaders").state_spellings
         except BadRequestError:  # junk the full scan skips, as it always did
@@ -675,8 +676,8 @@ def parse_event(event: Any) -> ApiRequest:
         event,
         kind,
         multi_query,
-        state_values_agree=state_agrees,
-        state_header=state,
+        state_agrees,
+        state,
     )
 
 

@@ -9,11 +9,8 @@ names the entry point that AWS calls.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .dispatcher import dispatch
 
-
-def api_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Answer one API Gateway proxy event with a proxy response dict; never raises."""
-    return dispatch(event, context)
+api_handler = dispatch
+"""``api_handler(event, context)``: answer one API Gateway proxy event with a proxy response
+dict; never raises. The dispatcher itself, not a wrapper around it: a call less per request."""

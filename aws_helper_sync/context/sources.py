@@ -76,14 +76,15 @@ def first_agreeing(sources: Iterable[Found]) -> Found | None:
     two values differ.
     """
     winner: Found | None = None
-    for source, value in sources:
+    for found in sources:
+        value = found[1]
         if value is None:
             continue
         if winner is None:
-            winner = (source, value)
+            winner = found
         elif not _same(winner[1], value):
             raise ConflictingStateSourcesError(
-                f"state sources disagree: {winner[0]} is {_shown(winner[1])} but {source} is "
+                f"state sources disagree: {winner[0]} is {_shown(winner[1])} but {found[0]} is "
                 f"{_shown(value)}; the unit is refused rather than run under either"
             )
     return winner
