@@ -49,14 +49,16 @@ def _environ_reader() -> _Env:
     # name -> (encoded name, the bytes last read, their text); one entry per name read
     seen: dict[str, tuple[bytes, bytes | None, str | None]] = {}
 
+    read = data.get
+
     def env(name: str, default: str | None = None) -> str | None:
         """The variable's value with surrounding blanks removed; empty counts as unset."""
         entry = seen.get(name)
-        if entry is not None and data.get(entry[0]) is entry[1]:
+        if entry is not None and read(entry[0]) is entry[1]:
             value = entry[2]
         else:
             key = os.fsencode(name) if entry is None else entry[0]
-            raw = data.get(key)
+            raw = read(key)
             value = None if raw is None else os.fsdecode(raw).strip() or None
             seen[name] = (key, raw, value)
         return default if value is None else value

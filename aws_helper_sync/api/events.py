@@ -628,7 +628,7 @@ def parse_event(event: Any) -> ApiRequest:
     if type(context) is not dict:
         context = _mapping(event, "requestContext")
     http = context.get("http")
-    if http is not None and not isinstance(http, Mapping):
+    if http is not None and type(http) is not dict and not isinstance(http, Mapping):
         raise BadRequestError("malformed event: 'requestContext.http' must be an object")
     kind = _kind(event, context)
     is_v2 = kind in V2_KINDS
@@ -646,7 +646,7 @@ def parse_event(event: Any) -> ApiRequest:
     if is_v2:
         path = _strip_stage(path, context.get("stage"))
     headers, state_agrees, state = _request_headers(event, is_v2)
-    multi_query = _v2_query(event) if is_v2 else _v1_query(event, encoded=kind == ALB)
+    multi_query = _v2_query(event) if is_v2 else _v1_query(event, kind == ALB)
     body = event.get("body")
     if body is not None and not isinstance(body, str):
         raise BadRequestError("malformed event: 'body' must be a string")
@@ -768,11 +768,16 @@ def build_response(
     ``headers`` pass ``check_response_headers`` here, whoever set them (``set_header``
     checked them already, code writing ``_headers`` did not); ``base_headers`` are
     the library's own, made of checked values (the request id, the CORS settings).
+    Without ``headers`` the response holds the ``base_headers`` dict itself: pass
+    one built for this response (``response_base_headers`` does).
     """
-    merged: dict[str, str | list[str]] = (
-        dict(base_headers) if "Content-Type" in base_headers  # (response_base_headers() puts it first)
-        else {"Content-Type": JSON_CONTENT_TYPE, **base_headers}
-    )
+    merged: dict[str, str | list[str]]
+    if "Content-Type" not in base_headers:
+        merged = {"Content-Type": JSON_CONTENT_TYPE, **base_headers}
+    elif headers or type(base_headers) is not dict:
+        merged = dict(base_headers)
+    else:  # a response with the library's headers only holds the caller's dict, never changed here
+        merged = base_headers
     if headers:
         check_response_headers({"headers": headers})  # a forged header is never sent
         for name, value in headers.items():
