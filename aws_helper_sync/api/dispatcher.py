@@ -184,7 +184,7 @@ class _Dispatch:
             # the API's own header dict, not the copy ``response_headers`` makes: only read here
             own_headers = api._headers
             self.single_values = not own_headers
-            return build_response(api.status_code, api._body, self.base_headers, own_headers)
+            return build_response(api.status_code, api.response_body, self.base_headers, own_headers)
         except Exception:
             logger.exception("%s: the response of %s could not be serialized (request %s)",
                              self._where(), api_class.__name__, self.request_id)
