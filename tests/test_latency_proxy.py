@@ -24,6 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks" / "
 from latency_proxy import LatencyProxy
 
 
+class _EchoServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # 16 proxy threads connect at once: a backlog of 5 resets some on a busy machine
+
+
 class _Echo(BaseHTTPRequestHandler):
     """Answers every request with what it received, as JSON, and a header of its own."""
 
@@ -47,8 +52,7 @@ class _Echo(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def upstream():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    server.daemon_threads = True
+    server = _EchoServer(("127.0.0.1", 0), _Echo)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -69,6 +69,7 @@ class _Forwarder(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # keep-alive connections left open by clients must not block stop()
+    request_queue_size = 128  # socketserver's listen backlog of 5 resets concurrent connects on a busy machine
 
     def __init__(self, address: tuple[str, int], upstream: str, delay: float) -> None:
         super().__init__(address, _Forwarder)
