@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
 from .. import settings
 from .._lazy import deferred
@@ -68,16 +68,10 @@ PROCESSING_MODES = ("single", "batch")
 NOT_PROCESSED = "not processed: "
 
 
-class _Item:
-    """A record ready to run: its id, its checked state, its FIFO message group."""
-
-    __slots__ = ("fifo_group", "message_id", "record", "state")
-
-    def __init__(self, record: dict[str, Any], message_id: str, state: str | None, fifo_group: str | None) -> None:
-        self.record = record
-        self.message_id = message_id
-        self.state = state
-        self.fifo_group = fifo_group
+#: A record ready to run: ``(record, message id, its checked state, its FIFO message group)``.
+#: A plain tuple, unpacked where it is read: ``_prepare`` makes one per record before any
+#: state group can start, and a class's ``__init__`` made that serial part a tenth longer.
+_Item = tuple[dict[str, Any], str, Optional[str], Optional[str]]
 
 
 class _UnitFailures:
@@ -97,11 +91,11 @@ class _UnitFailures:
     # thousand records would otherwise pay for both before process_batch starts.
     @cached_property
     def groups(self) -> dict[str, str | None]:
-        return {item.message_id: item.fifo_group for item in self._items}
+        return {mid: group for _, mid, _, group in self._items}
 
     @cached_property
     def positions(self) -> dict[str, int]:
-        return {item.message_id: position for position, item in enumerate(self._items)}
+        return {item[1]: position for position, item in enumerate(self._items)}
 
     def mark(self, message_id: str, reason: str) -> None:
         if message_id not in self.groups:
@@ -227,7 +221,7 @@ class BatchRecords(list[dict[str, Any]]):
     """
 
     def __init__(self, items: Sequence[_Item], unit: _UnitFailures, deadline: _Deadline, logger: Any) -> None:
-        super().__init__([item.record for item in items])
+        super().__init__([item[0] for item in items])
         self._items = items
         self._unit = unit
         self._deadline = deadline
@@ -235,34 +229,34 @@ class BatchRecords(list[dict[str, Any]]):
         self._handed: set[str] = set()
         self.held_back: dict[str, str] = {}  # message id -> why it was reported failed unprocessed
 
-    def _hold_back(self, item: _Item, reason: str) -> None:
-        if item.message_id not in self.held_back and item.message_id not in self._unit.failures:
-            self.held_back[item.message_id] = reason
-            self._logger.error("message %s %s", item.message_id, reason)
+    def _hold_back(self, mid: str, reason: str) -> None:
+        if mid not in self.held_back and mid not in self._unit.failures:
+            self.held_back[mid] = reason
+            self._logger.error("message %s %s", mid, reason)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         last_handed: float | None = None
         longest_gap_ms = 0.0  # the longest the consumer took over one record: the next may take as long
-        for position, item in enumerate(self._items):
-            failed_id = self._unit.first_failure(item.fifo_group)
+        for position, (record, mid, _, group) in enumerate(self._items):
+            failed_id = self._unit.first_failure(group)
             if failed_id is not None and self._unit.positions[failed_id] <= position:
-                if failed_id != item.message_id and item.message_id not in self._handed:
-                    self._hold_back(item, _fifo_reason(item.fifo_group or "", failed_id))
+                if failed_id != mid and mid not in self._handed:
+                    self._hold_back(mid, _fifo_reason(group or "", failed_id))
                 continue  # (one handed out before the failure is reported by _apply_group_failures)
             now = time.monotonic()
             if last_handed is not None:
                 longest_gap_ms = max(longest_gap_ms, (now - last_handed) * 1000.0)
             stop = self._deadline.stop_reason(longest_gap_ms)
             if stop is not None:
-                for rest in self._items[position:]:
-                    if rest.message_id in self._handed:  # seen earlier in this call, not finished: still failed
+                for _, rest, _, _ in self._items[position:]:
+                    if rest in self._handed:  # seen earlier in this call, not finished: still failed
                         self._hold_back(rest, stop.replace(NOT_PROCESSED, "stopped unfinished: ", 1))
                     else:
                         self._hold_back(rest, stop)
                 return
             last_handed = now
-            self._handed.add(item.message_id)
-            yield item.record
+            self._handed.add(mid)
+            yield record
 
 
 class SQSConsumer(EntryPoint):
@@ -409,9 +403,9 @@ class SQSConsumer(EntryPoint):
                 )
             check_sync_hooks(type(self))  # also for classes not loaded by name (the worker takes classes)
             deadline = _Deadline.of(context, self._deadline_margin(), self.logger)
-            items = self._prepare(records, result, tenant_id(context))
+            items, fifo = self._prepare(records, result, tenant_id(context))
             if mode == "batch":
-                self._run_batch_mode(items, result, deadline)
+                self._run_batch_mode(items, fifo, result, deadline)
             else:
                 self._run_single_mode(items, result, deadline)
         except Exception as exc:  # a fault of the framework or the consumer's configuration
@@ -452,25 +446,34 @@ class SQSConsumer(EntryPoint):
 
     def _prepare(
         self, records: list[dict[str, Any]], result: rec.ProcessingResult, tenant: Any = None,
-    ) -> list[_Item]:
+    ) -> tuple[list[_Item], bool]:
         """Resolve each record's state; a record that cannot be read fails alone (and, FIFO, its followers).
 
-        ``tenant``: ``context.tenant_id`` (Lambda tenant isolation mode), a state
-        source of every record of the invocation: the state of a record that
-        names none, and refused for a record that names another.
+        Returns the records ready to run, in order, and whether any of them is
+        in a FIFO message group. ``tenant``: ``context.tenant_id`` (Lambda
+        tenant isolation mode), a state source of every record of the
+        invocation: the state of a record that names none, and refused for a
+        record that names another.
         """
         items: list[_Item] = []
+        fifo = False
         broken_groups: dict[str, str] = {}
         valid: dict[str, str] = {}  # a batch carries few distinct states: validate each once
         read_state = self._state_reader()
+        # The usual record's state and group in one call (rec.usual_record; None: read them the long
+        # way). An extract_state override is asked about every record.
+        read_usual = rec.usual_record if read_state is rec.find_state else None
         for record, mid in zip(records, result.message_ids):  # the ids run_records read
             group: str | None = None
             try:
-                group = rec.fifo_group(record)
-                if group is not None and group in broken_groups:
-                    self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
-                    continue
-                found = read_state(record)
+                usual = None if read_usual is None else read_usual(record)  # (never raises)
+                group = rec.fifo_group(record) if usual is None else usual[1]
+                if group is not None:
+                    fifo = True
+                    if group in broken_groups:
+                        self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
+                        continue
+                found = read_state(record) if usual is None else usual[0]
                 if tenant is not None:
                     found = first_agreeing([found or ("the record's state", None), (TENANT_ID_SOURCE, tenant)])
                 state = None
@@ -490,8 +493,8 @@ class SQSConsumer(EntryPoint):
                 self.logger.warning("message %s could not be read", mid, exc_info=True)
                 self._unreadable(result, mid, group, broken_groups, f"record could not be read: {_reason(exc)}")
                 continue
-            items.append(_Item(record, mid, state, group))
-        return items
+            items.append((record, mid, state, group))
+        return items, fifo
 
     def _unreadable(
         self, result: rec.ProcessingResult, mid: str, group: str | None, broken_groups: dict[str, str], why: str,
@@ -512,38 +515,40 @@ class SQSConsumer(EntryPoint):
         watched = deadline.watched  # read once (a clock that fails later makes stop_reason answer None)
         started = 0.0
         for item in items:
-            if item.fifo_group is not None and item.fifo_group in broken_groups:
-                self._fail(result, item.message_id, _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
+            _, mid, state, group = item
+            if group is not None and group in broken_groups:
+                self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
                 continue
             if watched:
                 stop = deadline.stop_reason()
                 if stop is not None:
-                    self._fail(result, item.message_id, stop)
+                    self._fail(result, mid, stop)
                     continue
                 started = time.monotonic()
             try:
-                failures = run_in_validated_unit_context(item.state, self._run_record, item)  # from _prepare
+                failures = run_in_validated_unit_context(state, self._run_record, item)  # state: from _prepare
             except Exception as exc:  # the unit context itself failed: the record was not processed
-                self.logger.exception("message %s could not run", item.message_id)
-                failures = {item.message_id: _reason(exc)}
+                self.logger.exception("message %s could not run", mid)
+                failures = {mid: _reason(exc)}
             finally:
                 if watched:
                     deadline.record(started)
             if failures:
-                for mid, reason in failures.items():
-                    result.fail(mid, reason)
-                if item.fifo_group is not None:
-                    broken_groups[item.fifo_group] = item.message_id
+                for failed_id, reason in failures.items():
+                    result.fail(failed_id, reason)
+                if group is not None:
+                    broken_groups[group] = mid
 
     def _run_record(self, item: _Item) -> dict[str, str]:
-        unit = _RecordFailures(item.message_id)
+        record, mid, _, _ = item
+        unit = _RecordFailures(mid)
         _current_unit.set(unit)  # this runs in the unit's own context: nothing to reset
         try:
             hook: Callable[[dict[str, Any]], object] = self.process_record  # typed -> None, may return anything
-            hook_result(self, "process_record", hook(item.record))
+            hook_result(self, "process_record", hook(record))
         except Exception as exc:
-            self.logger.exception("message %s failed", item.message_id)
-            return {item.message_id: _reason(exc)}
+            self.logger.exception("message %s failed", mid)
+            return {mid: _reason(exc)}
         return dict(unit.failures)  # a copy: a thread the hook started may still mark (too late)
 
     # batch mode
@@ -557,21 +562,23 @@ class SQSConsumer(EntryPoint):
             raise ValueError(f"{type(self).__name__}.max_workers must be a positive int or None, got {configured!r}")
         return max(1, min(configured, group_count))
 
-    def _run_batch_mode(self, items: list[_Item], result: rec.ProcessingResult, deadline: _Deadline) -> None:
+    def _run_batch_mode(
+        self, items: list[_Item], fifo: bool, result: rec.ProcessingResult, deadline: _Deadline,
+    ) -> None:
         broken_groups: dict[str, str] = {}
-        for round_items in _fifo_rounds(items):
+        for round_items in _fifo_rounds(items) if fifo else [items]:  # a standard queue: one round
             runnable = round_items  # nothing to hold back until a FIFO group breaks
             if broken_groups:
                 runnable = []
                 for item in round_items:
-                    if item.fifo_group is not None and item.fifo_group in broken_groups:
-                        self._fail(result, item.message_id,
-                                   _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
+                    group = item[3]
+                    if group is not None and group in broken_groups:
+                        self._fail(result, item[1], _fifo_reason(group, broken_groups[group]))
                     else:
                         runnable.append(item)
             groups: dict[str | None, list[_Item]] = {}
             for item in runnable:
-                groups.setdefault(item.state, []).append(item)
+                groups.setdefault(item[2], []).append(item)  # by state
             for group_items, failures in self._run_groups(groups, deadline):
                 self._apply_group_failures(group_items, failures, result, broken_groups)
 
@@ -589,16 +596,16 @@ class SQSConsumer(EntryPoint):
     def _run_group_unit(self, state: str | None, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
         stop = deadline.stop_reason()  # checked when the group would start (it may have waited for a thread)
         if stop is not None:
-            for item in items:
-                self.logger.error("message %s %s", item.message_id, stop)
-            return {item.message_id: stop for item in items}
+            for _, mid, _, _ in items:
+                self.logger.error("message %s %s", mid, stop)
+            return {mid: stop for _, mid, _, _ in items}
         watched = deadline.watched
         started = time.monotonic() if watched else 0.0
         try:
             return run_in_validated_unit_context(state, self._run_group, items, deadline)  # state: from _prepare
         except Exception as exc:  # the unit context itself failed: the group was not processed
             self.logger.exception("state group %s could not run", state)
-            return {item.message_id: _reason(exc) for item in items}
+            return {mid: _reason(exc) for _, mid, _, _ in items}
         finally:
             if watched:
                 deadline.record(started)
@@ -613,7 +620,7 @@ class SQSConsumer(EntryPoint):
         except Exception as exc:
             self.logger.exception("process_batch failed for %d records", len(items))
             reason = f"process_batch raised: {_reason(exc)}"
-            return {item.message_id: batch.held_back.get(item.message_id, reason) for item in items}
+            return {mid: batch.held_back.get(mid, reason) for _, mid, _, _ in items}
         failures = dict(unit.failures)
         for mid, reason in batch.held_back.items():
             failures.setdefault(mid, reason)
@@ -632,20 +639,19 @@ class SQSConsumer(EntryPoint):
         # so that SQS redelivers the message group from the failure on, in order.
         if not failures and not broken_groups:
             return  # the usual group: all succeeded, no FIFO group broken before
-        for item in items:
-            group = item.fifo_group
-            if item.message_id in failures:
-                result.fail(item.message_id, failures[item.message_id])
+        for _, mid, _, group in items:
+            if mid in failures:
+                result.fail(mid, failures[mid])
                 if group is not None:
-                    broken_groups.setdefault(group, item.message_id)
+                    broken_groups.setdefault(group, mid)
             elif group is not None and group in broken_groups:
                 reason = (
                     f"an earlier message ({broken_groups[group]}) of FIFO message group "
                     f"{_group_shown(group)} failed after this one was handed to process_batch: "
                     "reported failed so that the group is redelivered in order"
                 )
-                result.fail(item.message_id, reason)
-                self.logger.warning("message %s %s", item.message_id, reason)
+                result.fail(mid, reason)
+                self.logger.warning("message %s %s", mid, reason)
 
 
 def _fifo_rounds(items: list[_Item]) -> list[list[_Item]]:
@@ -653,20 +659,20 @@ def _fifo_rounds(items: list[_Item]) -> list[list[_Item]]:
 
     A record goes into the round of the previous record of its message group
     when both have the same state (same state group: order kept within it),
-    else into the next round. Standard-queue records all go into the first.
-    A message group that stays in one state (the usual case) gives one round.
+    else into the next round. Records without a message group (and a
+    standard queue's: the caller skips this then) all go into the first. A
+    message group that stays in one state (the usual case) gives one round.
     """
-    if all(item.fifo_group is None for item in items):
-        return [items] if items else []  # a standard queue
     rounds: list[list[_Item]] = []
     last: dict[str, tuple[int, str | None]] = {}
     for item in items:
+        _, _, state, group = item
         index = 0
-        if item.fifo_group is not None and item.fifo_group in last:
-            prev_round, prev_state = last[item.fifo_group]
-            index = prev_round if prev_state == item.state else prev_round + 1
-        if item.fifo_group is not None:
-            last[item.fifo_group] = (index, item.state)
+        if group is not None and group in last:
+            prev_round, prev_state = last[group]
+            index = prev_round if prev_state == state else prev_round + 1
+        if group is not None:
+            last[group] = (index, state)
         while len(rounds) <= index:
             rounds.append([])
         rounds[index].append(item)

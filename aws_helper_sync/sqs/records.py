@@ -278,18 +278,19 @@ def find_state(record: dict[str, Any]) -> Found | None:
     cannot be read raises MalformedSessionError, even next to a valid
     constitution-state: such a record is ambiguous and fails.
     """
-    found = _attribute_only_state(record)
-    return first_agreeing(state_sources(record)) if found is None else found
+    usual = usual_record(record)
+    return first_agreeing(state_sources(record)) if usual is None else usual[0]
 
 
-def _attribute_only_state(record: dict[str, Any]) -> Found | None:
-    """The usual record's answer without walking every source, or None to walk them.
+def usual_record(record: dict[str, Any]) -> tuple[Found, str | None] | None:
+    """``(find_state(record), fifo_group(record))`` of the usual record, read in one go; None for any other.
 
-    When the record has a ``constitution-state`` attribute with a value, no
+    The usual record has a ``constitution-state`` attribute with a value, no
     other spelling of it and no ``session`` attribute, and a body that cannot
-    be an SNS envelope, that attribute is the only source there is: the answer
-    is the one ``first_agreeing(state_sources(record))`` would give. (It runs
-    for every record, so the readers it needs are written out here.)
+    be an SNS envelope: that attribute is then the only source there is, and
+    the answer is the one ``first_agreeing(state_sources(record))`` gives.
+    Never raises. It runs for every record before any state group can start
+    (the serial part of a batch), so the readers it needs are written out here.
     """
     body = record.get("body")
     if body is None:
@@ -302,16 +303,30 @@ def _attribute_only_state(record: dict[str, Any]) -> Found | None:
     if not isinstance(attributes, dict):
         return None
     if len(attributes) == 1 and STATE_ATTRIBUTE in attributes:  # the commonest record: the loop below, short
-        value = _attribute_value(attributes[STATE_ATTRIBUTE])
-        return None if value is None else (_ATTRIBUTE_SOURCE, value)
-    value = None
-    for key, attribute in attributes.items():
-        lowered = key.lower() if isinstance(key, str) else None
-        if lowered == SESSION_ATTRIBUTE or (lowered == STATE_ATTRIBUTE and key != STATE_ATTRIBUTE):
-            return None
-        if key == STATE_ATTRIBUTE:
+        attribute = attributes[STATE_ATTRIBUTE]
+        value = attribute.get("stringValue") if isinstance(attribute, dict) else None  # _attribute_value's first key
+        if value is None:
             value = _attribute_value(attribute)
-    return None if value is None else (_ATTRIBUTE_SOURCE, value)
+    else:
+        value = None
+        for key, attribute in attributes.items():
+            lowered = key.lower() if isinstance(key, str) else None
+            if lowered == SESSION_ATTRIBUTE or (lowered == STATE_ATTRIBUTE and key != STATE_ATTRIBUTE):
+                return None
+            if key == STATE_ATTRIBUTE:
+                value = _attribute_value(attribute)
+    if value is None:
+        return None
+    system = record.get("attributes")  # fifo_group, written out
+    if system is None:
+        system = record.get("Attributes")
+    group = system.get("MessageGroupId") if isinstance(system, dict) else None
+    if not isinstance(group, str) or not group:
+        source = record.get("eventSourceARN")
+        if source is None:
+            source = record.get("EventSourceARN")
+        group = "" if isinstance(source, str) and source.endswith(".fifo") else None
+    return (_ATTRIBUTE_SOURCE, value), group
 
 
 def extract_state(record: dict[str, Any]) -> Any:
