@@ -460,25 +460,33 @@ class SQSConsumer(EntryPoint):
         broken_groups: dict[str, str] = {}
         valid: dict[str, str] = {}  # a batch carries few distinct states: validate each once
         read_state = self._state_reader()
-        # The usual record's state and group in one call (rec.usual_record; None: read them the long
-        # way). An extract_state override is asked about every record.
-        read_usual = rec.usual_record if read_state is rec.find_state else None
-        for record, mid in zip(records, result.message_ids):  # the ids run_records read
+        # The usual records' state and group, read in one pass; None: read that record the long way
+        # (every record, for an extract_state override).
+        usual: list[tuple[Any, str | None] | None]
+        try:
+            usual = rec.usual_records(records) if read_state is rec.find_state else [None] * len(records)
+        except Exception:  # noqa: BLE001 - a record that is not a dict: each is read below, failing alone
+            usual = [None] * len(records)
+        for record, mid, known in zip(records, result.message_ids, usual):  # the ids run_records read
             group: str | None = None
             try:
-                usual = None if read_usual is None else read_usual(record)  # (never raises)
-                group = rec.fifo_group(record) if usual is None else usual[1]
+                value: Any = None
+                if known is not None:
+                    value, group = known
+                else:
+                    group = rec.fifo_group(record)
                 if group is not None:
                     fifo = True
                     if group in broken_groups:
                         self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
                         continue
-                found = read_state(record) if usual is None else usual[0]
-                if tenant is not None:
-                    found = first_agreeing([found or ("the record's state", None), (TENANT_ID_SOURCE, tenant)])
+                if known is None or tenant is not None:
+                    found = read_state(record) if known is None else (rec.ATTRIBUTE_SOURCE, value)
+                    if tenant is not None:
+                        found = first_agreeing([found or ("the record's state", None), (TENANT_ID_SOURCE, tenant)])
+                    value = None if found is None else found[1]
                 state = None
-                if found is not None and found[1] is not None:
-                    value = found[1]
+                if value is not None:
                     state = valid.get(value) if isinstance(value, str) else None  # (a list is not hashable)
                     if state is None:
                         state = valid[value] = known_state(value)  # spelling, allow lists, registry

@@ -14,7 +14,7 @@ the handler returned would acknowledge it, raising makes Lambda retry it.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from .. import settings
 from .._lazy import deferred_logger
@@ -91,22 +91,27 @@ def checked_records(event: Any) -> tuple[list[dict[str, Any]], list[str]]:
         raise BadEventError(f"not an SQS event: expected a dict with a 'Records' list, got {shape}")
     records: list[dict[str, Any]] = event["Records"]  # each checked to be a dict below
     ids: list[str] = []
+    append = ids.append
+    source = SQS_EVENT_SOURCE
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise BadEventError(f"not an SQS event: record {index} is a {type(record).__name__}, not an object")
-        if record.get("eventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE \
-                or record.get("EventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE:  # SNS spells it so
-            key = "eventSource" if record.get("eventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE else "EventSource"
-            shown = repr(record[key])
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            raise BadEventError(
-                f"not an SQS event: record {index} has {key} {shown} (expected {SQS_EVENT_SOURCE!r})"
-            )
-        message_id = rec.message_id(record)
+        if record.get("eventSource", source) != source or record.get("EventSource", source) != source:
+            _foreign(index, record)  # (SNS spells it EventSource)
+        message_id = record.get("messageId")  # rec.message_id, written out: this runs per record
         if message_id is None:
+            message_id = record.get("MessageId")
+        if not isinstance(message_id, str) or not message_id:
             raise BadEventError(f"not an SQS event: record {index} has no messageId")
-        ids.append(message_id)
+        append(message_id)
     return records, ids
+
+
+def _foreign(index: int, record: dict[str, Any]) -> NoReturn:
+    key = "eventSource" if record.get("eventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE else "EventSource"
+    shown = repr(record[key])
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise BadEventError(f"not an SQS event: record {index} has {key} {shown} (expected {SQS_EVENT_SOURCE!r})")
 
 
 def failed_response(records: list[dict[str, Any]], reason: str) -> dict[str, Any]:
