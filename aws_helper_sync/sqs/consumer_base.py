@@ -74,6 +74,21 @@ NOT_PROCESSED = "not processed: "
 _Item = tuple[dict[str, Any], str, Optional[str], Optional[str]]
 
 
+class _Prepared:
+    """What ``_prepare`` leaves: the records ready to run, in order and (batch mode) by state.
+
+    ``fifo``: some record is in a FIFO message group, so that ``groups`` (one
+    round of every record) cannot run as it is (``_fifo_rounds``).
+    """
+
+    __slots__ = ("fifo", "groups", "items")
+
+    def __init__(self, items: list[_Item], groups: dict[str | None, list[_Item]] | None, fifo: bool) -> None:
+        self.items = items
+        self.groups = groups
+        self.fifo = fifo
+
+
 class _UnitFailures:
     """The failures marked inside one unit (a record or a state group); thread-safe.
 
@@ -403,11 +418,11 @@ class SQSConsumer(EntryPoint):
                 )
             check_sync_hooks(type(self))  # also for classes not loaded by name (the worker takes classes)
             deadline = _Deadline.of(context, self._deadline_margin(), self.logger)
-            items, fifo = self._prepare(records, result, tenant_id(context))
+            prepared = self._prepare(records, result, tenant_id(context), by_state=mode == "batch")
             if mode == "batch":
-                self._run_batch_mode(items, fifo, result, deadline)
+                self._run_batch_mode(prepared, result, deadline)
             else:
-                self._run_single_mode(items, result, deadline)
+                self._run_single_mode(prepared.items, result, deadline)
         except Exception as exc:  # a fault of the framework or the consumer's configuration
             self.logger.exception("batch aborted; every record not yet failed is reported failed")
             reason = f"batch aborted: {_reason(exc)}"
@@ -446,16 +461,18 @@ class SQSConsumer(EntryPoint):
 
     def _prepare(
         self, records: list[dict[str, Any]], result: rec.ProcessingResult, tenant: Any = None,
-    ) -> tuple[list[_Item], bool]:
+        by_state: bool = False,
+    ) -> _Prepared:
         """Resolve each record's state; a record that cannot be read fails alone (and, FIFO, its followers).
 
-        Returns the records ready to run, in order, and whether any of them is
-        in a FIFO message group. ``tenant``: ``context.tenant_id`` (Lambda
-        tenant isolation mode), a state source of every record of the
-        invocation: the state of a record that names none, and refused for a
-        record that names another.
+        ``tenant``: ``context.tenant_id`` (Lambda tenant isolation mode), a
+        state source of every record of the invocation: the state of a record
+        that names none, and refused for a record that names another.
+        ``by_state``: also group the records by state (batch mode), in the
+        same pass.
         """
         items: list[_Item] = []
+        groups: dict[str | None, list[_Item]] | None = {} if by_state else None
         fifo = False
         broken_groups: dict[str, str] = {}
         valid: dict[str, str] = {}  # a batch carries few distinct states: validate each once
@@ -501,8 +518,14 @@ class SQSConsumer(EntryPoint):
                 self.logger.warning("message %s could not be read", mid, exc_info=True)
                 self._unreadable(result, mid, group, broken_groups, f"record could not be read: {_reason(exc)}")
                 continue
-            items.append((record, mid, state, group))
-        return items, fifo
+            item = (record, mid, state, group)
+            items.append(item)
+            if groups is not None:
+                members = groups.get(state)
+                if members is None:
+                    members = groups[state] = []
+                members.append(item)
+        return _Prepared(items, groups, fifo)
 
     def _unreadable(
         self, result: rec.ProcessingResult, mid: str, group: str | None, broken_groups: dict[str, str], why: str,
@@ -570,11 +593,13 @@ class SQSConsumer(EntryPoint):
             raise ValueError(f"{type(self).__name__}.max_workers must be a positive int or None, got {configured!r}")
         return max(1, min(configured, group_count))
 
-    def _run_batch_mode(
-        self, items: list[_Item], fifo: bool, result: rec.ProcessingResult, deadline: _Deadline,
-    ) -> None:
+    def _run_batch_mode(self, prepared: _Prepared, result: rec.ProcessingResult, deadline: _Deadline) -> None:
+        if not prepared.fifo and prepared.groups is not None:  # a standard queue: one round, grouped already
+            for group_items, failures in self._run_groups(prepared.groups, deadline):
+                self._apply_group_failures(group_items, failures, result, {})
+            return
         broken_groups: dict[str, str] = {}
-        for round_items in _fifo_rounds(items) if fifo else [items]:  # a standard queue: one round
+        for round_items in _fifo_rounds(prepared.items):
             runnable = round_items  # nothing to hold back until a FIFO group breaks
             if broken_groups:
                 runnable = []

@@ -279,7 +279,7 @@ def find_state(record: dict[str, Any]) -> Found | None:
     cannot be read raises MalformedSessionError, even next to a valid
     constitution-state: such a record is ambiguous and fails.
     """
-    usual = usual_records([record])[0]
+    usual = _usual_record(record)
     return first_agreeing(state_sources(record)) if usual is None else (ATTRIBUTE_SOURCE, usual[0])
 
 
@@ -291,51 +291,61 @@ def usual_records(records: list[dict[str, Any]]) -> list[tuple[Any, str | None] 
     be an SNS envelope: that attribute is then the only source there is, so
     ``find_state(record)`` is ``(ATTRIBUTE_SOURCE, value)`` (the answer
     ``first_agreeing(state_sources(record))`` gives) and the group is
-    ``fifo_group(record)``. Never raises for a dict record. The whole batch in
-    one call because it runs for every record before any state group can start
-    (the serial part of a batch): a call per record, or per reader, cost a
-    fifth of that part, so the readers are written out here.
+    ``fifo_group(record)``. Never raises for a dict record.
+
+    It runs for every record before any state group can start (the serial
+    part of a batch), so the commonest record, a Lambda one whose only
+    message attribute is the state, is read here with plain subscripts (half
+    the cost of the readers); any other shape is asked ``_usual_record``.
     """
     out: list[tuple[Any, str | None] | None] = []
     append = out.append
+    last_source: Any = None  # the records of one event share their queue's ARN: its suffix is read once
+    last_fifo = False
     for record in records:
-        body = record.get("body")  # record_body
-        if body is None:
-            body = record.get("Body")
-        attributes = record.get("messageAttributes")  # message_attributes
-        if attributes is None:
-            attributes = record.get("MessageAttributes")
-        if not isinstance(body, str) or "Notification" in body or "\\" in body or not isinstance(attributes, dict):
-            append(None)  # (the first three: not _might_hold_envelope)
-            continue
-        if len(attributes) == 1 and STATE_ATTRIBUTE in attributes:  # the commonest record: the loop below, short
-            attribute = attributes[STATE_ATTRIBUTE]
-            value = attribute.get("stringValue") if isinstance(attribute, dict) else None  # _attribute_value's
-            if value is None:  # first key; it reads the others
-                value = _attribute_value(attribute)
-        else:
+        try:  # Lambda's spellings, each a dict where a dict belongs (else _usual_record decides)
+            attributes = record["messageAttributes"]
+            attribute = attributes[STATE_ATTRIBUTE] if type(attributes) is dict and len(attributes) == 1 else None
+            value = attribute["stringValue"] if type(attribute) is dict else None
+            system = record["attributes"]
+            group = system.get("MessageGroupId") if type(system) is dict else False
+            body = record["body"]
+            source = record["eventSourceARN"]
+        except KeyError:
             value = None
-            for key, attribute in attributes.items():
-                lowered = key.lower() if isinstance(key, str) else None
-                if lowered == SESSION_ATTRIBUTE or (lowered == STATE_ATTRIBUTE and key != STATE_ATTRIBUTE):
-                    value = None  # another source to compare with: the long way
-                    break
-                if key == STATE_ATTRIBUTE:
-                    value = _attribute_value(attribute)
-        if value is None:
-            append(None)
+        if value is None or group is False or type(source) is not str or type(body) is not str \
+                or "Notification" in body or "\\" in body:  # (the last two: _might_hold_envelope)
+            append(_usual_record(record))
             continue
-        system = record.get("attributes")  # fifo_group, written out
-        if system is None:
-            system = record.get("Attributes")
-        group = system.get("MessageGroupId") if isinstance(system, dict) else None
-        if not isinstance(group, str) or not group:
-            source = record.get("eventSourceARN")
-            if source is None:
-                source = record.get("EventSourceARN")
-            group = "" if isinstance(source, str) and source[-5:] == ".fifo" else None  # (endswith: slower)
+        if group is None:  # fifo_group: a .fifo queue without MessageGroupId is one group
+            if source != last_source:
+                last_source, last_fifo = source, source[-5:] == ".fifo"  # (endswith: slower)
+            group = "" if last_fifo else None
+        elif type(group) is not str or not group:
+            append(_usual_record(record))
+            continue
         append((value, group))
     return out
+
+
+def _usual_record(record: dict[str, Any]) -> tuple[Any, str | None] | None:
+    """``usual_records`` of one record of any shape (the Lambda and the boto3 spellings)."""
+    body = record_body(record)
+    if _might_hold_envelope(body):
+        return None
+    attributes = record.get("messageAttributes")  # (message_attributes, but a non-dict is not usual)
+    if attributes is None:
+        attributes = record.get("MessageAttributes")
+    if not isinstance(attributes, dict):
+        return None
+    value = None
+    for key, attribute in attributes.items():
+        lowered = key.lower() if isinstance(key, str) else None
+        if lowered == SESSION_ATTRIBUTE or (lowered == STATE_ATTRIBUTE and key != STATE_ATTRIBUTE):
+            return None  # another source to compare with: the long way
+        if key == STATE_ATTRIBUTE:
+            value = _attribute_value(attribute)
+    return None if value is None else (value, fifo_group(record))
 
 
 def extract_state(record: dict[str, Any]) -> Any:
