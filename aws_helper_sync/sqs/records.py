@@ -308,12 +308,12 @@ def usual_records(records: list[dict[str, Any]]) -> list[tuple[Any, str | None] 
             attribute = attributes[STATE_ATTRIBUTE] if type(attributes) is dict and len(attributes) == 1 else None
             value = attribute["stringValue"] if type(attribute) is dict else None
             system = record["attributes"]
-            group = system.get("MessageGroupId") if type(system) is dict else False
+            group = system.get("MessageGroupId") if type(system) is dict else 0  # (0: not a group, below)
             body = record["body"]
             source = record["eventSourceARN"]
         except KeyError:
             value = None
-        if value is None or group is False or type(source) is not str or type(body) is not str \
+        if value is None or type(source) is not str or type(body) is not str \
                 or "Notification" in body or "\\" in body:  # (the last two: _might_hold_envelope)
             append(_usual_record(record))
             continue
