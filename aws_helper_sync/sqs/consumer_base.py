@@ -475,7 +475,9 @@ class SQSConsumer(EntryPoint):
         groups: dict[str | None, list[_Item]] | None = {} if by_state else None
         fifo = False
         broken_groups: dict[str, str] = {}
-        valid: dict[str, str] = {}  # a batch carries few distinct states: validate each once
+        # A batch carries few distinct states: each value is validated once (the state it names, and
+        # its group in batch mode), then its records of a standard queue take the first lane below.
+        seen: dict[str, tuple[str, list[_Item] | None]] = {}
         read_state = self._state_reader()
         # The usual records' state and group, read in one pass; None: read that record the long way
         # (every record, for an extract_state override).
@@ -485,7 +487,16 @@ class SQSConsumer(EntryPoint):
         except Exception:  # noqa: BLE001 - a record that is not a dict: each is read below, failing alone
             usual = [None] * len(records)
         for record, mid, known in zip(records, result.message_ids, usual):  # the ids run_records read
-            group: str | None = None
+            if known is not None and tenant is None:  # (a tenant is a second source to compare with)
+                value, group = known
+                hit = seen.get(value) if group is None and type(value) is str else None
+                if hit is not None:  # no FIFO group, a value validated earlier in this batch: all there is
+                    item = (record, mid, hit[0], None)
+                    items.append(item)
+                    if hit[1] is not None:
+                        hit[1].append(item)
+                    continue
+            group = None
             try:
                 value: Any = None
                 if known is not None:
@@ -504,9 +515,11 @@ class SQSConsumer(EntryPoint):
                     value = None if found is None else found[1]
                 state = None
                 if value is not None:
-                    state = valid.get(value) if isinstance(value, str) else None  # (a list is not hashable)
-                    if state is None:
-                        state = valid[value] = known_state(value)  # spelling, allow lists, registry
+                    exact = type(value) is str  # (a list is not hashable; a str subclass may equal anything)
+                    hit = seen.get(value) if exact else None
+                    state = known_state(value) if hit is None else hit[0]  # spelling, allow lists, registry
+                    if hit is None and exact:
+                        seen[value] = (state, None if groups is None else groups.setdefault(state, []))
             except InvalidStateError as exc:
                 why = str(exc) if isinstance(exc, (ConflictingStateSourcesError, MalformedSessionError)) \
                     else f"invalid constitution-state: {exc}"
@@ -521,10 +534,7 @@ class SQSConsumer(EntryPoint):
             item = (record, mid, state, group)
             items.append(item)
             if groups is not None:
-                members = groups.get(state)
-                if members is None:
-                    members = groups[state] = []
-                members.append(item)
+                groups.setdefault(state, []).append(item)
         return _Prepared(items, groups, fifo)
 
     def _unreadable(
