@@ -486,19 +486,20 @@ class SQSConsumer(EntryPoint):
             usual = rec.usual_records(records) if read_state is rec.find_state else [None] * len(records)
         except Exception:  # noqa: BLE001 - a record that is not a dict: each is read below, failing alone
             usual = [None] * len(records)
+        value: Any
         for record, mid, known in zip(records, result.message_ids, usual):  # the ids run_records read
             if known is not None and tenant is None:  # (a tenant is a second source to compare with)
                 value, group = known
                 hit = seen.get(value) if group is None and type(value) is str else None
                 if hit is not None:  # no FIFO group, a value validated earlier in this batch: all there is
-                    item = (record, mid, hit[0], None)
+                    item: _Item = (record, mid, hit[0], None)
                     items.append(item)
                     if hit[1] is not None:
                         hit[1].append(item)
                     continue
             group = None
             try:
-                value: Any = None
+                value = None
                 if known is not None:
                     value, group = known
                 else:
