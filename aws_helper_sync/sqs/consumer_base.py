@@ -481,16 +481,15 @@ class SQSConsumer(EntryPoint):
         read_state = self._state_reader()
         # The usual records' state and group, read in one pass; None: read that record the long way
         # (every record, for an extract_state override).
-        usual: list[tuple[Any, str | None] | None]
+        usual: list[str | tuple[Any, str | None] | None]
         try:
             usual = rec.usual_records(records) if read_state is rec.find_state else [None] * len(records)
         except Exception:  # noqa: BLE001 - a record that is not a dict: each is read below, failing alone
             usual = [None] * len(records)
         value: Any
         for record, mid, known in zip(records, result.message_ids, usual):  # the ids run_records read
-            if known is not None and tenant is None:  # (a tenant is a second source to compare with)
-                value, group = known
-                hit = seen.get(value) if group is None and type(value) is str else None
+            if type(known) is str and tenant is None:  # (a tenant is a second source to compare with)
+                hit = seen.get(known)
                 if hit is not None:  # no FIFO group, a value validated earlier in this batch: all there is
                     item: _Item = (record, mid, hit[0], None)
                     items.append(item)
@@ -500,10 +499,12 @@ class SQSConsumer(EntryPoint):
             group = None
             try:
                 value = None
-                if known is not None:
-                    value, group = known
-                else:
+                if known is None:
                     group = rec.fifo_group(record)
+                elif isinstance(known, str):
+                    value = known  # (no FIFO group)
+                else:
+                    value, group = known
                 if group is not None:
                     fifo = True
                     if group in broken_groups:

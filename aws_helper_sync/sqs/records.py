@@ -283,8 +283,12 @@ def find_state(record: dict[str, Any]) -> Found | None:
     return first_agreeing(state_sources(record)) if usual is None else (ATTRIBUTE_SOURCE, usual[0])
 
 
-def usual_records(records: list[dict[str, Any]]) -> list[tuple[Any, str | None] | None]:
+def usual_records(records: list[dict[str, Any]]) -> list[str | tuple[Any, str | None] | None]:
     """For each record, ``(state value, FIFO group)`` if it is a usual record, else None (read it the long way).
+
+    The state value alone (a ``str``) stands for ``(value, None)``: the
+    commonest answer, a standard queue's record, without a tuple to build and
+    unpack.
 
     A usual record has a ``constitution-state`` attribute with a value, no
     other spelling of it and no ``session`` attribute, and a body that cannot
@@ -298,7 +302,7 @@ def usual_records(records: list[dict[str, Any]]) -> list[tuple[Any, str | None] 
     message attribute is the state, is read here with plain subscripts (half
     the cost of the readers); any other shape is asked ``_usual_record``.
     """
-    out: list[tuple[Any, str | None] | None] = []
+    out: list[str | tuple[Any, str | None] | None] = []
     append = out.append
     last_source: Any = None  # the records of one event share their queue's ARN: its suffix is read once
     last_fifo = False
@@ -320,7 +324,10 @@ def usual_records(records: list[dict[str, Any]]) -> list[tuple[Any, str | None] 
         if group is None:  # fifo_group: a .fifo queue without MessageGroupId is one group
             if source != last_source:
                 last_source, last_fifo = source, source[-5:] == ".fifo"  # (endswith: slower)
-            group = "" if last_fifo else None
+            if not last_fifo:
+                append(value if type(value) is str else (value, None))
+                continue
+            group = ""
         elif type(group) is not str or not group:
             append(_usual_record(record))
             continue
