@@ -300,22 +300,22 @@ def usual_records(records: list[dict[str, Any]]) -> list[str | tuple[Any, str | 
     It runs for every record before any state group can start (the serial
     part of a batch), so the commonest record, a Lambda one whose only
     message attribute is the state, is read here with plain subscripts (half
-    the cost of the readers); any other shape is asked ``_usual_record``.
+    the cost of the readers): a key that is missing or a value that is not a
+    dict where one belongs raises inside and hands the record to
+    ``_usual_record``, which answers for every other shape.
     """
     out: list[str | tuple[Any, str | None] | None] = []
     append = out.append
     last_source: Any = None  # the records of one event share their queue's ARN: its suffix is read once
     last_fifo = False
     for record in records:
-        try:  # Lambda's spellings, each a dict where a dict belongs (else _usual_record decides)
+        try:  # Lambda's spellings; a missing key or a value of another type: _usual_record decides
             attributes = record["messageAttributes"]
-            attribute = attributes[STATE_ATTRIBUTE] if type(attributes) is dict and len(attributes) == 1 else None
-            value = attribute["stringValue"] if type(attribute) is dict else None
-            system = record["attributes"]
-            group = system.get("MessageGroupId") if type(system) is dict else 0  # (0: not a group, below)
+            value = attributes[STATE_ATTRIBUTE]["stringValue"] if len(attributes) == 1 else None
+            group = record["attributes"].get("MessageGroupId")
             body = record["body"]
             source = record["eventSourceARN"]
-        except KeyError:
+        except (KeyError, TypeError, AttributeError):  # (a str, list or None where a dict belongs)
             value = None
         if value is None or type(source) is not str or type(body) is not str \
                 or "Notification" in body or "\\" in body:  # (the last two: _might_hold_envelope)
