@@ -6,8 +6,8 @@ there, and a lock a parent thread held would never be released). Threads start
 as needed and stay for the next invocation; a replaced pool's idle threads exit
 once the calls still using it are done (a ThreadPoolExecutor's workers, and those
 of ``threads.run_all``'s crew, stop when it is garbage collected). ``inside()`` is
-True in the pool's own threads: work
-started there must not wait for the pool, which could be waiting for it.
+True in the pool's own threads: work started there must not wait for the pool,
+which could be waiting for it.
 
 Importing this module starts nothing and imports no ``concurrent.futures``.
 """
