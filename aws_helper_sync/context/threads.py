@@ -16,6 +16,7 @@ replaced in a forked child, and joined by the calling thread itself.
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import weakref
 from collections import deque
@@ -68,7 +69,10 @@ class _Crew:
         weakref.finalize(self, _stop_crew, self._queue, self._threads)  # (holds neither the crew nor a thread's work)
 
     def start(self, task: Callable[[], object], count: int) -> None:
-        """Queue ``task`` ``count`` times, starting threads so that up to ``count`` can run at once."""
+        """Queue ``task`` ``count`` times, starting threads so that up to ``count`` can run at once.
+
+        Fewer when no more threads can be started: the caller of ``run_all`` runs what is left.
+        """
         wanted = min(count, self._max_workers)
         if len(self._threads) < wanted:
             with self._lock:
@@ -82,7 +86,7 @@ class _Crew:
                     except RuntimeError:  # no thread to be had: the tasks wait for the threads there are
                         break
                     self._threads.append(thread)
-        for _ in range(count):
+        for _ in range(min(count, len(self._threads))):  # (none queued that no thread could take)
             self._queue.put(task)
 
 
@@ -92,7 +96,10 @@ def _crew_member(queue: SimpleQueue[Callable[[], object] | None], initializer: C
         task = queue.get()
         if task is None:  # the crew is gone
             return
-        task()  # (run_all's tasks never raise: they keep what happened for the caller)
+        try:
+            task()  # (run_all's tasks keep what happened for their caller: they do not raise)
+        except BaseException:  # should one raise, its thread stays in the crew
+            logging.getLogger(__name__).exception("a run_all task raised")
         del task  # nothing of a finished task is held while waiting for the next
 
 
