@@ -6,6 +6,7 @@ Consumers live in tests/app/consumer; events are Lambda-shape SQS events.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -748,3 +749,129 @@ def test_deadline_with_concurrent_groups_never_acknowledges_unprocessed_work(app
     assert acknowledged == done  # acknowledged exactly the records that were processed to the end
     assert 0 < len(done) < len(records)
     assert len(consumer_class.groups) < len(states)  # the groups waiting for a thread never started
+
+
+# --- the serial part of a batch (issue 15): one pass, a short lane for the usual record ---
+
+
+def _session_attribute(state: str) -> dict:
+    import base64
+
+    return {"dataType": "String", "stringValue": base64.b64encode(json.dumps({"state": state}).encode()).decode()}
+
+
+def _adversarial_batch(a: str, b: str) -> list[dict]:
+    """Usual records of two states interleaved, and between them every record the short lane must not settle."""
+    def usual(n: int, state: str) -> dict:
+        return lambda_record({"n": n}, message_id=f"u{n}", state=state)
+
+    odd = [
+        lambda_record({"n": 100}, message_id="bad-spelling", state="Connecticut"),
+        lambda_record({"n": 101}, message_id="outside-allow-list", state="nowhere"),
+        lambda_record({"n": 102, "constitution_state": b}, message_id="body-only"),
+        lambda_record({"n": 103}, message_id="no-state"),
+        {**lambda_record({"n": 104}, message_id="session-disagrees", state=a),
+         "messageAttributes": {"constitution-state": {"stringValue": a, "dataType": "String"},
+                               "session": _session_attribute(b)}},
+        {**lambda_record({"n": 105}, message_id="session-binary", state=a),
+         "messageAttributes": {"constitution-state": {"stringValue": a, "dataType": "String"},
+                               "session": {"dataType": "Binary", "binaryValue": "e30="}}},
+        {**lambda_record({"n": 106}, message_id="spellings-disagree", state=a),
+         "messageAttributes": {"constitution-state": {"stringValue": a}, "Constitution-State": {"stringValue": b}}},
+        {**lambda_record({"n": 107}, message_id="a-list", state=a),
+         "messageAttributes": {"constitution-state": {"stringValue": [a]}}},
+        lambda_record({"Type": "Notification", "Message": json.dumps({"n": 108}), "MessageAttributes": {
+            "constitution-state": {"Type": "String", "Value": b}}}, message_id="envelope", state=a),
+    ]
+    batch = []
+    for n in range(12):
+        batch.append(usual(n, (a, b)[n % 2]))
+        if n < len(odd):
+            batch.append(odd[n])
+    return batch
+
+
+class _Recorder(SQSConsumer):
+    """Records what each unit received and under which state; fails u5 by marking it."""
+
+    processing_mode = "batch"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str | None, list[str]]] = []
+        self.lock = threading.Lock()
+
+    def _seen(self, records) -> None:
+        ids = [r["messageId"] for r in records]
+        with self.lock:
+            self.calls.append((get_state(), ids))
+        if "u5" in ids:
+            self.add_message_failed("u5", "marked")
+
+    def process_batch(self, records):
+        self._seen(list(records))
+
+    def process_record(self, record):
+        self._seen([record])
+
+
+class _LongWayRecorder(_Recorder):
+    """The same consumer with extract_state overridden: every record is read the long way."""
+
+    def extract_state(self, record):
+        from aws_helper_sync.sqs import records as rec
+
+        return rec.extract_state(record)
+
+
+class _TenantContext:
+    def __init__(self, tenant: str) -> None:
+        self.tenant_id = tenant
+
+
+@pytest.mark.parametrize("mode", ["single", "batch"])
+@pytest.mark.parametrize("with_tenant", [False, True])
+def test_the_short_lane_gives_every_record_the_outcome_of_the_long_way(make_state, monkeypatch, mode, with_tenant):
+    a, b = make_state("lane_a"), make_state("lane_b")
+    monkeypatch.setenv("ALLOWED_STATES", f"{a},{b}")
+    batch = _adversarial_batch(a, b)
+    context = _TenantContext(a) if with_tenant else None
+    outcomes = []
+    for cls in (_Recorder, _LongWayRecorder):
+        consumer = type(cls.__name__, (cls,), {"processing_mode": mode})()
+        result = consumer.run_records(json.loads(json.dumps(batch)), context)
+        # (the long way names its source "..extract_state()" where the record's own source is named)
+        failures = {mid: re.sub(r"disagree: .*? is ('[^']*'|\[.*?\]) but", r"disagree: <source> is \1 but", why)
+                    for mid, why in result.failures.items()}
+        outcomes.append((failures, sorted(consumer.calls, key=lambda call: (str(call[0]), call[1]))))
+
+    assert outcomes[0] == outcomes[1]
+    failures, calls = outcomes[0]
+    assert "u5" in failures
+    ran = {mid for _, ids in calls for mid in ids}
+    assert not ran & (set(failures) - {"u5"})  # nothing reported failed unprocessed was handed to the consumer
+    assert all(state == (a if int(mid[1:]) % 2 == 0 else b) for state, ids in calls for mid in ids if mid[0] == "u")
+    if with_tenant:  # the tenant is a source of every record: b's records are refused, not run under a
+        assert all(f"u{n}" in failures for n in range(1, 12, 2))
+    else:
+        assert {mid for mid in ran if mid[0] == "u"} == {f"u{n}" for n in range(12)}
+    if mode == "batch":  # one call per state group, records in their order
+        assert [mid for mid in next(ids for state, ids in calls if state == a) if mid[0] == "u"][:3] == ["u0", "u2", "u4"]
+
+
+def test_the_short_lane_keeps_fifo_groups_to_the_long_way(make_state):
+    # On a FIFO queue every record has a group: none takes the short lane, and a failure holds back the rest.
+    a = make_state("lane_fifo")
+    records = [lambda_record({"n": n}, message_id=f"u{n}", state=a, group=f"g{n % 2}", source_arn=FIFO_QUEUE_ARN)
+               for n in range(10)]
+
+    class Looping(_Recorder):
+        def process_batch(self, records):
+            for record in records:  # handles each record in turn: the followers of u5 are never handed out
+                self._seen([record])
+
+    consumer = Looping()
+    result = consumer.run_records(records)
+
+    assert set(result.failures) == {"u5", "u7", "u9"}
+    assert result.failures["u7"].startswith("not processed: an earlier message (u5)")
+    assert [ids[0] for _, ids in consumer.calls] == ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u8"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from aws_helper_sync import sqs_handler as top_level_sqs_handler
 from aws_helper_sync.loading import AsyncHookError, EntryPointNotFoundError
 from aws_helper_sync.sqs import SQSConsumer
+from aws_helper_sync.sqs import records as rec
 from aws_helper_sync.sqs.handler import BadEventError, load_consumer_class, sqs_handler
 from tests.sqs_support import failed_ids, lambda_event, lambda_record
 
@@ -223,3 +225,24 @@ def test_get_queue_url_names_missing_variables(monkeypatch):
 
     with pytest.raises(ValueError, match="SERVICE_NAME, QUEUE_NAME, ENV"):
         SQSConsumer().get_queue_url()
+
+
+@pytest.mark.parametrize("changes, outcome", [
+    ({"EventSource": "aws:sqs"}, "ok"),  # both spellings, both SQS
+    ({"EventSource": "aws:sns"}, "record 0 has EventSource 'aws:sns'"),  # next to a good eventSource
+    ({"eventSource": None}, "record 0 has eventSource None"),
+    ({"eventSource": "aws:sqs "}, "record 0 has eventSource 'aws:sqs '"),
+    ({"messageId": None, "MessageId": "boto-id"}, "ok"),  # boto3's spelling
+    ({"messageId": 5}, "record 0 has no messageId"),
+    ({"messageId": None}, "record 0 has no messageId"),
+])
+def test_checked_records_judges_every_spelling_as_the_readers_do(changes, outcome):
+    # checked_records reads Lambda's record with plain subscripts; every other spelling must still be judged.
+    from aws_helper_sync.sqs.handler import checked_records
+
+    record = {**lambda_record({"n": 1}, message_id="m-1"), **changes}
+    if outcome == "ok":
+        assert checked_records(lambda_event(record)) == ([record], [rec.message_id(record)])
+    else:
+        with pytest.raises(BadEventError, match=re.escape(outcome)):
+            checked_records(lambda_event(record))

@@ -319,6 +319,66 @@ def test_run_all_runs_each_call_in_a_copy_of_the_callers_context():
     assert var.get() == "caller"
 
 
+def test_run_all_hammered_from_many_threads_keeps_every_result_and_context_apart():
+    # 12 callers at once share the crew (7 helpers at most): every call's result reaches its own caller, in
+    # order, under its caller's context; nobody deadlocks waiting for a busy crew; no thread beyond the crew's.
+    var: ContextVar[int] = ContextVar("test_run_all_hammer", default=-1)
+    threads.run_all([lambda: None] * 8, 8)  # the crew exists
+    crew_threads = set(threads._GROUPS.current[0]._threads)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(12)
+
+    def caller(n: int) -> None:
+        try:
+            var.set(n)
+            barrier.wait()
+            for round_ in range(30):
+                calls = [lambda i=i: (var.get(), i, time.sleep(0.0005 * (i % 3)))[:2] for i in range(1 + (n + round_) % 9)]
+                assert threads.run_all(calls, 8) == [(n, i) for i in range(len(calls))]
+                assert var.get() == n
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    callers = [threading.Thread(target=caller, args=(n,)) for n in range(12)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in callers), "a caller is stuck"
+    assert errors == []
+    assert set(threads._GROUPS.current[0]._threads) == crew_threads  # the same crew, no thread added
+
+
+def test_run_all_raises_a_base_exception_of_a_helper_in_the_caller_and_the_crew_survives():
+    started = threading.Event()
+
+    def slow() -> str:
+        started.set()
+        time.sleep(0.05)
+        return "slow"
+
+    def stop() -> None:
+        started.wait(5)  # (run by a helper while the caller runs the slow call)
+        raise SystemExit("from a helper")
+
+    with pytest.raises(SystemExit, match="from a helper"):
+        threads.run_all([slow, stop], 2)
+    assert threads.run_all([lambda i=i: i for i in range(8)], 8) == list(range(8))  # every helper still there
+
+
+def test_run_all_does_not_wait_for_helpers_that_never_took_a_call():
+    # A helper that gets a thread only after the caller has run every call finds nothing and is not waited for.
+    gate = threading.Event()
+    crew = threads.shared_pool(7)
+    crew.start(lambda: gate.wait(5), 7)  # every crew thread busy
+    try:
+        begun = time.monotonic()
+        assert threads.run_all([lambda i=i: i for i in range(8)], 8) == list(range(8))  # all run by the caller
+        assert time.monotonic() - begun < 2
+    finally:
+        gate.set()
+
+
 # --- the consumer class cache ---
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from aws_helper_sync.sqs import records as rec
 from tests.sqs_support import (
+    FIFO_QUEUE_ARN,
     create_queue,
     lambda_record,
     receive_all,
@@ -352,3 +353,140 @@ def test_find_state_agrees_with_the_full_walk(attributes, body):
             return type(exc)
 
     assert outcome(rec.find_state) == outcome(lambda r: first_agreeing(rec.state_sources(r)))
+
+
+# --- usual_records, the batch's one pass: the same answers as the readers, for every shape ---
+
+
+class _OddMapping(dict):
+    """A dict subclass: not the plain dict JSON gives, so the subscript shortcut must not decide for it."""
+
+
+def _shapes() -> list[dict]:
+    """Records of every shape the shortcut could misjudge, each with what it should be compared against."""
+    base = lambda_record({"n": 1}, state="iowa")
+    fifo = lambda_record({"n": 1}, state="iowa", group="g1", source_arn=FIFO_QUEUE_ARN)
+
+    def variant(record: dict, **changes) -> dict:
+        out = json.loads(json.dumps(record))
+        for key, value in changes.items():
+            if value is KeyError:
+                out.pop(key, None)
+            else:
+                out[key] = value
+        return out
+
+    state = base["messageAttributes"]["constitution-state"]
+    envelope = json.dumps({"Type": "Notification", "Message": "{}",
+                           "MessageAttributes": {"session": {"Type": "String", "Value": _session("ohio")["stringValue"]}}})
+    return [
+        base, fifo,
+        variant(fifo, attributes={**fifo["attributes"], "MessageGroupId": ""}),  # "" : the queue's one group
+        variant(fifo, attributes={**fifo["attributes"], "MessageGroupId": 7}),
+        variant(base, attributes={"MessageGroupId": ""}),  # "" on a standard queue: no group
+        variant(base, attributes={"MessageGroupId": "g2"}),  # a group on a standard (fair) queue
+        variant(base, eventSourceARN=FIFO_QUEUE_ARN),  # .fifo without MessageGroupId
+        variant(base, eventSourceARN=None, EventSourceARN=FIFO_QUEUE_ARN),  # read from the other spelling
+        variant(base, eventSourceARN=KeyError, EventSourceARN=FIFO_QUEUE_ARN),
+        variant(base, eventSourceARN=5),
+        variant(base, attributes=None, Attributes={"MessageGroupId": "g3"}),
+        variant(base, attributes=KeyError),
+        variant(base, attributes=["MessageGroupId"]),
+        variant(base, body=None, Body="plain"),
+        variant(base, body={"constitution_state": "ohio"}),  # a dict body (hand-built)
+        variant(base, body='{"Type": "Notification", "Message": "{}"}'),
+        variant(base, body=envelope),  # its session disagrees with the attribute: refused
+        variant(base, body=envelope.replace('"Notification"', '"Notific\\u0061tion"')),
+        variant(base, body='{"x": "\\u0041"}'),
+        variant(base, body=KeyError, Body="x"),
+        variant(base, messageAttributes={"constitution-state": {**state, "stringValue": None,
+                                                                "StringValue": "utah"}}),
+        variant(base, messageAttributes={"constitution-state": {"StringValue": "utah"}}),
+        variant(base, messageAttributes={"constitution-state": "utah"}),  # the plain value
+        variant(base, messageAttributes={"constitution-state": ["utah"]}),
+        variant(base, messageAttributes={"constitution-state": {"stringValue": ["utah"]}}),
+        variant(base, messageAttributes={"constitution-state": {"stringValue": 5}}),
+        variant(base, messageAttributes={"Constitution-State": state}),
+        variant(base, messageAttributes={"constitution-state": state, "Constitution-State": {"stringValue": "ohio"}}),
+        variant(base, messageAttributes={"constitution-state": state, "session": _session("ohio")}),
+        variant(base, messageAttributes={"session": _session("ohio")}),
+        variant(base, messageAttributes={"constitution-state": state, "trace": {"stringValue": "t"}}),
+        variant(base, messageAttributes={}),
+        variant(base, messageAttributes=None, MessageAttributes={"constitution-state": {"StringValue": "utah"}}),
+        variant(base, messageAttributes=KeyError, MessageAttributes={"constitution-state": {"StringValue": "utah"}}),
+        variant(base, messageAttributes=[state]),
+        variant(base, messageAttributes="c"),
+        {**base, "messageAttributes": _OddMapping(base["messageAttributes"])},
+        {**base, "messageAttributes": {"constitution-state": _OddMapping(state)}},
+        {**base, "attributes": _OddMapping({"MessageGroupId": "g4"})},
+        {"MessageId": "m", "Body": "{}", "MessageAttributes": {"constitution-state": {"StringValue": "utah"}},
+         "Attributes": {"MessageGroupId": "g5"}},  # boto3's spelling
+    ]
+
+
+def _expected(record: dict):
+    """What usual_records must say of ``record``: derived from the readers it stands for."""
+    from aws_helper_sync.context.sources import first_agreeing
+
+    try:
+        found = first_agreeing(rec.state_sources(record))
+    except rec.InvalidStateError:
+        return None  # the long way raises: the shortcut must not have answered
+    if found is None or found[0] != rec.ATTRIBUTE_SOURCE:
+        return "long way"
+    return found[1], rec.fifo_group(record)
+
+
+@pytest.mark.parametrize("index", range(len(_shapes())))
+def test_usual_records_answers_what_the_readers_answer(index):
+    record = _shapes()[index]
+    (usual,) = rec.usual_records([record])
+    usual = (usual, None) if isinstance(usual, str) else usual  # (the value alone: no FIFO group)
+    expected = _expected(record)
+    if usual is None:  # the long way: always allowed, since it is the readers themselves
+        return
+    assert expected not in (None, "long way")
+    assert usual == expected
+    assert type(usual[0]) is type(expected[0])
+    assert rec.find_state(record) == (rec.ATTRIBUTE_SOURCE, usual[0])
+
+
+def test_usual_records_takes_the_short_way_for_the_usual_shapes():
+    # (so that the test above compares something: these must not all fall back)
+    base = lambda_record({"n": 1}, state="iowa")
+    fifo = lambda_record({"n": 1}, state="iowa", group="g1", source_arn=FIFO_QUEUE_ARN)
+    no_group = lambda_record({"n": 1}, state="iowa", source_arn=FIFO_QUEUE_ARN)
+    assert rec.usual_records([base, fifo, no_group]) == ["iowa", ("iowa", "g1"), ("iowa", "")]
+
+
+def test_usual_records_over_a_mixed_batch_gives_each_record_its_own_answer():
+    # One pass over the batch keeps the last queue ARN it read: records of a standard and a FIFO queue
+    # interleaved (and every odd shape between them) must each get the answer they get alone.
+    shapes = _shapes()
+    standard = lambda_record({"n": 1}, state="ohio")
+    fifo_no_group = lambda_record({"n": 1}, state="ohio", source_arn=FIFO_QUEUE_ARN)
+    batch = []
+    for shape in shapes:
+        batch.extend([standard, shape, fifo_no_group, shape])
+    assert rec.usual_records(batch) == [rec.usual_records([r])[0] for r in batch]
+    assert [u for u in rec.usual_records([standard, fifo_no_group, standard]) if u] == \
+        ["ohio", ("ohio", ""), "ohio"]
+
+
+def test_usual_records_of_a_record_that_is_not_a_dict_raises_and_the_consumer_reads_each_alone():
+    # run_records called by hand with a poison entry: it fails alone, the others still run.
+    from aws_helper_sync.sqs.consumer_base import SQSConsumer
+
+    seen = []
+
+    class Recorder(SQSConsumer):
+        def process_record(self, record):
+            seen.append(record["messageId"])
+
+    good = lambda_record({"n": 1}, message_id="good")
+    with pytest.raises(AttributeError):  # (the readers' record.get)
+        rec.usual_records([good, ["not", "a", "record"]])
+    result = Recorder().run_records([good, ["not", "a", "record"]])  # type: ignore[list-item]
+    assert seen == ["good"]
+    assert set(result.failures) == {""}  # the entry without an id
+    assert result.failures[""].startswith("not processed: record could not be read")

@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
 from .. import settings
 from .._lazy import deferred
@@ -68,16 +68,25 @@ PROCESSING_MODES = ("single", "batch")
 NOT_PROCESSED = "not processed: "
 
 
-class _Item:
-    """A record ready to run: its id, its checked state, its FIFO message group."""
+#: A record ready to run: ``(record, message id, its checked state, its FIFO message group)``.
+#: A plain tuple, unpacked where it is read: ``_prepare`` makes one per record before any
+#: state group can start, and a class's ``__init__`` made that serial part a tenth longer.
+_Item = tuple[dict[str, Any], str, Optional[str], Optional[str]]
 
-    __slots__ = ("fifo_group", "message_id", "record", "state")
 
-    def __init__(self, record: dict[str, Any], message_id: str, state: str | None, fifo_group: str | None) -> None:
-        self.record = record
-        self.message_id = message_id
-        self.state = state
-        self.fifo_group = fifo_group
+class _Prepared:
+    """What ``_prepare`` leaves: the records ready to run, in order and (batch mode) by state.
+
+    ``fifo``: some record is in a FIFO message group, so that ``groups`` (one
+    round of every record) cannot run as it is (``_fifo_rounds``).
+    """
+
+    __slots__ = ("fifo", "groups", "items")
+
+    def __init__(self, items: list[_Item], groups: dict[str | None, list[_Item]] | None, fifo: bool) -> None:
+        self.items = items
+        self.groups = groups
+        self.fifo = fifo
 
 
 class _UnitFailures:
@@ -97,11 +106,11 @@ class _UnitFailures:
     # thousand records would otherwise pay for both before process_batch starts.
     @cached_property
     def groups(self) -> dict[str, str | None]:
-        return {item.message_id: item.fifo_group for item in self._items}
+        return {mid: group for _, mid, _, group in self._items}
 
     @cached_property
     def positions(self) -> dict[str, int]:
-        return {item.message_id: position for position, item in enumerate(self._items)}
+        return {item[1]: position for position, item in enumerate(self._items)}
 
     def mark(self, message_id: str, reason: str) -> None:
         if message_id not in self.groups:
@@ -227,7 +236,7 @@ class BatchRecords(list[dict[str, Any]]):
     """
 
     def __init__(self, items: Sequence[_Item], unit: _UnitFailures, deadline: _Deadline, logger: Any) -> None:
-        super().__init__([item.record for item in items])
+        super().__init__([item[0] for item in items])
         self._items = items
         self._unit = unit
         self._deadline = deadline
@@ -235,34 +244,34 @@ class BatchRecords(list[dict[str, Any]]):
         self._handed: set[str] = set()
         self.held_back: dict[str, str] = {}  # message id -> why it was reported failed unprocessed
 
-    def _hold_back(self, item: _Item, reason: str) -> None:
-        if item.message_id not in self.held_back and item.message_id not in self._unit.failures:
-            self.held_back[item.message_id] = reason
-            self._logger.error("message %s %s", item.message_id, reason)
+    def _hold_back(self, mid: str, reason: str) -> None:
+        if mid not in self.held_back and mid not in self._unit.failures:
+            self.held_back[mid] = reason
+            self._logger.error("message %s %s", mid, reason)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         last_handed: float | None = None
         longest_gap_ms = 0.0  # the longest the consumer took over one record: the next may take as long
-        for position, item in enumerate(self._items):
-            failed_id = self._unit.first_failure(item.fifo_group)
+        for position, (record, mid, _, group) in enumerate(self._items):
+            failed_id = self._unit.first_failure(group)
             if failed_id is not None and self._unit.positions[failed_id] <= position:
-                if failed_id != item.message_id and item.message_id not in self._handed:
-                    self._hold_back(item, _fifo_reason(item.fifo_group or "", failed_id))
+                if failed_id != mid and mid not in self._handed:
+                    self._hold_back(mid, _fifo_reason(group or "", failed_id))
                 continue  # (one handed out before the failure is reported by _apply_group_failures)
             now = time.monotonic()
             if last_handed is not None:
                 longest_gap_ms = max(longest_gap_ms, (now - last_handed) * 1000.0)
             stop = self._deadline.stop_reason(longest_gap_ms)
             if stop is not None:
-                for rest in self._items[position:]:
-                    if rest.message_id in self._handed:  # seen earlier in this call, not finished: still failed
+                for _, rest, _, _ in self._items[position:]:
+                    if rest in self._handed:  # seen earlier in this call, not finished: still failed
                         self._hold_back(rest, stop.replace(NOT_PROCESSED, "stopped unfinished: ", 1))
                     else:
                         self._hold_back(rest, stop)
                 return
             last_handed = now
-            self._handed.add(item.message_id)
-            yield item.record
+            self._handed.add(mid)
+            yield record
 
 
 class SQSConsumer(EntryPoint):
@@ -409,11 +418,11 @@ class SQSConsumer(EntryPoint):
                 )
             check_sync_hooks(type(self))  # also for classes not loaded by name (the worker takes classes)
             deadline = _Deadline.of(context, self._deadline_margin(), self.logger)
-            items = self._prepare(records, result, tenant_id(context))
+            prepared = self._prepare(records, result, tenant_id(context), by_state=mode == "batch")
             if mode == "batch":
-                self._run_batch_mode(items, result, deadline)
+                self._run_batch_mode(prepared, result, deadline)
             else:
-                self._run_single_mode(items, result, deadline)
+                self._run_single_mode(prepared.items, result, deadline)
         except Exception as exc:  # a fault of the framework or the consumer's configuration
             self.logger.exception("batch aborted; every record not yet failed is reported failed")
             reason = f"batch aborted: {_reason(exc)}"
@@ -452,33 +461,67 @@ class SQSConsumer(EntryPoint):
 
     def _prepare(
         self, records: list[dict[str, Any]], result: rec.ProcessingResult, tenant: Any = None,
-    ) -> list[_Item]:
+        by_state: bool = False,
+    ) -> _Prepared:
         """Resolve each record's state; a record that cannot be read fails alone (and, FIFO, its followers).
 
-        ``tenant``: ``context.tenant_id`` (Lambda tenant isolation mode), a state
-        source of every record of the invocation: the state of a record that
-        names none, and refused for a record that names another.
+        ``tenant``: ``context.tenant_id`` (Lambda tenant isolation mode), a
+        state source of every record of the invocation: the state of a record
+        that names none, and refused for a record that names another.
+        ``by_state``: also group the records by state (batch mode), in the
+        same pass.
         """
         items: list[_Item] = []
+        groups: dict[str | None, list[_Item]] | None = {} if by_state else None
+        fifo = False
         broken_groups: dict[str, str] = {}
-        valid: dict[str, str] = {}  # a batch carries few distinct states: validate each once
+        # A batch carries few distinct states: each value is validated once (the state it names, and
+        # its group in batch mode), then its records of a standard queue take the first lane below.
+        seen: dict[str, tuple[str, list[_Item] | None]] = {}
         read_state = self._state_reader()
-        for record, mid in zip(records, result.message_ids):  # the ids run_records read
-            group: str | None = None
-            try:
-                group = rec.fifo_group(record)
-                if group is not None and group in broken_groups:
-                    self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
+        # The usual records' state and group, read in one pass; None: read that record the long way
+        # (every record, for an extract_state override).
+        usual: list[str | tuple[Any, str | None] | None]
+        try:
+            usual = rec.usual_records(records) if read_state is rec.find_state else [None] * len(records)
+        except Exception:  # noqa: BLE001 - a record that is not a dict: each is read below, failing alone
+            usual = [None] * len(records)
+        value: Any
+        for record, mid, known in zip(records, result.message_ids, usual):  # the ids run_records read
+            if type(known) is str and tenant is None:  # (a tenant is a second source to compare with)
+                hit = seen.get(known)
+                if hit is not None:  # no FIFO group, a value validated earlier in this batch: all there is
+                    item: _Item = (record, mid, hit[0], None)
+                    items.append(item)
+                    if hit[1] is not None:
+                        hit[1].append(item)
                     continue
-                found = read_state(record)
-                if tenant is not None:
-                    found = first_agreeing([found or ("the record's state", None), (TENANT_ID_SOURCE, tenant)])
+            group = None
+            try:
+                value = None
+                if known is None:
+                    group = rec.fifo_group(record)
+                elif isinstance(known, str):
+                    value = known  # (no FIFO group)
+                else:
+                    value, group = known
+                if group is not None:
+                    fifo = True
+                    if group in broken_groups:
+                        self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
+                        continue
+                if known is None or tenant is not None:
+                    found = read_state(record) if known is None else (rec.ATTRIBUTE_SOURCE, value)
+                    if tenant is not None:
+                        found = first_agreeing([found or ("the record's state", None), (TENANT_ID_SOURCE, tenant)])
+                    value = None if found is None else found[1]
                 state = None
-                if found is not None and found[1] is not None:
-                    value = found[1]
-                    state = valid.get(value) if isinstance(value, str) else None  # (a list is not hashable)
-                    if state is None:
-                        state = valid[value] = known_state(value)  # spelling, allow lists, registry
+                if value is not None:
+                    exact = type(value) is str  # (a list is not hashable; a str subclass may equal anything)
+                    hit = seen.get(value) if exact else None
+                    state = known_state(value) if hit is None else hit[0]  # spelling, allow lists, registry
+                    if hit is None and exact:
+                        seen[value] = (state, None if groups is None else groups.setdefault(state, []))
             except InvalidStateError as exc:
                 why = str(exc) if isinstance(exc, (ConflictingStateSourcesError, MalformedSessionError)) \
                     else f"invalid constitution-state: {exc}"
@@ -490,8 +533,11 @@ class SQSConsumer(EntryPoint):
                 self.logger.warning("message %s could not be read", mid, exc_info=True)
                 self._unreadable(result, mid, group, broken_groups, f"record could not be read: {_reason(exc)}")
                 continue
-            items.append(_Item(record, mid, state, group))
-        return items
+            item = (record, mid, state, group)
+            items.append(item)
+            if groups is not None:
+                groups.setdefault(state, []).append(item)
+        return _Prepared(items, groups, fifo)
 
     def _unreadable(
         self, result: rec.ProcessingResult, mid: str, group: str | None, broken_groups: dict[str, str], why: str,
@@ -512,38 +558,40 @@ class SQSConsumer(EntryPoint):
         watched = deadline.watched  # read once (a clock that fails later makes stop_reason answer None)
         started = 0.0
         for item in items:
-            if item.fifo_group is not None and item.fifo_group in broken_groups:
-                self._fail(result, item.message_id, _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
+            _, mid, state, group = item
+            if group is not None and group in broken_groups:
+                self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
                 continue
             if watched:
                 stop = deadline.stop_reason()
                 if stop is not None:
-                    self._fail(result, item.message_id, stop)
+                    self._fail(result, mid, stop)
                     continue
                 started = time.monotonic()
             try:
-                failures = run_in_validated_unit_context(item.state, self._run_record, item)  # from _prepare
+                failures = run_in_validated_unit_context(state, self._run_record, item)  # state: from _prepare
             except Exception as exc:  # the unit context itself failed: the record was not processed
-                self.logger.exception("message %s could not run", item.message_id)
-                failures = {item.message_id: _reason(exc)}
+                self.logger.exception("message %s could not run", mid)
+                failures = {mid: _reason(exc)}
             finally:
                 if watched:
                     deadline.record(started)
             if failures:
-                for mid, reason in failures.items():
-                    result.fail(mid, reason)
-                if item.fifo_group is not None:
-                    broken_groups[item.fifo_group] = item.message_id
+                for failed_id, reason in failures.items():
+                    result.fail(failed_id, reason)
+                if group is not None:
+                    broken_groups[group] = mid
 
     def _run_record(self, item: _Item) -> dict[str, str]:
-        unit = _RecordFailures(item.message_id)
+        record, mid, _, _ = item
+        unit = _RecordFailures(mid)
         _current_unit.set(unit)  # this runs in the unit's own context: nothing to reset
         try:
             hook: Callable[[dict[str, Any]], object] = self.process_record  # typed -> None, may return anything
-            hook_result(self, "process_record", hook(item.record))
+            hook_result(self, "process_record", hook(record))
         except Exception as exc:
-            self.logger.exception("message %s failed", item.message_id)
-            return {item.message_id: _reason(exc)}
+            self.logger.exception("message %s failed", mid)
+            return {mid: _reason(exc)}
         return dict(unit.failures)  # a copy: a thread the hook started may still mark (too late)
 
     # batch mode
@@ -557,21 +605,25 @@ class SQSConsumer(EntryPoint):
             raise ValueError(f"{type(self).__name__}.max_workers must be a positive int or None, got {configured!r}")
         return max(1, min(configured, group_count))
 
-    def _run_batch_mode(self, items: list[_Item], result: rec.ProcessingResult, deadline: _Deadline) -> None:
+    def _run_batch_mode(self, prepared: _Prepared, result: rec.ProcessingResult, deadline: _Deadline) -> None:
+        if not prepared.fifo and prepared.groups is not None:  # a standard queue: one round, grouped already
+            for group_items, failures in self._run_groups(prepared.groups, deadline):
+                self._apply_group_failures(group_items, failures, result, {})
+            return
         broken_groups: dict[str, str] = {}
-        for round_items in _fifo_rounds(items):
+        for round_items in _fifo_rounds(prepared.items):
             runnable = round_items  # nothing to hold back until a FIFO group breaks
             if broken_groups:
                 runnable = []
                 for item in round_items:
-                    if item.fifo_group is not None and item.fifo_group in broken_groups:
-                        self._fail(result, item.message_id,
-                                   _fifo_reason(item.fifo_group, broken_groups[item.fifo_group]))
+                    group = item[3]
+                    if group is not None and group in broken_groups:
+                        self._fail(result, item[1], _fifo_reason(group, broken_groups[group]))
                     else:
                         runnable.append(item)
             groups: dict[str | None, list[_Item]] = {}
             for item in runnable:
-                groups.setdefault(item.state, []).append(item)
+                groups.setdefault(item[2], []).append(item)  # by state
             for group_items, failures in self._run_groups(groups, deadline):
                 self._apply_group_failures(group_items, failures, result, broken_groups)
 
@@ -589,16 +641,16 @@ class SQSConsumer(EntryPoint):
     def _run_group_unit(self, state: str | None, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
         stop = deadline.stop_reason()  # checked when the group would start (it may have waited for a thread)
         if stop is not None:
-            for item in items:
-                self.logger.error("message %s %s", item.message_id, stop)
-            return {item.message_id: stop for item in items}
+            for _, mid, _, _ in items:
+                self.logger.error("message %s %s", mid, stop)
+            return {mid: stop for _, mid, _, _ in items}
         watched = deadline.watched
         started = time.monotonic() if watched else 0.0
         try:
             return run_in_validated_unit_context(state, self._run_group, items, deadline)  # state: from _prepare
         except Exception as exc:  # the unit context itself failed: the group was not processed
             self.logger.exception("state group %s could not run", state)
-            return {item.message_id: _reason(exc) for item in items}
+            return {mid: _reason(exc) for _, mid, _, _ in items}
         finally:
             if watched:
                 deadline.record(started)
@@ -613,7 +665,7 @@ class SQSConsumer(EntryPoint):
         except Exception as exc:
             self.logger.exception("process_batch failed for %d records", len(items))
             reason = f"process_batch raised: {_reason(exc)}"
-            return {item.message_id: batch.held_back.get(item.message_id, reason) for item in items}
+            return {mid: batch.held_back.get(mid, reason) for _, mid, _, _ in items}
         failures = dict(unit.failures)
         for mid, reason in batch.held_back.items():
             failures.setdefault(mid, reason)
@@ -632,20 +684,19 @@ class SQSConsumer(EntryPoint):
         # so that SQS redelivers the message group from the failure on, in order.
         if not failures and not broken_groups:
             return  # the usual group: all succeeded, no FIFO group broken before
-        for item in items:
-            group = item.fifo_group
-            if item.message_id in failures:
-                result.fail(item.message_id, failures[item.message_id])
+        for _, mid, _, group in items:
+            if mid in failures:
+                result.fail(mid, failures[mid])
                 if group is not None:
-                    broken_groups.setdefault(group, item.message_id)
+                    broken_groups.setdefault(group, mid)
             elif group is not None and group in broken_groups:
                 reason = (
                     f"an earlier message ({broken_groups[group]}) of FIFO message group "
                     f"{_group_shown(group)} failed after this one was handed to process_batch: "
                     "reported failed so that the group is redelivered in order"
                 )
-                result.fail(item.message_id, reason)
-                self.logger.warning("message %s %s", item.message_id, reason)
+                result.fail(mid, reason)
+                self.logger.warning("message %s %s", mid, reason)
 
 
 def _fifo_rounds(items: list[_Item]) -> list[list[_Item]]:
@@ -653,20 +704,20 @@ def _fifo_rounds(items: list[_Item]) -> list[list[_Item]]:
 
     A record goes into the round of the previous record of its message group
     when both have the same state (same state group: order kept within it),
-    else into the next round. Standard-queue records all go into the first.
-    A message group that stays in one state (the usual case) gives one round.
+    else into the next round. Records without a message group (and a
+    standard queue's: the caller skips this then) all go into the first. A
+    message group that stays in one state (the usual case) gives one round.
     """
-    if all(item.fifo_group is None for item in items):
-        return [items] if items else []  # a standard queue
     rounds: list[list[_Item]] = []
     last: dict[str, tuple[int, str | None]] = {}
     for item in items:
+        _, _, state, group = item
         index = 0
-        if item.fifo_group is not None and item.fifo_group in last:
-            prev_round, prev_state = last[item.fifo_group]
-            index = prev_round if prev_state == item.state else prev_round + 1
-        if item.fifo_group is not None:
-            last[item.fifo_group] = (index, item.state)
+        if group is not None and group in last:
+            prev_round, prev_state = last[group]
+            index = prev_round if prev_state == state else prev_round + 1
+        if group is not None:
+            last[group] = (index, state)
         while len(rounds) <= index:
             rounds.append([])
         rounds[index].append(item)

@@ -91,22 +91,33 @@ def checked_records(event: Any) -> tuple[list[dict[str, Any]], list[str]]:
         raise BadEventError(f"not an SQS event: expected a dict with a 'Records' list, got {shape}")
     records: list[dict[str, Any]] = event["Records"]  # each checked to be a dict below
     ids: list[str] = []
-    for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise BadEventError(f"not an SQS event: record {index} is a {type(record).__name__}, not an object")
-        if record.get("eventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE \
-                or record.get("EventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE:  # SNS spells it so
-            key = "eventSource" if record.get("eventSource", SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE else "EventSource"
+    append = ids.append
+    source = SQS_EVENT_SOURCE
+    for record in records:
+        try:  # Lambda's record, checked in a few subscripts (this runs per record, before any work)
+            usual = type(record) is dict and record["eventSource"] == source and "EventSource" not in record
+            message_id = record["messageId"] if usual else None
+        except KeyError:
+            message_id = None
+        append(message_id if type(message_id) is str and message_id else _checked_id(len(ids), record))
+    return records, ids
+
+
+def _checked_id(index: int, record: Any) -> str:
+    """The message id of ``records[index]`` after every check of ``checked_records``; else BadEventError."""
+    if not isinstance(record, dict):
+        raise BadEventError(f"not an SQS event: record {index} is a {type(record).__name__}, not an object")
+    for key in ("eventSource", "EventSource"):  # (SNS spells it EventSource)
+        if record.get(key, SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE:
             shown = repr(record[key])
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
             raise BadEventError(
                 f"not an SQS event: record {index} has {key} {shown} (expected {SQS_EVENT_SOURCE!r})"
             )
-        message_id = rec.message_id(record)
-        if message_id is None:
-            raise BadEventError(f"not an SQS event: record {index} has no messageId")
-        ids.append(message_id)
-    return records, ids
+    message_id = rec.message_id(record)
+    if message_id is None:
+        raise BadEventError(f"not an SQS event: record {index} has no messageId")
+    return message_id
 
 
 def failed_response(records: list[dict[str, Any]], reason: str) -> dict[str, Any]:

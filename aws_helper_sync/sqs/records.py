@@ -35,7 +35,8 @@ from ..context.state import InvalidStateError
 
 STATE_ATTRIBUTE = "constitution-state"
 STATE_BODY_KEY = "constitution_state"
-_ATTRIBUTE_SOURCE = f"message attribute {STATE_ATTRIBUTE!r}"
+#: Where the state of a usual record comes from (``usual_records``).
+ATTRIBUTE_SOURCE = f"message attribute {STATE_ATTRIBUTE!r}"
 _ENVELOPE_SOURCE = f"SNS envelope MessageAttributes {STATE_ATTRIBUTE!r}"
 
 
@@ -232,7 +233,7 @@ def _constitution_state(
     """
     value = state_attribute(attributes)
     if value is not None:
-        return _ATTRIBUTE_SOURCE, value
+        return ATTRIBUTE_SOURCE, value
     if envelope is not None:
         value = state_attribute(envelope.get("MessageAttributes"), "SNS envelope MessageAttributes")
         if value is not None:
@@ -278,40 +279,80 @@ def find_state(record: dict[str, Any]) -> Found | None:
     cannot be read raises MalformedSessionError, even next to a valid
     constitution-state: such a record is ambiguous and fails.
     """
-    found = _attribute_only_state(record)
-    return first_agreeing(state_sources(record)) if found is None else found
+    usual = _usual_record(record)
+    return first_agreeing(state_sources(record)) if usual is None else (ATTRIBUTE_SOURCE, usual[0])
 
 
-def _attribute_only_state(record: dict[str, Any]) -> Found | None:
-    """The usual record's answer without walking every source, or None to walk them.
+def usual_records(records: list[dict[str, Any]]) -> list[str | tuple[Any, str | None] | None]:
+    """For each record, ``(state value, FIFO group)`` if it is a usual record, else None (read it the long way).
 
-    When the record has a ``constitution-state`` attribute with a value, no
+    The state value alone (a ``str``) stands for ``(value, None)``: the
+    commonest answer, a standard queue's record, without a tuple to build and
+    unpack.
+
+    A usual record has a ``constitution-state`` attribute with a value, no
     other spelling of it and no ``session`` attribute, and a body that cannot
-    be an SNS envelope, that attribute is the only source there is: the answer
-    is the one ``first_agreeing(state_sources(record))`` would give. (It runs
-    for every record, so the readers it needs are written out here.)
+    be an SNS envelope: that attribute is then the only source there is, so
+    ``find_state(record)`` is ``(ATTRIBUTE_SOURCE, value)`` (the answer
+    ``first_agreeing(state_sources(record))`` gives) and the group is
+    ``fifo_group(record)``. Never raises for a dict record.
+
+    It runs for every record before any state group can start (the serial
+    part of a batch), so the commonest record, a Lambda one whose only
+    message attribute is the state, is read here with plain subscripts (half
+    the cost of the readers): a key that is missing or a value that is not a
+    dict where one belongs raises inside and hands the record to
+    ``_usual_record``, which answers for every other shape.
     """
-    body = record.get("body")
-    if body is None:
-        body = record.get("Body")
-    if not isinstance(body, str) or "Notification" in body or "\\" in body:  # _might_hold_envelope
+    out: list[str | tuple[Any, str | None] | None] = []
+    append = out.append
+    last_source: Any = None  # the records of one event share their queue's ARN: its suffix is read once
+    last_fifo = False
+    for record in records:
+        try:  # Lambda's spellings; a missing key or a value of another type: _usual_record decides
+            attributes = record["messageAttributes"]
+            value = attributes[STATE_ATTRIBUTE]["stringValue"] if len(attributes) == 1 else None
+            group = record["attributes"].get("MessageGroupId")
+            body = record["body"]
+            source = record["eventSourceARN"]
+        except (KeyError, TypeError, AttributeError):  # (a str, list or None where a dict belongs)
+            value = None
+        if value is None or type(source) is not str or type(body) is not str \
+                or "Notification" in body or "\\" in body:  # (the last two: _might_hold_envelope)
+            append(_usual_record(record))
+            continue
+        if group is None:  # fifo_group: a .fifo queue without MessageGroupId is one group
+            if source != last_source:
+                last_source, last_fifo = source, source[-5:] == ".fifo"  # (endswith: slower)
+            if not last_fifo:
+                append(value if type(value) is str else (value, None))
+                continue
+            group = ""
+        elif type(group) is not str or not group:
+            append(_usual_record(record))
+            continue
+        append((value, group))
+    return out
+
+
+def _usual_record(record: dict[str, Any]) -> tuple[Any, str | None] | None:
+    """``usual_records`` of one record of any shape (the Lambda and the boto3 spellings)."""
+    body = record_body(record)
+    if _might_hold_envelope(body):
         return None
-    attributes = record.get("messageAttributes")
+    attributes = record.get("messageAttributes")  # (message_attributes, but a non-dict is not usual)
     if attributes is None:
         attributes = record.get("MessageAttributes")
     if not isinstance(attributes, dict):
         return None
-    if len(attributes) == 1 and STATE_ATTRIBUTE in attributes:  # the commonest record: the loop below, short
-        value = _attribute_value(attributes[STATE_ATTRIBUTE])
-        return None if value is None else (_ATTRIBUTE_SOURCE, value)
     value = None
     for key, attribute in attributes.items():
         lowered = key.lower() if isinstance(key, str) else None
         if lowered == SESSION_ATTRIBUTE or (lowered == STATE_ATTRIBUTE and key != STATE_ATTRIBUTE):
-            return None
+            return None  # another source to compare with: the long way
         if key == STATE_ATTRIBUTE:
             value = _attribute_value(attribute)
-    return None if value is None else (_ATTRIBUTE_SOURCE, value)
+    return None if value is None else (value, fifo_group(record))
 
 
 def extract_state(record: dict[str, Any]) -> Any:
