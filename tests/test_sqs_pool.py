@@ -320,11 +320,11 @@ def test_run_all_runs_each_call_in_a_copy_of_the_callers_context():
 
 
 def test_run_all_hammered_from_many_threads_keeps_every_result_and_context_apart():
-    # 12 callers at once share the crew (7 helpers at most): every call's result reaches its own caller, in
-    # order, under its caller's context; nobody deadlocks waiting for a busy crew; no thread beyond the crew's.
+    # 12 callers at once share the pool (7 helpers at most): every call's result reaches its own caller, in
+    # order, under its caller's context; nobody deadlocks waiting for a busy pool; no second pool is made.
     var: ContextVar[int] = ContextVar("test_run_all_hammer", default=-1)
-    threads.run_all([lambda: None] * 8, 8)  # the crew exists
-    crew_threads = set(threads._GROUPS.current[0]._threads)
+    threads.run_all([lambda: None] * 8, 8)  # the pool exists
+    pool = threads._GROUPS.current[0]
     errors: list[BaseException] = []
     barrier = threading.Barrier(12)
 
@@ -346,10 +346,10 @@ def test_run_all_hammered_from_many_threads_keeps_every_result_and_context_apart
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in callers), "a caller is stuck"
     assert errors == []
-    assert set(threads._GROUPS.current[0]._threads) == crew_threads  # the same crew, no thread added
+    assert threads._GROUPS.current[0] is pool and len(pool._threads) <= 8  # one pool, bounded
 
 
-def test_run_all_raises_a_base_exception_of_a_helper_in_the_caller_and_the_crew_survives():
+def test_run_all_raises_a_base_exception_of_a_helper_in_the_caller_and_the_pool_survives():
     started = threading.Event()
 
     def slow() -> str:
@@ -363,20 +363,7 @@ def test_run_all_raises_a_base_exception_of_a_helper_in_the_caller_and_the_crew_
 
     with pytest.raises(SystemExit, match="from a helper"):
         threads.run_all([slow, stop], 2)
-    assert threads.run_all([lambda i=i: i for i in range(8)], 8) == list(range(8))  # every helper still there
-
-
-def test_run_all_does_not_wait_for_helpers_that_never_took_a_call():
-    # A helper that gets a thread only after the caller has run every call finds nothing and is not waited for.
-    gate = threading.Event()
-    crew = threads.shared_pool(7)
-    crew.start(lambda: gate.wait(5), 7)  # every crew thread busy
-    try:
-        begun = time.monotonic()
-        assert threads.run_all([lambda i=i: i for i in range(8)], 8) == list(range(8))  # all run by the caller
-        assert time.monotonic() - begun < 2
-    finally:
-        gate.set()
+    assert threads.run_all([lambda i=i: i for i in range(8)], 8) == list(range(8))  # the pool still serves
 
 
 # --- the consumer class cache ---

@@ -4,10 +4,9 @@ A pool is created on first use, replaced by a larger one when a caller asks for
 more threads, and forgotten in a forked child (the parent's threads are not
 there, and a lock a parent thread held would never be released). Threads start
 as needed and stay for the next invocation; a replaced pool's idle threads exit
-once the calls still using it are done (a ThreadPoolExecutor's workers, and those
-of ``threads.run_all``'s crew, stop when it is garbage collected). ``inside()`` is
-True in the pool's own threads: work started there must not wait for the pool,
-which could be waiting for it.
+once the calls still using it are done (a ThreadPoolExecutor's workers stop when
+it is garbage collected). ``inside()`` is True in the pool's own threads: work
+started there must not wait for the pool, which could be waiting for it.
 
 Importing this module starts nothing and imports no ``concurrent.futures``.
 """
@@ -16,12 +15,10 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
-
-P = TypeVar("P")
 
 
 def _thread_pool(max_workers: int, thread_name_prefix: str,
@@ -32,31 +29,22 @@ def _thread_pool(max_workers: int, thread_name_prefix: str,
                               initializer=initializer)
 
 
-class ProcessPool(Generic[P]):
-    """The process's pool of one kind: ``get(workers)`` returns it with at least ``workers`` threads.
+class ProcessPool:
+    """The process's pool of one kind: ``get(workers)`` returns it with at least ``workers`` threads."""
 
-    ``executor(max_workers=, thread_name_prefix=, initializer=)`` makes a pool:
-    a ThreadPoolExecutor by default.
-    """
-
-    @overload
-    def __init__(self: ProcessPool[ThreadPoolExecutor], thread_name_prefix: str) -> None: ...
-
-    @overload
-    def __init__(self, thread_name_prefix: str, executor: Callable[..., P]) -> None: ...
-
-    def __init__(self, thread_name_prefix: str, executor: Callable[..., P] | None = None) -> None:
+    def __init__(self, thread_name_prefix: str,
+                 executor: Callable[..., ThreadPoolExecutor] = _thread_pool) -> None:
         self.thread_name_prefix = thread_name_prefix
-        self._executor: Callable[..., P] = executor or _thread_pool  # type: ignore[assignment]
+        self._executor = executor
         self._forget()
         _pools.append(self)
 
     def _forget(self) -> None:
-        self.current: tuple[P | None, int] = (None, 0)  # (pool, its size), replaced whole
+        self.current: tuple[ThreadPoolExecutor | None, int] = (None, 0)  # (pool, its size), replaced whole
         self.lock = threading.Lock()
         self._threads = threading.local()  # .inside is True in this pool's threads
 
-    def get(self, workers: int) -> P:
+    def get(self, workers: int) -> ThreadPoolExecutor:
         pool, size = self.current
         if pool is not None and size >= workers:
             return pool
@@ -76,7 +64,7 @@ class ProcessPool(Generic[P]):
         self._threads.inside = True
 
 
-_pools: list[ProcessPool[Any]] = []
+_pools: list[ProcessPool] = []
 
 
 def _after_fork_in_child() -> None:
