@@ -12,10 +12,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from . import settings
+from ._bounded import remember
 from ._lazy import deferred
 from .context.registry import check_known_state
 from .context.sources import Found, first_agreeing
-from .context.state import InvalidStateError, validate_state
+from .context.state import (
+    PREDICATE_ALLOW_LIST,
+    InvalidStateError,
+    fixed_allow_list,
+    validate_state,
+)
 from .context.units import run_in_unit_context
 from .database.access import DatabaseAccess
 from .loading import hook_result, load_class, to_pascal_case
@@ -58,8 +64,34 @@ def known_state(value: object) -> str:
     Raises InvalidStateError (bad spelling: 400), UnknownStateError (unknown or
     inactive: 403), StateRegistryUnavailableError (registry unreadable: refused,
     503). Every entry point checks the state it reads through this.
+
+    Without a registry collection, a state that passed is known again at once
+    while ``ALLOWED_STATES``, ``STATES_COLLECTION`` and the allow list set in
+    code are unchanged: one lookup instead of the checks, for every request of
+    a warm process.
     """
-    return check_known_state(validate_state(value))
+    if type(value) is str:  # (a str subclass could change what it compares equal to)
+        known = _KNOWN.get(value)
+        if known is not None and known[0] is _settled() and known[1] is fixed_allow_list():
+            return value
+    settled, allow_list = _settled(), fixed_allow_list()  # read before the checks: a change meanwhile wins
+    state = check_known_state(validate_state(value))
+    if settled is not None and allow_list is not PREDICATE_ALLOW_LIST and type(value) is str:
+        remember(_KNOWN, value, (settled, allow_list), _KNOWN_MAX)
+    return state
+
+
+def _settled_marker() -> object | None:
+    """A new marker for the current ALLOWED_STATES and STATES_COLLECTION; None with a registry
+    collection, whose answers expire (STATES_REFRESH_SECONDS): those are never remembered here."""
+    return object() if settings.env("STATES_COLLECTION") is None else None
+
+
+_settled = settings.environ_memo(_settled_marker, "ALLOWED_STATES", "STATES_COLLECTION")
+# States that passed known_state, each with the marker and the in-code allow list it was
+# checked under; bounded, whatever callers send.
+_KNOWN: dict[str, tuple[object, object]] = {}
+_KNOWN_MAX = 4096
 
 
 def require_state(value: object, source: str) -> str:
@@ -72,7 +104,7 @@ def require_state(value: object, source: str) -> str:
     if value is None or value == "":
         raise MissingStateError(f"{source} is required (a constitution-state such as 'connecticut')")
     try:
-        return check_known_state(validate_state(value))  # known_state(), one call less per unit
+        return known_state(value)
     except InvalidStateError as exc:  # UnknownStateError keeps its class (403, not 400)
         raise type(exc)(f"{source}: {exc}") from None
 

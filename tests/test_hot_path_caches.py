@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aws_helper_sync import api_handler, loading, settings
+from aws_helper_sync import api_handler, entrypoint, loading, settings
 from aws_helper_sync.api import events, router
 from aws_helper_sync.api.exceptions import BadRequestError
 from aws_helper_sync.context import state as state_module
@@ -28,6 +28,7 @@ from aws_helper_sync.context.state import (
     set_allowed_states,
     validate_state,
 )
+from aws_helper_sync.entrypoint import known_state
 from aws_helper_sync.errors import ConfigurationError
 from tests.api_events import json_body, v1_event, v2_event
 from tests.thread_support import run_together
@@ -422,6 +423,98 @@ def test_accepted_states_under_threads_with_the_allow_list_changing(monkeypatch)
     with pytest.raises(UnknownStateError):
         validate_state("ohio")
     assert len(state_module._ACCEPTED) <= state_module._ACCEPTED_MAX
+
+
+def test_a_known_state_is_refused_as_soon_as_any_allow_list_drops_it(monkeypatch):
+    monkeypatch.delenv("STATES_COLLECTION", raising=False)
+    monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
+    assert known_state("ohio") == "ohio"
+    assert "ohio" in entrypoint._KNOWN  # remembered
+    monkeypatch.setenv("ALLOWED_STATES", "texas")
+    with pytest.raises(UnknownStateError):
+        known_state("ohio")
+    monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
+    assert known_state("ohio") == "ohio"
+    try:
+        set_allowed_states(["texas"])  # code wins over the variable
+        with pytest.raises(UnknownStateError):
+            known_state("ohio")
+        set_allowed_states(["ohio"])
+        assert known_state("ohio") == "ohio"
+        set_allowed_states(["texas"])  # other names, as new an object as the first ones
+        with pytest.raises(UnknownStateError):
+            known_state("ohio")
+    finally:
+        set_allowed_states(None)
+    assert known_state("ohio") == "ohio"
+
+
+def test_known_state_asks_a_predicate_every_time_and_never_remembers_under_a_registry(monkeypatch):
+    monkeypatch.delenv("STATES_COLLECTION", raising=False)
+    monkeypatch.delenv("ALLOWED_STATES", raising=False)
+    answers = iter([True, False, True])
+    asked: list[str] = []
+
+    def predicate(state: str) -> bool:
+        asked.append(state)
+        return next(answers)
+
+    try:
+        set_allowed_states(predicate)
+        assert known_state("utah") == "utah"
+        with pytest.raises(UnknownStateError):
+            known_state("utah")
+        assert known_state("utah") == "utah"
+    finally:
+        set_allowed_states(None)
+    assert asked == ["utah"] * 3
+    entrypoint._KNOWN.clear()
+    monkeypatch.setenv("STATES_COLLECTION", "core.states")  # a registry's answers expire: not kept here
+    monkeypatch.setattr(entrypoint, "check_known_state", lambda state: state)
+    assert known_state("utah") == "utah"
+    assert "utah" not in entrypoint._KNOWN
+
+
+def test_known_states_under_threads_with_the_allow_list_changing(monkeypatch):
+    """Readers check states while a writer flips ALLOWED_STATES (and STATES_COLLECTION is absent):
+    once the writer stops, every answer is the one its final value gives, and the cache is bounded."""
+    monkeypatch.delenv("STATES_COLLECTION", raising=False)
+    monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
+    lists = ["ohio,texas", "texas"]
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            os.environ["ALLOWED_STATES"] = lists[n % 2]
+            n += 1
+
+    background = threading.Thread(target=writer)
+    background.start()
+    try:
+        def reader(index: int) -> None:
+            for _ in range(3000):
+                assert known_state("texas") == "texas"
+                try:
+                    known_state("ohio")
+                except UnknownStateError:
+                    pass
+        assert run_together(reader, 8) == []
+    finally:
+        stop.set()
+        background.join()
+    os.environ["ALLOWED_STATES"] = "texas"
+    for _ in range(3):
+        with pytest.raises(UnknownStateError):
+            known_state("ohio")
+    os.environ["ALLOWED_STATES"] = "ohio"
+    assert known_state("ohio") == "ohio"
+    with pytest.raises(UnknownStateError):
+        known_state("texas")
+    for n in range(entrypoint._KNOWN_MAX + 50):  # whatever states callers send
+        os.environ["ALLOWED_STATES"] = f"s{n}"
+        known_state(f"s{n}")
+    assert len(entrypoint._KNOWN) <= entrypoint._KNOWN_MAX
 
 
 # --- the shared JSON encoder and decoders ---------------------------------------------

@@ -137,9 +137,22 @@ def validate_state(value: object) -> str:
             raise UnknownStateError(
                 f"constitution-state {value!r} is not in ALLOWED_STATES"
             )
-    if type(value) is str and (in_code is None or isinstance(getattr(in_code, "__self__", None), frozenset)):
+    if type(value) is str and in_code is fixed_allow_list():
         remember(_ACCEPTED, value, (in_code, raw), _ACCEPTED_MAX)
     return value  # type: ignore[return-value]
+
+
+PREDICATE_ALLOW_LIST = object()  # what fixed_allow_list() answers for a predicate: no allow list is it
+
+
+def fixed_allow_list() -> object:
+    """The allow list set in code when its answers cannot change (``set_allowed_states`` names;
+    None: none set), else ``PREDICATE_ALLOW_LIST``: a predicate may answer otherwise next time.
+    Accepted states are remembered against it."""
+    in_code = _allow_list_in_code
+    if in_code is None or isinstance(getattr(in_code, "__self__", None), frozenset):
+        return in_code
+    return PREDICATE_ALLOW_LIST
 
 
 # Accepted states, each with the allow lists it was checked against (the set_allowed_states
