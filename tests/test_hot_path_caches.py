@@ -349,24 +349,36 @@ def _write_raw(root: Path, relative: str, source: str) -> None:
 
 # --- accepted states ----------------------------------------------------------------
 
-def test_an_accepted_state_is_refused_as_soon_as_the_allow_list_drops_it(monkeypatch):
+@pytest.mark.parametrize("check, cache", [
+    (validate_state, state_module._ACCEPTED), (known_state, entrypoint._KNOWN),
+], ids=["validate_state", "known_state"])
+def test_a_remembered_state_is_refused_as_soon_as_any_allow_list_drops_it(monkeypatch, check, cache):
+    monkeypatch.delenv("STATES_COLLECTION", raising=False)
     monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
-    assert validate_state("ohio") == "ohio"  # now remembered
+    assert check("ohio") == "ohio"
+    assert "ohio" in cache  # remembered
     monkeypatch.setenv("ALLOWED_STATES", "texas")
     with pytest.raises(UnknownStateError):
-        validate_state("ohio")
-    monkeypatch.setenv("ALLOWED_STATES", "ohio")
-    assert validate_state("ohio") == "ohio"
+        check("ohio")
+    monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
+    assert check("ohio") == "ohio"
     try:
         set_allowed_states(["texas"])  # code wins over the variable
         with pytest.raises(UnknownStateError):
-            validate_state("ohio")
+            check("ohio")
+        set_allowed_states(["ohio"])
+        assert check("ohio") == "ohio"
+        set_allowed_states(["texas"])  # other names, as new an object as the first ones
+        with pytest.raises(UnknownStateError):
+            check("ohio")
     finally:
         set_allowed_states(None)
-    assert validate_state("ohio") == "ohio"
+    assert check("ohio") == "ohio"
 
 
-def test_a_predicate_allow_list_is_asked_every_time():
+@pytest.mark.parametrize("check", [validate_state, known_state], ids=["validate_state", "known_state"])
+def test_a_predicate_allow_list_is_asked_every_time(monkeypatch, check):
+    monkeypatch.delenv("STATES_COLLECTION", raising=False)
     answers = iter([True, False, True])
     asked: list[str] = []
 
@@ -376,10 +388,10 @@ def test_a_predicate_allow_list_is_asked_every_time():
 
     try:
         set_allowed_states(predicate)
-        assert validate_state("ohio") == "ohio"
+        assert check("ohio") == "ohio"
         with pytest.raises(UnknownStateError):
-            validate_state("ohio")
-        assert validate_state("ohio") == "ohio"
+            check("ohio")
+        assert check("ohio") == "ohio"
     finally:
         set_allowed_states(None)
     assert asked == ["ohio"] * 3
@@ -392,92 +404,14 @@ def test_bad_spellings_never_enter_the_accepted_states():
         assert value not in state_module._ACCEPTED
 
 
-def test_accepted_states_under_threads_with_the_allow_list_changing(monkeypatch):
-    """Readers check their own states while a writer flips ALLOWED_STATES between two lists:
-    a state is never accepted under a list that lacks it (checked right after each answer)."""
-    monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
-    lists = ["ohio,texas", "texas"]
-    stop = threading.Event()
-
-    def writer() -> None:
-        n = 0
-        while not stop.is_set():
-            os.environ["ALLOWED_STATES"] = lists[n % 2]
-            n += 1
-
-    background = threading.Thread(target=writer)
-    background.start()
-    try:
-        def reader(index: int) -> None:
-            for _ in range(3000):
-                assert validate_state("texas") == "texas"
-                try:
-                    validate_state("ohio")
-                except UnknownStateError:
-                    pass
-        assert run_together(reader, 8) == []
-    finally:
-        stop.set()
-        background.join()
-    os.environ["ALLOWED_STATES"] = "texas"
-    with pytest.raises(UnknownStateError):
-        validate_state("ohio")
-    assert len(state_module._ACCEPTED) <= state_module._ACCEPTED_MAX
-
-
-def test_a_known_state_is_refused_as_soon_as_any_allow_list_drops_it(monkeypatch):
-    monkeypatch.delenv("STATES_COLLECTION", raising=False)
-    monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
-    assert known_state("ohio") == "ohio"
-    assert "ohio" in entrypoint._KNOWN  # remembered
-    monkeypatch.setenv("ALLOWED_STATES", "texas")
-    with pytest.raises(UnknownStateError):
-        known_state("ohio")
-    monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
-    assert known_state("ohio") == "ohio"
-    try:
-        set_allowed_states(["texas"])  # code wins over the variable
-        with pytest.raises(UnknownStateError):
-            known_state("ohio")
-        set_allowed_states(["ohio"])
-        assert known_state("ohio") == "ohio"
-        set_allowed_states(["texas"])  # other names, as new an object as the first ones
-        with pytest.raises(UnknownStateError):
-            known_state("ohio")
-    finally:
-        set_allowed_states(None)
-    assert known_state("ohio") == "ohio"
-
-
-def test_known_state_asks_a_predicate_every_time_and_never_remembers_under_a_registry(monkeypatch):
-    monkeypatch.delenv("STATES_COLLECTION", raising=False)
-    monkeypatch.delenv("ALLOWED_STATES", raising=False)
-    answers = iter([True, False, True])
-    asked: list[str] = []
-
-    def predicate(state: str) -> bool:
-        asked.append(state)
-        return next(answers)
-
-    try:
-        set_allowed_states(predicate)
-        assert known_state("utah") == "utah"
-        with pytest.raises(UnknownStateError):
-            known_state("utah")
-        assert known_state("utah") == "utah"
-    finally:
-        set_allowed_states(None)
-    assert asked == ["utah"] * 3
-    entrypoint._KNOWN.clear()
-    monkeypatch.setenv("STATES_COLLECTION", "core.states")  # a registry's answers expire: not kept here
-    monkeypatch.setattr(entrypoint, "check_known_state", lambda state: state)
-    assert known_state("utah") == "utah"
-    assert "utah" not in entrypoint._KNOWN
-
-
-def test_known_states_under_threads_with_the_allow_list_changing(monkeypatch):
-    """Readers check states while a writer flips ALLOWED_STATES (and STATES_COLLECTION is absent):
-    once the writer stops, every answer is the one its final value gives, and the cache is bounded."""
+@pytest.mark.parametrize("check, cache, bound", [
+    (validate_state, state_module._ACCEPTED, state_module._ACCEPTED_MAX),
+    (known_state, entrypoint._KNOWN, entrypoint._KNOWN_MAX),
+], ids=["validate_state", "known_state"])
+def test_remembered_states_under_threads_with_the_allow_list_changing(monkeypatch, check, cache, bound):
+    """Readers check states while a writer flips ALLOWED_STATES between two lists (no
+    STATES_COLLECTION): once the writer stops, every answer is the one its final value gives,
+    and the cache of accepted (or known) states stays bounded."""
     monkeypatch.delenv("STATES_COLLECTION", raising=False)
     monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
     lists = ["ohio,texas", "texas"]
@@ -494,9 +428,9 @@ def test_known_states_under_threads_with_the_allow_list_changing(monkeypatch):
     try:
         def reader(index: int) -> None:
             for _ in range(3000):
-                assert known_state("texas") == "texas"
+                assert check("texas") == "texas"
                 try:
-                    known_state("ohio")
+                    check("ohio")
                 except UnknownStateError:
                     pass
         assert run_together(reader, 8) == []
@@ -506,15 +440,24 @@ def test_known_states_under_threads_with_the_allow_list_changing(monkeypatch):
     os.environ["ALLOWED_STATES"] = "texas"
     for _ in range(3):
         with pytest.raises(UnknownStateError):
-            known_state("ohio")
+            check("ohio")
     os.environ["ALLOWED_STATES"] = "ohio"
-    assert known_state("ohio") == "ohio"
+    assert check("ohio") == "ohio"
     with pytest.raises(UnknownStateError):
-        known_state("texas")
-    for n in range(entrypoint._KNOWN_MAX + 50):  # whatever states callers send
+        check("texas")
+    for n in range(bound + 50):  # whatever states callers send
         os.environ["ALLOWED_STATES"] = f"s{n}"
-        known_state(f"s{n}")
-    assert len(entrypoint._KNOWN) <= entrypoint._KNOWN_MAX
+        check(f"s{n}")
+    assert len(cache) <= bound
+
+
+def test_known_state_never_remembers_a_state_under_a_registry_collection(monkeypatch):
+    monkeypatch.delenv("ALLOWED_STATES", raising=False)
+    entrypoint._KNOWN.clear()
+    monkeypatch.setenv("STATES_COLLECTION", "core.states")  # a registry's answers expire: not kept here
+    monkeypatch.setattr(entrypoint, "check_known_state", lambda state: state)
+    assert known_state("utah") == "utah"
+    assert "utah" not in entrypoint._KNOWN
 
 
 # --- the shared JSON encoder and decoders ---------------------------------------------
