@@ -70,11 +70,11 @@ def known_state(value: object) -> str:
     code are unchanged: one lookup instead of the checks, for every request of
     a warm process.
     """
+    settled, allow_list = _settled(), fixed_allow_list()  # read before the checks: a change meanwhile wins
     if type(value) is str:  # (a str subclass could change what it compares equal to)
         known = _KNOWN.get(value)
-        if known is not None and known[0] is _settled() and known[1] is fixed_allow_list():
+        if known is not None and known[0] is settled and known[1] is allow_list:
             return value
-    settled, allow_list = _settled(), fixed_allow_list()  # read before the checks: a change meanwhile wins
     state = check_known_state(validate_state(value))
     if settled is not None and allow_list is not PREDICATE_ALLOW_LIST and type(value) is str:
         remember(_KNOWN, value, (settled, allow_list), _KNOWN_MAX)

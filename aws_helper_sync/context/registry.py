@@ -188,7 +188,7 @@ def check_known_state(state: str) -> str:
     readable -> StateRegistryUnavailableError; bad STATES_COLLECTION -> ConfigurationError.
     """
     global _warned
-    registry = None if settings.env("STATES_COLLECTION") is None else mongo_registry()
+    registry = mongo_registry()
     if registry is None:
         if not _warned:  # looked at once per process: warned, or guarded by an allow list
             with _lock:
