@@ -31,7 +31,7 @@ from aws_helper_sync.context.state import (
 from aws_helper_sync.entrypoint import known_state
 from aws_helper_sync.errors import ConfigurationError
 from tests.api_events import json_body, v1_event, v2_event
-from tests.thread_support import run_together
+from tests.thread_support import environment_flipping, run_together
 
 THREADS = 16
 
@@ -183,25 +183,14 @@ def test_env_follows_every_change_also_while_threads_read_it(monkeypatch):
     monkeypatch.setenv("AWS_HELPER_SYNC_TEST_FLIP", " first ")
     assert settings.env("AWS_HELPER_SYNC_TEST_FLIP") == "first"
     values = [f"value-{n}" for n in range(20)]
-    stop = threading.Event()
     seen: set = set()
 
-    def writer() -> None:
-        n = 0
-        while not stop.is_set():
-            os.environ["AWS_HELPER_SYNC_TEST_FLIP"] = values[n % len(values)]
-            n += 1
+    def reader(index: int) -> None:
+        for _ in range(2000):
+            seen.add(settings.env("AWS_HELPER_SYNC_TEST_FLIP"))
 
-    background = threading.Thread(target=writer)
-    background.start()
-    try:
-        def reader(index: int) -> None:
-            for _ in range(2000):
-                seen.add(settings.env("AWS_HELPER_SYNC_TEST_FLIP"))
+    with environment_flipping([{"AWS_HELPER_SYNC_TEST_FLIP": value} for value in values]):
         assert run_together(reader, 8) == []
-    finally:
-        stop.set()
-        background.join()
     assert seen <= {*values, "first"}  # never a torn or stale-and-wrong value
     os.environ["AWS_HELPER_SYNC_TEST_FLIP"] = "last"
     assert settings.env("AWS_HELPER_SYNC_TEST_FLIP") == "last"
@@ -242,28 +231,16 @@ def test_api_settings_follow_both_variables_and_never_keep_an_error(monkeypatch)
 def test_api_settings_under_threads_with_a_writer_flipping_them(monkeypatch):
     pairs = [("https://a.example", "true"), ("https://b.example", "false"), ("*", "1")]
     expected = {("https://a.example", True), ("https://b.example", False), ("*", True)}
-    stop = threading.Event()
     seen: set = set()
-
-    def writer() -> None:
-        n = 0
-        while not stop.is_set():
-            origin, auth = pairs[n % len(pairs)]
-            os.environ["CORS_ALLOW_ORIGIN"], os.environ["REQUIRE_AUTH"] = origin, auth
-            n += 1
-
     monkeypatch.setenv("CORS_ALLOW_ORIGIN", "*")
     monkeypatch.setenv("REQUIRE_AUTH", "1")
-    background = threading.Thread(target=writer)
-    background.start()
-    try:
-        def reader(index: int) -> None:
-            for _ in range(2000):
-                seen.add(settings.api_settings())
+
+    def reader(index: int) -> None:
+        for _ in range(2000):
+            seen.add(settings.api_settings())
+
+    with environment_flipping([{"CORS_ALLOW_ORIGIN": origin, "REQUIRE_AUTH": auth} for origin, auth in pairs]):
         assert run_together(reader, 8) == []
-    finally:
-        stop.set()
-        background.join()
     # each answer is made of values the variables held (a writer between the two is allowed)
     assert {origin for origin, _ in seen} <= {origin for origin, _ in expected}
     for origin, auth in pairs:  # and once the writer is gone, exactly what they hold
@@ -414,29 +391,17 @@ def test_remembered_states_under_threads_with_the_allow_list_changing(monkeypatc
     and the cache of accepted (or known) states stays bounded."""
     monkeypatch.delenv("STATES_COLLECTION", raising=False)
     monkeypatch.setenv("ALLOWED_STATES", "ohio,texas")
-    lists = ["ohio,texas", "texas"]
-    stop = threading.Event()
 
-    def writer() -> None:
-        n = 0
-        while not stop.is_set():
-            os.environ["ALLOWED_STATES"] = lists[n % 2]
-            n += 1
+    def reader(index: int) -> None:
+        for _ in range(3000):
+            assert check("texas") == "texas"
+            try:
+                check("ohio")
+            except UnknownStateError:
+                pass
 
-    background = threading.Thread(target=writer)
-    background.start()
-    try:
-        def reader(index: int) -> None:
-            for _ in range(3000):
-                assert check("texas") == "texas"
-                try:
-                    check("ohio")
-                except UnknownStateError:
-                    pass
+    with environment_flipping([{"ALLOWED_STATES": "ohio,texas"}, {"ALLOWED_STATES": "texas"}]):
         assert run_together(reader, 8) == []
-    finally:
-        stop.set()
-        background.join()
     os.environ["ALLOWED_STATES"] = "texas"
     for _ in range(3):
         with pytest.raises(UnknownStateError):

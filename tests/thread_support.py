@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Callable
 
 
@@ -30,3 +33,28 @@ def run_together(target: Callable[[int], object], count: int, timeout: float = 6
     errors.extend(TimeoutError(f"{thread.name} still running after {timeout} s")
                   for thread in threads if thread.is_alive())
     return errors
+
+
+@contextmanager
+def environment_flipping(changes: Sequence[Mapping[str, str]]) -> Iterator[None]:
+    """While the block runs, a thread keeps setting the variables of each of ``changes`` in turn.
+
+    The writer of the settings hammers: readers run inside the block, and the
+    block's end stops and joins the writer (so the test can then set the final values).
+    """
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            for name, value in changes[n % len(changes)].items():
+                os.environ[name] = value
+            n += 1
+
+    background = threading.Thread(target=writer)
+    background.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        background.join()
