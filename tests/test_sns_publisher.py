@@ -631,11 +631,9 @@ def in_flight(aws):
 
 
 @pytest.fixture
-def concurrency_probe(in_flight):
+def concurrency_probe(in_flight, probe):
     """The fault probe, registered after ``in_flight`` (which counts every call, also the faked ones)."""
-    probe = SnsProbe(aws_client_for_sns())
-    yield probe
-    probe.close()
+    return probe
 
 
 def sent_ids(in_flight: InFlight) -> dict[str, Any]:

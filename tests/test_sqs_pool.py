@@ -26,6 +26,7 @@ from aws_helper_sync.sqs.handler import load_consumer_class, sqs_handler
 from tests import sqs_pool_support as support
 from tests.sqs_support import failed_ids, lambda_event, lambda_record
 from tests.test_fork_safety import fork_while_held
+from tests.thread_support import run_together
 
 RECORDER = '''
 import time
@@ -199,32 +200,22 @@ def test_the_pool_grows_for_a_larger_max_workers_and_the_old_threads_exit(pool_a
 
 def test_concurrent_invocations_keep_every_group_to_its_own_state(pool_app, make_state, mongo_client):
     load_consumer_class("recorder").write = True  # each group writes to its state's database
-    errors: list[BaseException] = []
     expected: dict[str | None, set[str]] = {}
     lock = threading.Lock()
-    start = threading.Barrier(12)
 
     def invoke(n: int) -> None:
-        try:
-            start.wait()
-            for round_ in range(4):
-                states = [make_state(f"t{n}r{round_}g{g}") for g in range(3)] + [None]
-                event, ids = _event(states)
-                with state_scope(make_state(f"caller{n}")) as caller_state:  # the caller's own state
-                    response = sqs_handler("recorder")(event, None)
-                    assert get_state() == caller_state  # not changed by any group
-                assert response["batchItemFailures"] == [], response
-                with lock:
-                    for state, state_ids in ids.items():
-                        expected.setdefault(state, set()).update(state_ids)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
+        for round_ in range(4):
+            states = [make_state(f"t{n}r{round_}g{g}") for g in range(3)] + [None]
+            event, ids = _event(states)
+            with state_scope(make_state(f"caller{n}")) as caller_state:  # the caller's own state
+                response = sqs_handler("recorder")(event, None)
+                assert get_state() == caller_state  # not changed by any group
+            assert response["batchItemFailures"] == [], response
+            with lock:
+                for state, state_ids in ids.items():
+                    expected.setdefault(state, set()).update(state_ids)
 
-    workers = [threading.Thread(target=invoke, args=(n,)) for n in range(12)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
+    errors = run_together(invoke, 12)
 
     assert errors == []
     assert all(leaked is None for _, _, leaked, _ in support.CALLS)  # no group saw another's context
@@ -325,27 +316,15 @@ def test_run_all_hammered_from_many_threads_keeps_every_result_and_context_apart
     var: ContextVar[int] = ContextVar("test_run_all_hammer", default=-1)
     threads.run_all([lambda: None] * 8, 8)  # the pool exists
     pool = threads._GROUPS.current[0]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(12)
 
     def caller(n: int) -> None:
-        try:
-            var.set(n)
-            barrier.wait()
-            for round_ in range(30):
-                calls = [lambda i=i: (var.get(), i, time.sleep(0.0005 * (i % 3)))[:2] for i in range(1 + (n + round_) % 9)]
-                assert threads.run_all(calls, 8) == [(n, i) for i in range(len(calls))]
-                assert var.get() == n
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        var.set(n)
+        for round_ in range(30):
+            calls = [lambda i=i: (var.get(), i, time.sleep(0.0005 * (i % 3)))[:2] for i in range(1 + (n + round_) % 9)]
+            assert threads.run_all(calls, 8) == [(n, i) for i in range(len(calls))]
+            assert var.get() == n
 
-    callers = [threading.Thread(target=caller, args=(n,)) for n in range(12)]
-    for thread in callers:
-        thread.start()
-    for thread in callers:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in callers), "a caller is stuck"
-    assert errors == []
+    assert run_together(caller, 12) == []  # (a stuck caller is reported as a TimeoutError)
     assert threads._GROUPS.current[0] is pool and len(pool._threads) <= 8  # one pool, bounded
 
 
@@ -370,25 +349,13 @@ def test_run_all_raises_a_base_exception_of_a_helper_in_the_caller_and_the_pool_
 
 
 def test_class_cache_hammered_from_many_threads(pool_app):
-    start = threading.Barrier(16)
     classes: list[type] = []
-    errors: list[BaseException] = []
 
-    def load() -> None:
-        try:
-            start.wait()
-            for _ in range(300):
-                classes.append(load_consumer_class("recorder"))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+    def load(index: int) -> None:
+        for _ in range(300):
+            classes.append(load_consumer_class("recorder"))
 
-    workers = [threading.Thread(target=load) for _ in range(16)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(30)
-
-    assert errors == []
+    assert run_together(load, 16, timeout=30) == []
     assert len(classes) == 16 * 300
     assert len({id(c) for c in classes}) == 1
     assert len(support.IMPORTS) == 1  # the file was imported once
