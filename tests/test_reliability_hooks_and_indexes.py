@@ -58,6 +58,7 @@ from tests.sqs_support import (
     send,
 )
 from tests.test_fork_safety import CHILD_TIMEOUT_S, fork_while_held
+from tests.thread_support import run_together
 
 MODULE = "hooks-indexes"
 
@@ -418,25 +419,6 @@ def _fail_create_indexes(client: Any, mode: Any, data: dict[str, Any]) -> None:
                           "data": {"failCommands": ["createIndexes"], **data}})
 
 
-def _run_threads(count: int, target: Any) -> list[BaseException]:
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run(number: int) -> None:
-        barrier.wait()
-        try:
-            target(number)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted by the caller
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return errors
-
-
 class LedgerEntries(Repository):
     collection_name = "ledger_entries"
     indexes = ({"key": [("entry_id", 1)], "unique": True},)
@@ -489,7 +471,7 @@ def test_transient_index_failures_under_8_writing_threads_end_with_the_unique_in
                 repo.collection.insert_one({"entry_id": f"e-{thread}-{n:02d}", "thread": thread})
 
     with caplog.at_level(logging.WARNING):
-        errors = _run_threads(THREADS, write_distinct)
+        errors = run_together(write_distinct, THREADS)
     events = listener.of(collection_name)
     attempts = [e for e in events if e[0] == "createIndexes"]
     failed_attempts = [e for e in attempts if e[1] == "failed"]
@@ -511,7 +493,7 @@ def test_transient_index_failures_under_8_writing_threads_end_with_the_unique_in
                     refused.append(entry_id)
 
     listener.clear()
-    errors += _run_threads(THREADS, write_duplicates)
+    errors += run_together(write_duplicates, THREADS)
     later_attempts = [e for e in listener.of(collection_name) if e[0] == "createIndexes"]
     documents = client[state][collection_name].count_documents({})
     distinct = len(client[state][collection_name].distinct("entry_id"))
@@ -570,7 +552,7 @@ def test_duplicates_written_while_index_creation_fails_leave_the_unique_index_un
                 repo.collection.insert_one({"entry_id": f"shared-{n}", "thread": thread})
 
     with caplog.at_level(logging.WARNING):
-        errors = _run_threads(THREADS, write_shared_keys)
+        errors = run_together(write_shared_keys, THREADS)
         during = len([e for e in listener.of(collection_name) if e[0] == "createIndexes"])
         written = client[state][collection_name].count_documents({})
         _fail_create_indexes(client, "off", {})  # the transient failure ends
@@ -636,7 +618,7 @@ def test_a_definition_conflict_is_logged_once_and_not_retried_under_8_threads(
                 repo.collection.insert_one({"entry_id": f"e-{thread}-{n}", "thread": thread})
 
     with caplog.at_level(logging.WARNING):
-        errors = _run_threads(THREADS, write)
+        errors = run_together(write, THREADS)
         with state_scope(state):
             for _ in range(10):
                 repo.collection.find_one({})
