@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import TYPE_CHECKING, Callable, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar, overload
 
 from .errors import ConfigurationError
 
@@ -69,35 +69,57 @@ def _environ_reader() -> _Env:
 env = _environ_reader()
 
 
-def environ_memo(compute: Callable[[], T], first: str, second: str) -> Callable[[], T]:
-    """``compute`` (which reads the variables ``first`` and ``second``), called again only once
+def environ_memo(compute: Callable[[], T], *names: str) -> Callable[[], T]:
+    """``compute`` (which reads the variables ``names``: two or four), called again only once
     one of them changed.
 
     For settings that every request reads and derives a value from: the raw
-    bytes of the two variables (``os.environ._data``, see ``_environ_reader``)
-    are compared with those of the last call, instead of each setting being
-    read and checked again. An error of ``compute`` (a ConfigurationError) is
-    never kept: it is raised again at the next call. Elsewhere than POSIX
-    CPython, ``compute`` itself.
+    bytes of the variables (``os.environ._data``, see ``_environ_reader``) are
+    compared with those of the last call, instead of each setting being read and
+    checked again. An error of ``compute`` (a ConfigurationError) is never kept:
+    it is raised again at the next call. Elsewhere than POSIX CPython,
+    ``compute`` itself.
     """
+    if len(names) not in (2, 4):
+        raise ValueError("environ_memo reads two or four variables")
     data = getattr(os.environ, "_data", None)
     if os.name != "posix" or not isinstance(data, dict):
         return compute
-    read, key0, key1 = data.get, os.fsencode(first), os.fsencode(second)
-    last: list[tuple[bytes | None, bytes | None, T]] = []  # [(raw values, result)]: replaced whole
+    read = data.get
+    keys = tuple(map(os.fsencode, names))
+    last: list[tuple[Any, ...]] = []  # [(raw value, ..., result)]: replaced whole
 
-    def memo() -> T:
-        raw0, raw1 = read(key0), read(key1)  # two reads written out: 4x cheaper than tuple(map(...))
-        if last:
-            seen = last[0]
-            if seen[0] == raw0 and seen[1] == raw1:  # equal bytes: the same settings
-                return seen[2]
+    def recompute(raws: tuple[bytes | None, ...]) -> T:
         result = compute()
-        if read(key0) is raw0 and read(key1) is raw1:  # (not changed while compute() ran)
-            last[:] = [(raw0, raw1, result)]
+        if tuple(map(read, keys)) == raws:  # (not changed while compute() ran)
+            last[:] = [(*raws, result)]
         return result
 
-    return memo
+    # the reads written out, one closure per count: 2-4x cheaper than tuple(map(read, keys));
+    # equal bytes are the same settings
+    if len(keys) == 2:
+        key0, key1 = keys
+
+        def memo() -> T:
+            raw0, raw1 = read(key0), read(key1)
+            if last:
+                seen = last[0]
+                if seen[0] == raw0 and seen[1] == raw1:
+                    return seen[2]  # type: ignore[no-any-return]
+            return recompute((raw0, raw1))
+
+        return memo
+    key0, key1, key2, key3 = keys
+
+    def memo4() -> T:
+        raw0, raw1, raw2, raw3 = read(key0), read(key1), read(key2), read(key3)
+        if last:
+            seen = last[0]
+            if seen[0] == raw0 and seen[1] == raw1 and seen[2] == raw2 and seen[3] == raw3:
+                return seen[4]  # type: ignore[no-any-return]
+        return recompute((raw0, raw1, raw2, raw3))
+
+    return memo4
 
 
 def env_flag(name: str, default: bool) -> bool:
@@ -239,12 +261,13 @@ def cors_allow_origin() -> str:
     return value
 
 
-def _api_settings() -> tuple[str, bool]:
-    return cors_allow_origin(), require_auth()
+def _api_settings() -> tuple[str, bool, str | None]:
+    return cors_allow_origin(), require_auth(), env("APP_ROOT") or env("LAMBDA_TASK_ROOT")
 
 
-api_settings = environ_memo(_api_settings, "CORS_ALLOW_ORIGIN", "REQUIRE_AUTH")
-"""``(cors_allow_origin(), require_auth())``: what the API reads per request, worked out once per value."""
+api_settings = environ_memo(_api_settings, "CORS_ALLOW_ORIGIN", "REQUIRE_AUTH", "APP_ROOT", "LAMBDA_TASK_ROOT")
+"""``(cors_allow_origin(), require_auth(), APP_ROOT or LAMBDA_TASK_ROOT or None)``: what the API
+reads per request, worked out once per value (None: the app root is the cwd, read per request)."""
 
 
 # --- Fargate (SPEC §9) ---

@@ -146,6 +146,27 @@ def test_500_without_lambda_context_still_has_a_request_id(app_root, state):
     assert body["request_id"] == event["requestContext"]["requestId"]
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_fault_outside_every_step_is_still_a_shaped_500(app_root, state, version, monkeypatch, caplog):
+    """The last resort: a fault no step maps (here building the base headers) is the generic
+    500 with the request id, shaped for the event's kind, and logged; never an exception."""
+    from aws_helper_sync.api import dispatcher
+
+    def broken(*args):
+        raise RuntimeError("hunter2 in the base headers")
+
+    monkeypatch.setattr(dispatcher, "response_base_headers", broken)
+    caplog.set_level(logging.ERROR)
+    event = EVENT_BUILDERS[version]("GET", "/users", headers={"constitution-state": state})
+    response = api_handler(event, LambdaContext())
+    assert response["statusCode"] == 500
+    assert json_body(response) == {"error": True, "message": "Internal server error",
+                                   "request_id": "lambda-request-0001"}
+    assert response["headers"]["X-Request-Id"] == "lambda-request-0001"
+    assert "hunter2" not in response["body"] and "hunter2" in caplog.text
+    assert get_state() is None  # nothing of the request's context leaked out
+
+
 @pytest.mark.parametrize(("kind", "status", "message"), [
     ("value", 400, "amount must be positive"),
     ("unauthorized", 401, "token revoked"),

@@ -209,43 +209,86 @@ def test_cors_allow_origin_with_a_line_break_is_a_configuration_error(app_root, 
     assert all("\n" not in str(v) for v in response["headers"].values())
 
 
-def test_api_settings_follow_both_variables_and_never_keep_an_error(monkeypatch):
-    monkeypatch.delenv("CORS_ALLOW_ORIGIN", raising=False)
-    monkeypatch.delenv("REQUIRE_AUTH", raising=False)
-    assert settings.api_settings() == ("*", False)
+def test_api_settings_follow_every_variable_and_never_keep_an_error(monkeypatch):
+    for name in ("CORS_ALLOW_ORIGIN", "REQUIRE_AUTH", "APP_ROOT", "LAMBDA_TASK_ROOT"):
+        monkeypatch.delenv(name, raising=False)
+    assert settings.api_settings() == ("*", False, None)
     monkeypatch.setenv("REQUIRE_AUTH", "true")
-    assert settings.api_settings() == ("*", True)
+    assert settings.api_settings() == ("*", True, None)
     monkeypatch.setenv("CORS_ALLOW_ORIGIN", "https://a.example")
-    assert settings.api_settings() == ("https://a.example", True)
+    assert settings.api_settings() == ("https://a.example", True, None)
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    assert settings.api_settings() == ("https://a.example", True, "/var/task")
+    monkeypatch.setenv("APP_ROOT", " /srv/app ")  # APP_ROOT wins, stripped as env() strips
+    assert settings.api_settings() == ("https://a.example", True, "/srv/app")
+    monkeypatch.setenv("APP_ROOT", "  ")  # blank counts as unset
+    assert settings.api_settings() == ("https://a.example", True, "/var/task")
     monkeypatch.setenv("REQUIRE_AUTH", "maybe")
     for _ in range(2):  # refused at every call, not once and then forgotten
         with pytest.raises(ConfigurationError, match="REQUIRE_AUTH"):
             settings.api_settings()
     monkeypatch.setenv("REQUIRE_AUTH", "no")
-    assert settings.api_settings() == ("https://a.example", False)
+    assert settings.api_settings() == ("https://a.example", False, "/var/task")
     monkeypatch.setenv("CORS_ALLOW_ORIGIN", "https://b.example\nX: y")
     with pytest.raises(ConfigurationError, match="CORS_ALLOW_ORIGIN"):
         settings.api_settings()
 
 
 def test_api_settings_under_threads_with_a_writer_flipping_them(monkeypatch):
-    pairs = [("https://a.example", "true"), ("https://b.example", "false"), ("*", "1")]
-    expected = {("https://a.example", True), ("https://b.example", False), ("*", True)}
+    rounds = [("https://a.example", "true", "/a"), ("https://b.example", "false", "/b"), ("*", "1", "/c")]
+    expected = {(origin, auth in ("true", "1"), root) for origin, auth, root in rounds}
     seen: set = set()
     monkeypatch.setenv("CORS_ALLOW_ORIGIN", "*")
     monkeypatch.setenv("REQUIRE_AUTH", "1")
+    monkeypatch.setenv("APP_ROOT", "/c")
 
     def reader(index: int) -> None:
         for _ in range(2000):
             seen.add(settings.api_settings())
 
-    with environment_flipping([{"CORS_ALLOW_ORIGIN": origin, "REQUIRE_AUTH": auth} for origin, auth in pairs]):
+    with environment_flipping([{"CORS_ALLOW_ORIGIN": origin, "REQUIRE_AUTH": auth, "APP_ROOT": root}
+                               for origin, auth, root in rounds]):
         assert run_together(reader, 8) == []
-    # each answer is made of values the variables held (a writer between the two is allowed)
-    assert {origin for origin, _ in seen} <= {origin for origin, _ in expected}
-    for origin, auth in pairs:  # and once the writer is gone, exactly what they hold
-        os.environ["CORS_ALLOW_ORIGIN"], os.environ["REQUIRE_AUTH"] = origin, auth
-        assert settings.api_settings() == (origin, auth in ("true", "1"))
+    # each answer is made of values the variables held (a writer between the reads is allowed)
+    assert {origin for origin, _, _ in seen} <= {origin for origin, _, _ in expected}
+    assert {root for _, _, root in seen} <= {root for _, _, root in expected}
+    for origin, auth, root in rounds:  # and once the writer is gone, exactly what they hold
+        os.environ["CORS_ALLOW_ORIGIN"], os.environ["REQUIRE_AUTH"], os.environ["APP_ROOT"] = origin, auth, root
+        assert settings.api_settings() == (origin, auth in ("true", "1"), root)
+
+
+def test_requests_follow_app_root_and_the_working_directory(tmp_path, monkeypatch):
+    """The route's app root is read per request: APP_ROOT, else LAMBDA_TASK_ROOT, else the cwd
+    (which changes without any variable changing)."""
+    roots = {}
+    for name in ("one", "two", "three"):
+        roots[name] = tmp_path / name
+        _write_raw(roots[name], "where/list.py", f"""
+from aws_helper_sync import API
+
+
+class WhereList(API):
+    def process(self):
+        self.set_body({{"root": "{name}"}})
+""")
+    event = v1_event("GET", "/where", headers={"constitution-state": "ohio"})
+
+    def answered() -> str:
+        response = api_handler(event)
+        assert response["statusCode"] == 200, response
+        return json.loads(response["body"])["root"]
+
+    monkeypatch.delenv("APP_ROOT", raising=False)
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(roots["one"]))
+    assert answered() == "one"
+    monkeypatch.setenv("APP_ROOT", str(roots["two"]))
+    assert answered() == "two"
+    monkeypatch.delenv("APP_ROOT")
+    monkeypatch.delenv("LAMBDA_TASK_ROOT")
+    monkeypatch.chdir(roots["three"])
+    assert answered() == "three"
+    monkeypatch.chdir(roots["one"])
+    assert answered() == "one"
 
 
 def test_each_request_gets_its_own_body_data_and_query_maps(tmp_path, monkeypatch):

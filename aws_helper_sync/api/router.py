@@ -66,7 +66,10 @@ def _split(method: str, segments: tuple[str, ...] | list[str]) -> tuple[str, tup
     if method not in ROUTED_METHODS or not segments:
         raise RouteNotFoundError(f"No route for {_shown(method, segments)}")
     if method == "GET":  # resource, id, resource, id, ...
-        return "get" if len(segments) % 2 == 0 else "list", tuple(segments[0::2]), tuple(segments[1::2])
+        action = "get" if len(segments) % 2 == 0 else "list"
+        if type(segments) is tuple:  # (parse_event's: its slices are tuples already)
+            return action, segments[0::2], segments[1::2]
+        return action, tuple(segments[0::2]), tuple(segments[1::2])
     parts: tuple[list[str], list[str]] = ([], [])  # (resources, ids)
     for part in segments:
         parts[is_id(part)].append(part)
@@ -92,18 +95,27 @@ def _route_file(action: str, resources: tuple[str, ...], method: str,
 def resolve_route(method: str, segments: tuple[str, ...] | list[str]) -> tuple[type[API], Route]:
     """The API class and route for a request; RouteNotFoundError when no file exists.
 
+    A file that exists but cannot be loaded (syntax error, no API subclass,
+    ``async def`` hooks) raises its own error: that is a server fault, not a 404.
+    """
+    cls, file, ids = find_route(method, segments, settings.app_root_text())
+    return cls, Route(file, ids)
+
+
+def find_route(method: str, segments: tuple[str, ...] | list[str],
+               root: str) -> tuple[type[API], str, tuple[str, ...]]:
+    """``resolve_route`` under the app root ``root``, as ``(class, file, path parameters)``
+    (what the dispatcher reads per request: no ``Route`` to build).
+
     Warm requests are one lookup of the route's shape (app root, action,
     resource names; the ids vary) in a cache of the classes already loaded: no
-    regex, no path, no stat. A file that exists but cannot be loaded (syntax
-    error, no API subclass, ``async def`` hooks) raises its own error: that is
-    a server fault, not a 404.
+    regex, no path, no stat.
     """
-    root = settings.app_root_text()
     action, resources, ids = _split(method, segments)
     key = (root, action, resources)
     known = _ROUTES.get(key)
     if known is not None:
-        return known[0], Route(known[1], ids)
+        return known[0], known[1], ids
     file = _route_file(action, resources, method, segments)
     base = _api_base()
     path = f"{root}/api/{file}"
@@ -113,7 +125,7 @@ def resolve_route(method: str, segments: tuple[str, ...] | list[str]) -> tuple[t
             raise RouteNotFoundError(f"No route for {_shown(method.upper(), segments)}")
         cls = loading.load_class(path, base, where=f"api/{file}")
     remember(_ROUTES, key, (cls, file), _ROUTES_MAX)  # bounded, whatever the file system accepts
-    return cls, Route(file, ids)
+    return cls, file, ids
 
 
 # (app root, action, resource names) -> (class, route file), for routes that loaded;
