@@ -87,12 +87,13 @@ def environ_memo(compute: Callable[[], T], *names: str) -> Callable[[], T]:
         return compute
     read = data.get
     keys = tuple(map(os.fsencode, names))
-    last: list[tuple[Any, ...]] = []  # [(raw value, ..., result)]: replaced whole
+    # [entry]: replaced whole; (raw value, raw value, result) for two variables, else (raw values, result)
+    last: list[tuple[Any, ...]] = []
 
     def recompute(raws: tuple[bytes | None, ...]) -> T:
         result = compute()
         if tuple(map(read, keys)) == raws:  # (not changed while compute() ran)
-            last[:] = [(*raws, result)]
+            last[:] = [(*raws, result) if len(raws) == 2 else (raws, result)]
         return result
 
     # the reads written out, one closure per count: 2-4x cheaper than tuple(map(read, keys));
@@ -112,12 +113,12 @@ def environ_memo(compute: Callable[[], T], *names: str) -> Callable[[], T]:
     key0, key1, key2, key3 = keys
 
     def memo4() -> T:
-        raw0, raw1, raw2, raw3 = read(key0), read(key1), read(key2), read(key3)
+        raws = (read(key0), read(key1), read(key2), read(key3))
         if last:
             seen = last[0]
-            if seen[0] == raw0 and seen[1] == raw1 and seen[2] == raw2 and seen[3] == raw3:
-                return seen[4]  # type: ignore[no-any-return]
-        return recompute((raw0, raw1, raw2, raw3))
+            if seen[0] == raws:  # (one tuple comparison: cheaper than four, with four values)
+                return seen[1]  # type: ignore[no-any-return]
+        return recompute(raws)
 
     return memo4
 

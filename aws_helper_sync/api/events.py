@@ -458,9 +458,8 @@ def _string_map(event: Mapping[str, Any], key: str, multi_key: str | None = None
 
 
 def _v1_query(event: Mapping[str, Any], encoded: bool) -> dict[str, list[str]]:
-    """Every query value of a 1.0 or ALB event; ALB sends them still percent-encoded."""
-    if event.get("multiValueQueryStringParameters") is None and event.get("queryStringParameters") is None:
-        return {}  # API Gateway's null for a request without a query string
+    """Every query value of a 1.0 or ALB event that has a query (``parse_event`` answers ``{}``
+    for API Gateway's nulls); ALB sends them still percent-encoded."""
     multi = _list_map(event, "multiValueQueryStringParameters")
     for name, value in _string_map(event, "queryStringParameters").items():
         multi.setdefault(name, [value])
@@ -473,9 +472,8 @@ def _v1_query(event: Mapping[str, Any], encoded: bool) -> dict[str, list[str]]:
 
 
 def _v2_query(event: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Every query value of a 2.0 event, whose map joins repeated keys with commas."""
-    if event.get("queryStringParameters") is None:  # HTTP API leaves it out without a query
-        return {}
+    """Every query value of a 2.0 event, whose map joins repeated keys with commas (``parse_event``
+    answers ``{}`` when the map is missing: HTTP API leaves it out without a query)."""
     joined = _string_map(event, "queryStringParameters")
     if not joined:
         return {}
@@ -571,6 +569,8 @@ def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bo
     headers = Headers.__new__(Headers)  # Headers._wrap, without the call
     headers._given, headers._names = given, names.given_names
     state = None if names.state_name is None else given[names.state_name]
+    if len(names.state_spellings) < 2 and "multiValueHeaders" not in event:  # (HTTP API: one map)
+        return headers, True, state
     return headers, _state_spellings_agree(event, given, names_in_order, names, state), state
 
 
@@ -635,18 +635,25 @@ def parse_event(event: Any) -> ApiRequest:
     if is_v2:
         http = http or {}
         method = http.get("method")
-        path = event.get("rawPath", http.get("path"))
+        path = event.get("rawPath")
+        if path is None and "rawPath" not in event:
+            path = http.get("path")
     else:
         method = event.get("httpMethod")
         path = event.get("path")
-    if not isinstance(method, str) or not method.strip():
+    if not isinstance(method, str) or not (method := method.strip().upper()):
         raise BadRequestError("malformed event: no HTTP method")
     if not isinstance(path, str):
         raise BadRequestError("malformed event: no request path")
     if is_v2:
-        path = _strip_stage(path, context.get("stage"))
+        stage = context.get("stage")
+        if stage != "$default" and stage is not None:  # (the default stage is not in rawPath)
+            path = _strip_stage(path, stage)
     headers, state_agrees, state = _request_headers(event, is_v2)
-    multi_query = _v2_query(event) if is_v2 else _v1_query(event, kind == ALB)
+    if event.get("queryStringParameters") is None and (is_v2 or event.get("multiValueQueryStringParameters") is None):
+        multi_query = {}  # API Gateway's null (v1) or no key (v2) for a request without a query string
+    else:
+        multi_query = _v2_query(event) if is_v2 else _v1_query(event, kind == ALB)
     body = event.get("body")
     if body is not None and not isinstance(body, str):
         raise BadRequestError("malformed event: 'body' must be a string")
@@ -662,7 +669,6 @@ def parse_event(event: Any) -> ApiRequest:
         parts = [part for part in parts if part]
     segments = tuple(unquote(part) for part in parts) if "%" in path else tuple(parts)
     request_id = context.get("requestId")
-    method = method.strip().upper()
     return ApiRequest(
         method,
         path,

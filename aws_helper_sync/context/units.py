@@ -26,7 +26,7 @@ def run_in_unit_context(state: str | None, fn: Callable[..., T], /, *args: Any, 
     context = contextvars.copy_context()
     if state is not None or _state.get() is not None:  # (a copy of a context without one has none)
         context.run(_state.set, None if state is None else validate_state(state))
-    return context.run(fn, *args, **kwargs)
+    return context.run(fn, *args, **kwargs) if kwargs else context.run(fn, *args)  # (cheaper without)
 
 
 def run_in_validated_unit_context(state: str | None, fn: Callable[..., T], /, *args: Any) -> T:
