@@ -344,6 +344,18 @@ def test_a_request_id_that_would_forge_a_header_is_replaced(app_root, state):
     assert "forged" not in sent_text(response) and len(response["headers"]["X-Request-Id"]) == 32
 
 
+@pytest.mark.parametrize("lambda_id", ["abc\r\nSet-Cookie: session=forged", "", 42, None])
+def test_an_unusable_lambda_request_id_gives_way_to_api_gateways(app_root, state, lambda_id):
+    class Context:
+        aws_request_id = lambda_id
+
+    event = v1_event("GET", "/users", headers={"constitution-state": state})
+    for answer in (api_handler(event, Context()), api_handler(v1_event("GET", "/nowhere"), Context())):
+        assert "forged" not in sent_text(answer)
+    response = api_handler(event, Context())
+    assert response["headers"]["X-Request-Id"] == event["requestContext"]["requestId"]
+
+
 # --- issue 11 §6 / issue 12 §4: what the API sends is strict JSON, times carry an offset ---
 
 def strict_json(response):

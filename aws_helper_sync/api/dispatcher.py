@@ -57,8 +57,8 @@ STATE_HEADER_SOURCE = f"{STATE_HEADER} header"
 def request_id_of(event: Any, context: Any) -> str:
     """The Lambda invocation id, else API Gateway's request id, else a fresh one (it goes out
     as X-Request-Id: an id that would forge a header is not used)."""
-    rid = getattr(context, "aws_request_id", None) if context is not None else None
-    if isinstance(rid, str) and rid and is_safe_header_value(rid):
+    rid = lambda_request_id(context)
+    if rid is not None:
         return rid
     if type(event) is dict or isinstance(event, Mapping):
         request_context = event.get("requestContext")
@@ -67,6 +67,12 @@ def request_id_of(event: Any, context: Any) -> str:
             if isinstance(rid, str) and rid and is_safe_header_value(rid):
                 return rid
     return uuid.uuid4().hex
+
+
+def lambda_request_id(context: Any) -> str | None:
+    """``context.aws_request_id`` when it is one that can be sent as a header, else None."""
+    rid = getattr(context, "aws_request_id", None) if context is not None else None
+    return rid if isinstance(rid, str) and rid and is_safe_header_value(rid) else None
 
 
 def dispatch(event: Any, context: Any = None) -> dict[str, Any]:
@@ -92,17 +98,23 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
     What the steps share lives in locals: a refusal builds its ``_Refusal`` only
     when it happens.
     """
-    request_id = request_id_of(event, context)
     try:
         allow_origin, require_auth, root = settings.api_settings()
     except Exception:
+        request_id = request_id_of(event, context)
         logger.exception("invalid API configuration (request %s)", request_id)
         return _Refusal(event, None, request_id, {"X-Request-Id": request_id}).server_error()
     try:
         request = parse_event(event)
     except HTTPError as exc:
+        request_id = request_id_of(event, context)
         base_headers = response_base_headers(allow_origin, request_id, None)
         return _Refusal(event, None, request_id, base_headers).http_error(exc)
+    request_id = lambda_request_id(context)  # (request_id_of, with the event already read)
+    if request_id is None:
+        request_id = request.request_id
+        if request_id is None or not is_safe_header_value(request_id):
+            request_id = uuid.uuid4().hex
     base_headers = response_base_headers(allow_origin, request_id, request.headers)
     kind, method = request.kind, request.method  # so the response is not worked out again from the event
     if method == "OPTIONS":  # CORS preflight: browsers send no credentials
