@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 import threading
 from pathlib import Path
 
@@ -138,8 +139,13 @@ def test_clear_cache_forgets_cached_routes_so_a_rewritten_file_is_served(two_roo
     assert _answer(v1_event("GET", "/items/1", headers=headers))["answer"] == "a-get"
     assert router._ROUTES
     _write_route(two_roots / "a", "items/get.py", "ItemsGet", "rewritten")
+    assert _answer(v1_event("GET", "/items", headers=headers))["answer"] == "a-list"
+    assert _answer(v1_event("GET", "/items", headers=headers))["answer"] == "a-list"  # (now by its path)
+    assert router._ID_FREE_ROUTES
+    _write_route(two_roots / "a", "items/list.py", "ItemsList", "rewritten-list")
     loading.clear_cache()
-    assert not router._ROUTES
+    assert not router._ROUTES and not router._ID_FREE_ROUTES
+    assert _answer(v1_event("GET", "/items", headers=headers))["answer"] == "rewritten-list"
     assert _answer(v1_event("GET", "/items/1", headers=headers))["answer"] == "rewritten"
 
 
@@ -167,6 +173,45 @@ def test_route_cache_under_threads_and_clear_cache_races(two_roots):
     finally:
         stop.set()
         background.join()
+
+
+def test_paths_without_ids_keep_roots_methods_and_routes_apart_under_threads(two_roots):
+    """Warm paths without ids are found by the path itself: from many threads, over two app
+    roots, with the methods spelled as callers spell them (HEAD is GET's file), while the
+    loader's caches keep being cleared, each answer is its own root's and route's."""
+    roots = {label: str(two_roots / label) for label in ("a", "b")}
+    cases = [(label, method, segments, route, ids)
+             for label in roots
+             for method, segments, route, ids in [
+                 ("GET", ("items",), "ItemsList", ()), ("HEAD", ("items",), "ItemsList", ()),
+                 ("get", ("items",), "ItemsList", ()), ("POST", ("items",), "ItemsPost", ()),
+                 ("GET", ("items", "5"), "ItemsGet", ("5",)), ("GET", ["items"], "ItemsList", ()),
+             ]]
+    FILES = {"ItemsList": "items/list.py", "ItemsPost": "items/post.py", "ItemsGet": "items/get.py"}
+    stop = threading.Event()
+
+    def clearer() -> None:
+        while not stop.is_set():
+            loading.clear_cache()
+            stop.wait(0.002)
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+        for _ in range(400):
+            label, method, segments, route, ids = rng.choice(cases)
+            cls, file, found_ids = router.find_route(method, segments, roots[label])
+            assert (cls.__name__, file, found_ids) == (route, FILES[route], ids)
+            assert sys.modules[cls.__module__].__file__.startswith(roots[label]), (label, cls)
+
+    background = threading.Thread(target=clearer)
+    background.start()
+    try:
+        assert run_together(worker, 8) == []
+    finally:
+        stop.set()
+        background.join()
+    with pytest.raises(router.RouteNotFoundError):
+        router.find_route("GET", ("nothing",), roots["a"])
 
 
 def test_a_decoded_slash_never_matches_a_cached_two_part_route(two_roots):

@@ -109,12 +109,20 @@ def find_route(method: str, segments: tuple[str, ...] | list[str],
 
     Warm requests are one lookup of the route's shape (app root, action,
     resource names; the ids vary) in a cache of the classes already loaded: no
-    regex, no path, no stat.
+    regex, no path, no stat. A warm path without ids is one lookup of the path itself.
     """
+    if type(segments) is not tuple:
+        segments = tuple(segments)
+    path_key = (root, method, segments)
+    found = _ID_FREE_ROUTES.get(path_key)  # a path without ids: found as it is, not split
+    if found is not None:
+        return found
     action, resources, ids = _split(method, segments)
     key = (root, action, resources)
     known = _ROUTES.get(key)
     if known is not None:
+        if not ids:
+            remember(_ID_FREE_ROUTES, path_key, (known[0], known[1], ids), _ROUTES_MAX)
         return known[0], known[1], ids
     file = _route_file(action, resources, method, segments)
     base = _api_base()
@@ -132,6 +140,10 @@ def find_route(method: str, segments: tuple[str, ...] | list[str],
 # emptied with the loader's caches (loading.clear_cache).
 _ROUTES: dict[tuple[str, str, tuple[str, ...]], tuple[type[API], str]] = loading.dependent_cache({})
 _ROUTES_MAX = 1024
+# (app root, method, path segments) -> (class, route file, ()), for the warm routes without ids
+# (``/users``, ``POST /auth/login``): the paths themselves repeat; emptied with _ROUTES.
+_ID_FREE_ROUTES: dict[tuple[str, str, tuple[str, ...]], tuple[type[API], str, tuple[str, ...]]] = (
+    loading.dependent_cache({}))
 
 
 _API_BASE: list[type[API]] = []
