@@ -14,14 +14,10 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from . import settings
 from ._bounded import remember
 from ._lazy import deferred
+from .context import state as state_module
 from .context.registry import check_known_state
 from .context.sources import Found, first_agreeing
-from .context.state import (
-    PREDICATE_ALLOW_LIST,
-    InvalidStateError,
-    fixed_allow_list,
-    validate_state,
-)
+from .context.state import PREDICATE_ALLOW_LIST, InvalidStateError, validate_state
 from .context.units import run_in_unit_context
 from .database.access import DatabaseAccess
 from .loading import hook_result, load_class, to_pascal_case
@@ -70,7 +66,8 @@ def known_state(value: object) -> str:
     code are unchanged: one lookup instead of the checks, for every request of
     a warm process.
     """
-    settled, allow_list = _settled(), fixed_allow_list()  # read before the checks: a change meanwhile wins
+    # read before the checks (a change meanwhile wins); fixed_allow_list(), read without the call
+    settled, allow_list = _settled(), state_module._allow_lists[1]
     if type(value) is str:  # (a str subclass could change what it compares equal to)
         known = _KNOWN.get(value)
         if known is not None and known[0] is settled and known[1] is allow_list:

@@ -26,7 +26,10 @@ RESERVED_STATES = frozenset({"admin", "local", "config"})
 _state: ContextVar[str | None] = ContextVar("constitution_state", default=None)
 
 AllowList = Union[str, Iterable[str], Callable[[str], bool], None]
-_allow_list_in_code: Callable[[str], bool] | None = None
+PREDICATE_ALLOW_LIST = object()  # what fixed_allow_list() answers for a predicate: no allow list is it
+# (the allow list set in code, what fixed_allow_list() answers for it): replaced whole, so that a
+# reader never sees the one without the other
+_allow_lists: tuple[Callable[[str], bool] | None, object] = (None, None)
 _env_allow_cache: tuple[str | None, frozenset[str]] = (None, frozenset())
 
 
@@ -94,19 +97,19 @@ def set_allowed_states(allowed: AllowList) -> None:
     never its letters); each is checked now, a bad one is a ConfigurationError.
     Takes precedence over the ``ALLOWED_STATES`` environment variable.
     """
-    global _allow_list_in_code
+    global _allow_lists
     if allowed is None:
-        _allow_list_in_code = None
+        _allow_lists = (None, None)
     elif callable(allowed):  # its answers may change: never remembered in _ACCEPTED
-        _allow_list_in_code = allowed
+        _allow_lists = (allowed, PREDICATE_ALLOW_LIST)
     else:
-        names = _parse_names(allowed, "set_allowed_states()")
-        _allow_list_in_code = names.__contains__
+        contains = _parse_names(allowed, "set_allowed_states()").__contains__
+        _allow_lists = (contains, contains)
 
 
 def static_allow_list_configured() -> bool:
     """True when ``set_allowed_states`` or ``ALLOWED_STATES`` narrows the states."""
-    return _allow_list_in_code is not None or settings.allowed_states() is not None
+    return _allow_lists[0] is not None or settings.allowed_states() is not None
 
 
 def validate_state(value: object) -> str:
@@ -117,7 +120,7 @@ def validate_state(value: object) -> str:
     MongoDB registry (``STATES_COLLECTION``) is checked by the entry points
     (``entrypoint.known_state``), which is where a state arrives from outside.
     """
-    in_code = _allow_list_in_code
+    in_code, fixed = _allow_lists
     if type(value) is str:  # (a str subclass could change what it compares equal to)
         accepted = _ACCEPTED.get(value)
         if accepted is not None and accepted[0] is in_code and accepted[1] is settings.allowed_states():
@@ -137,22 +140,16 @@ def validate_state(value: object) -> str:
             raise UnknownStateError(
                 f"constitution-state {value!r} is not in ALLOWED_STATES"
             )
-    if type(value) is str and in_code is fixed_allow_list():
+    if type(value) is str and in_code is fixed:
         remember(_ACCEPTED, value, (in_code, raw), _ACCEPTED_MAX)
     return value  # type: ignore[return-value]
-
-
-PREDICATE_ALLOW_LIST = object()  # what fixed_allow_list() answers for a predicate: no allow list is it
 
 
 def fixed_allow_list() -> object:
     """The allow list set in code when its answers cannot change (``set_allowed_states`` names;
     None: none set), else ``PREDICATE_ALLOW_LIST``: a predicate may answer otherwise next time.
     Accepted states are remembered against it."""
-    in_code = _allow_list_in_code
-    if in_code is None or isinstance(getattr(in_code, "__self__", None), frozenset):
-        return in_code
-    return PREDICATE_ALLOW_LIST
+    return _allow_lists[1]
 
 
 # Accepted states, each with the allow lists it was checked against (the set_allowed_states
