@@ -30,6 +30,7 @@ from ..entrypoint import lifecycle, require_state, require_state_from, run_unit
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from .auth import authenticate
 from .events import (
+    ALB,
     STATE_HEADER,
     ApiRequest,
     build_response,
@@ -110,7 +111,8 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
         request_id = request_id_of(event, context)
         base_headers = response_base_headers(allow_origin, request_id, None)
         return _Refusal(event, None, request_id, base_headers).http_error(exc)
-    request_id = lambda_request_id(context)  # (request_id_of, with the event already read)
+    # (request_id_of, with the event already read)
+    request_id = None if context is None else lambda_request_id(context)
     if request_id is None:
         request_id = request.request_id
         if request_id is None or not is_safe_header_value(request_id):
@@ -185,8 +187,10 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
         logger.exception("%s: the response of %s could not be serialized (request %s)",
                          refusal.where(), api_class.__name__, request_id)
         return refusal.server_error()
-    # v2 cookies, v1/ALB multiValueHeaders, HEAD; single string values unless the API set its own
-    return shape_response(response, event, kind, method, not own_headers)
+    if own_headers or method == "HEAD" or kind == ALB:
+        # v2 cookies, v1/ALB multiValueHeaders, HEAD (else shape_response returns it as it is)
+        return shape_response(response, event, kind, method, not own_headers)
+    return response
 
 
 class _Refusal:

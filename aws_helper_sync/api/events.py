@@ -641,9 +641,10 @@ def parse_event(event: Any) -> ApiRequest:
     else:
         method = event.get("httpMethod")
         path = event.get("path")
-    if not isinstance(method, str) or not (method := method.strip().upper()):
+    # (type() first: isinstance() is a call, and events hold plain str)
+    if not (type(method) is str or isinstance(method, str)) or not (method := method.strip().upper()):
         raise BadRequestError("malformed event: no HTTP method")
-    if not isinstance(path, str):
+    if type(path) is not str and not isinstance(path, str):
         raise BadRequestError("malformed event: no request path")
     if is_v2:
         stage = context.get("stage")
@@ -655,12 +656,12 @@ def parse_event(event: Any) -> ApiRequest:
     else:
         multi_query = _v2_query(event) if is_v2 else _v1_query(event, kind == ALB)
     body = event.get("body")
-    if body is not None and not isinstance(body, str):
+    if body is not None and type(body) is not str and not isinstance(body, str):
         raise BadRequestError("malformed event: 'body' must be a string")
     encoded = event.get("isBase64Encoded", False)
     if encoded is None:
         encoded = False
-    if not isinstance(encoded, bool):
+    elif encoded is not False and encoded is not True:  # (bool has no subclasses)
         raise BadRequestError("malformed event: 'isBase64Encoded' must be a boolean")
     # REST, ALB and Function URLs send the path percent-encoded (HTTP API decoded):
     # decode each segment, so an encoded '/' (%2F) stays inside its segment
@@ -678,7 +679,7 @@ def parse_event(event: Any) -> ApiRequest:
         body,
         encoded,
         "2.0" if is_v2 else "1.0",
-        request_id if isinstance(request_id, str) and request_id else None,
+        request_id if type(request_id) is str and request_id else None,
         event,
         kind,
         multi_query,
