@@ -7,6 +7,7 @@ handlers run each unit (request, record, state group, task) through
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -21,6 +22,7 @@ from .context.state import PREDICATE_ALLOW_LIST, InvalidStateError, validate_sta
 from .context.units import run_in_unit_context
 from .database.access import DatabaseAccess
 from .loading import hook_result, load_class, to_pascal_case
+from .settings import raw_environ
 
 if TYPE_CHECKING:
     import logging
@@ -53,41 +55,47 @@ run_unit = run_in_unit_context
 ``state`` (validated) set; the name every entry point uses (no wrapper: it runs per request)."""
 
 
-def known_state(value: object) -> str:
+def known_state(value: object, source: str | None = None) -> str:
     """``value`` when it may select a database: its spelling and the allow lists
     (``validate_state``), then the state registry (``STATES_COLLECTION``).
 
     Raises InvalidStateError (bad spelling: 400), UnknownStateError (unknown or
     inactive: 403), StateRegistryUnavailableError (registry unreadable: refused,
-    503). Every entry point checks the state it reads through this.
+    503). Every entry point checks the state it reads through this. With
+    ``source`` (where the value was read), a missing value is a MissingStateError
+    and each error names ``source``, as ``require_state`` says.
 
     Without a registry collection, a state that passed is known again at once
     while ``ALLOWED_STATES``, ``STATES_COLLECTION`` and the allow list set in
-    code are unchanged: one lookup instead of the checks, for every request of
-    a warm process.
+    code are unchanged (the very objects they were): one lookup instead of the
+    checks, for every request of a warm process.
     """
     # read before the checks (a change meanwhile wins); fixed_allow_list(), read without the call
-    settled, allow_list = _settled(), state_module._allow_lists[1]
+    allowed, collection = raw_environ(_ALLOWED_KEY), raw_environ(_COLLECTION_KEY)
+    allow_list = state_module._allow_lists[1]
     if type(value) is str:  # (a str subclass could change what it compares equal to)
         known = _KNOWN.get(value)
-        if known is not None and known[0] is settled and known[1] is allow_list:
+        if known is not None and known[0] is allowed and known[1] is collection and known[2] is allow_list:
             return value
-    state = check_known_state(validate_state(value))
-    if settled is not None and allow_list is not PREDICATE_ALLOW_LIST and type(value) is str:
-        remember(_KNOWN, value, (settled, allow_list), _KNOWN_MAX)
+    if source is None:
+        state = check_known_state(validate_state(value))
+    else:
+        if value is None or value == "":
+            raise MissingStateError(f"{source} is required (a constitution-state such as 'connecticut')")
+        try:
+            state = check_known_state(validate_state(value))
+        except InvalidStateError as exc:  # UnknownStateError keeps its class (403, not 400)
+            raise type(exc)(f"{source}: {exc}") from None
+    # a registry collection's answers expire (STATES_REFRESH_SECONDS): never remembered here
+    if collection is None and allow_list is not PREDICATE_ALLOW_LIST and type(value) is str:
+        remember(_KNOWN, value, (allowed, collection, allow_list), _KNOWN_MAX)
     return state
 
 
-def _settled_marker() -> object | None:
-    """A new marker for the current ALLOWED_STATES and STATES_COLLECTION; None with a registry
-    collection, whose answers expire (STATES_REFRESH_SECONDS): those are never remembered here."""
-    return object() if settings.env("STATES_COLLECTION") is None else None
-
-
-_settled = settings.environ_memo(_settled_marker, "ALLOWED_STATES", "STATES_COLLECTION")
-# States that passed known_state, each with the marker and the in-code allow list it was
-# checked under; bounded, whatever callers send.
-_KNOWN: dict[str, tuple[object, object]] = {}
+_ALLOWED_KEY, _COLLECTION_KEY = os.fsencode("ALLOWED_STATES"), os.fsencode("STATES_COLLECTION")
+# States that passed known_state, each with the raw ALLOWED_STATES and STATES_COLLECTION
+# objects and the in-code allow list it was checked under; bounded, whatever callers send.
+_KNOWN: dict[str, tuple[object, object, object]] = {}
 _KNOWN_MAX = 4096
 
 
@@ -96,14 +104,10 @@ def require_state(value: object, source: str) -> str:
 
     Missing -> MissingStateError, bad -> InvalidStateError, unknown ->
     UnknownStateError; each names ``source`` so the caller knows what to fix.
-    Every entry point reads its state through this.
+    Every entry point reads its state through this (the API calls ``known_state``
+    with the source itself: the same checks, one call less per request).
     """
-    if value is None or value == "":
-        raise MissingStateError(f"{source} is required (a constitution-state such as 'connecticut')")
-    try:
-        return known_state(value)
-    except InvalidStateError as exc:  # UnknownStateError keeps its class (403, not 400)
-        raise type(exc)(f"{source}: {exc}") from None
+    return known_state(value, source)
 
 
 def require_state_from(sources: Sequence[Found]) -> str:

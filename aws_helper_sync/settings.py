@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Callable, Protocol, TypeVar, overload
 
 from .errors import ConfigurationError
 
@@ -69,9 +69,21 @@ def _environ_reader() -> _Env:
 env = _environ_reader()
 
 
-def environ_memo(compute: Callable[[], T], *names: str) -> Callable[[], T]:
-    """``compute`` (which reads the variables ``names``: two or four), called again only once
-    one of them changed.
+def _raw_environ() -> Callable[[bytes], object]:
+    data = getattr(os.environ, "_data", None)
+    if os.name != "posix" or not isinstance(data, dict):
+        return lambda key: object()  # never the same object twice: never "unchanged"
+    return data.get
+
+
+raw_environ = _raw_environ()
+"""``raw_environ(os.fsencode(name))``: the very object ``os.environ`` holds for a variable (None:
+unset), the same one until the variable is set again, so identity tells "unchanged" without a
+decode (see ``_environ_reader``). Elsewhere than POSIX CPython a new object at every read."""
+
+
+def environ_memo(compute: Callable[[], T], first: str, second: str, third: str, fourth: str) -> Callable[[], T]:
+    """``compute`` (which reads the four variables named), called again only once one of them changed.
 
     For settings that every request reads and derives a value from: the raw
     bytes of the variables (``os.environ._data``, see ``_environ_reader``) are
@@ -80,47 +92,27 @@ def environ_memo(compute: Callable[[], T], *names: str) -> Callable[[], T]:
     it is raised again at the next call. Elsewhere than POSIX CPython,
     ``compute`` itself.
     """
-    if len(names) not in (2, 4):
-        raise ValueError("environ_memo reads two or four variables")
     data = getattr(os.environ, "_data", None)
     if os.name != "posix" or not isinstance(data, dict):
         return compute
     read = data.get
-    keys = tuple(map(os.fsencode, names))
-    # [entry]: replaced whole; (raw value, raw value, result) for two variables, else (raw values, result)
-    last: list[tuple[Any, ...]] = []
-
-    def recompute(raws: tuple[bytes | None, ...]) -> T:
-        result = compute()
-        if tuple(map(read, keys)) == raws:  # (not changed while compute() ran)
-            last[:] = [(*raws, result) if len(raws) == 2 else (raws, result)]
-        return result
-
-    # the reads written out, one closure per count: 2-4x cheaper than tuple(map(read, keys));
-    # equal bytes are the same settings
-    if len(keys) == 2:
-        key0, key1 = keys
-
-        def memo() -> T:
-            raw0, raw1 = read(key0), read(key1)
-            if last:
-                seen = last[0]
-                if seen[0] == raw0 and seen[1] == raw1:
-                    return seen[2]  # type: ignore[no-any-return]
-            return recompute((raw0, raw1))
-
-        return memo
+    keys = tuple(map(os.fsencode, (first, second, third, fourth)))
     key0, key1, key2, key3 = keys
+    last: list[tuple[tuple[bytes | None, ...], T]] = []  # [(raw values, result)]: replaced whole
 
-    def memo4() -> T:
+    def memo() -> T:
+        # the reads written out, and one tuple comparison: half the cost of tuple(map(read, keys))
         raws = (read(key0), read(key1), read(key2), read(key3))
         if last:
             seen = last[0]
-            if seen[0] == raws:  # (one tuple comparison: cheaper than four, with four values)
-                return seen[1]  # type: ignore[no-any-return]
-        return recompute(raws)
+            if seen[0] == raws:  # equal bytes: the same settings
+                return seen[1]
+        result = compute()
+        if tuple(map(read, keys)) == raws:  # (not changed while compute() ran)
+            last[:] = [(raws, result)]
+        return result
 
-    return memo4
+    return memo
 
 
 def env_flag(name: str, default: bool) -> bool:

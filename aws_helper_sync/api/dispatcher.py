@@ -26,7 +26,7 @@ from .. import settings
 from .._lazy import deferred, deferred_logger
 from ..context.sources import TENANT_ID_SOURCE, tenant_id
 from ..context.state import InvalidStateError, UnknownStateError, _set_validated_state
-from ..entrypoint import lifecycle, require_state, require_state_from, run_unit
+from ..entrypoint import known_state, lifecycle, require_state_from, run_unit
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from .auth import authenticate
 from .events import (
@@ -102,15 +102,15 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
     try:
         allow_origin, require_auth, root = settings.api_settings()
     except Exception:
-        request_id = request_id_of(event, context)
-        logger.exception("invalid API configuration (request %s)", request_id)
-        return _Refusal(event, None, request_id, {"X-Request-Id": request_id}).server_error()
+        refused_id = request_id_of(event, context)
+        logger.exception("invalid API configuration (request %s)", refused_id)
+        return _Refusal(event, None, refused_id, {"X-Request-Id": refused_id}).server_error()
     try:
         request = parse_event(event)
     except HTTPError as exc:
-        request_id = request_id_of(event, context)
-        base_headers = response_base_headers(allow_origin, request_id, None)
-        return _Refusal(event, None, request_id, base_headers).http_error(exc)
+        refused_id = request_id_of(event, context)
+        return _Refusal(event, None, refused_id,
+                        response_base_headers(allow_origin, refused_id, None)).http_error(exc)
     # (request_id_of, with the event already read)
     request_id = None if context is None else lambda_request_id(context)
     if request_id is None:
@@ -136,7 +136,7 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
         # (ApiRequest.state_header(), whose answer parse_event has when the spellings agree)
         header = request._state_header if request._state_values_agree else request.state_header()
         tenant = tenant_id(context)  # Lambda tenant isolation: the tenant id must agree
-        state = (require_state(header, STATE_HEADER_SOURCE) if tenant is None
+        state = (known_state(header, STATE_HEADER_SOURCE) if tenant is None
                  else require_state_from(((STATE_HEADER_SOURCE, header), (TENANT_ID_SOURCE, tenant))))
         body = request.read_body(api_class.body_format, api_class.content_types)
     except UnknownStateError as exc:  # well spelled, not served here: forbidden, not malformed

@@ -670,7 +670,9 @@ def parse_event(event: Any) -> ApiRequest:
         parts = [part for part in parts if part]
     segments = tuple(unquote(part) for part in parts) if "%" in path else tuple(parts)
     request_id = context.get("requestId")
-    return ApiRequest(
+    request = _new_request(ApiRequest)  # ApiRequest(...), without type.__call__ (which costs more)
+    _init_request(
+        request,
         method,
         path,
         segments,
@@ -686,6 +688,10 @@ def parse_event(event: Any) -> ApiRequest:
         state_agrees,
         state,
     )
+    return request
+
+
+_new_request, _init_request = ApiRequest.__new__, ApiRequest.__init__
 
 
 def _strip_stage(path: str, stage: Any) -> str:
