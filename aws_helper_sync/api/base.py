@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..entrypoint import EntryPoint
 from .events import BODY_FORMATS, Headers
@@ -110,32 +110,6 @@ class API(EntryPoint):
             event,
             context,
         )
-
-    @classmethod
-    def _for_request(cls, request: ApiRequest, path_parameters: tuple[str, ...], body: RequestBody,
-                     auth: AuthResult | None, request_id: str, context: Any) -> Self:
-        """The instance that serves ``request`` (what the dispatcher builds).
-
-        What ``cls(method=..., headers=..., ...)`` gives, minus the copies of what
-        this request alone owns (``parse_event`` built its maps, ``read_body`` its
-        body) and the fourteen keywords. A subclass with its own ``__init__`` is
-        built through it, as always.
-        """
-        user, auth_data = (None, None) if auth is None else (auth.user, auth.data)
-        if cls.__init__ is not API.__init__:
-            return cls(body=body.data, raw_body=body.raw, body_text=body.text, headers=request.headers,
-                       path_parameters=path_parameters, query_parameters=request.query_parameters,
-                       multi_query_parameters=request.multi_query_parameters, method=request.method,
-                       path=request.path, current_user=user, auth_data=auth_data,
-                       request_id=request_id, event=request.event, context=context)
-        api = cls.__new__(cls)
-        query = request.query_parameters
-        body_data = body.data if body.data else {}  # (bodyless requests share one empty data)
-        api._assign(request.method, request.path, request.headers, list(path_parameters), query,
-                    request.multi_query_parameters, body_data, body.raw, body.text,
-                    dict(query if request.method in ("GET", "HEAD") else body_data),
-                    user, auth_data, request_id, request.event, context)
-        return api
 
     def _assign(self, method: str, path: str, headers: Headers, path_parameters: list[str],
                 query_parameters: dict[str, str], multi_query_parameters: dict[str, list[str]],
@@ -326,3 +300,36 @@ class API(EntryPoint):
 
 def _as_list(value: str | list[str]) -> list[str]:
     return list(value) if isinstance(value, list) else [value]
+
+
+A = TypeVar("A", bound=API)
+
+
+def api_for_request(cls: type[A], request: ApiRequest, path_parameters: tuple[str, ...], body: RequestBody,
+                    auth: AuthResult | None, request_id: str, context: Any) -> A:
+    """The instance of ``cls`` that serves ``request`` (what the dispatcher builds).
+
+    What ``cls(method=..., headers=..., ...)`` gives, minus the copies of what
+    this request alone owns (``parse_event`` built its maps, ``read_body`` its
+    body) and the fourteen keywords. A subclass with its own ``__init__`` or
+    ``__new__`` is built through them, as always. (A function, not a classmethod:
+    nothing to look up and bind on the class per request.)
+    """
+    user, auth_data = (None, None) if auth is None else (auth.user, auth.data)
+    if cls.__init__ is not _API_INIT or cls.__new__ is not _NEW_OBJECT:
+        return cls(body=body.data, raw_body=body.raw, body_text=body.text, headers=request.headers,
+                   path_parameters=path_parameters, query_parameters=request.query_parameters,
+                   multi_query_parameters=request.multi_query_parameters, method=request.method,
+                   path=request.path, current_user=user, auth_data=auth_data,
+                   request_id=request_id, event=request.event, context=context)
+    api = _NEW_OBJECT(cls)
+    query = request.query_parameters
+    body_data = body.data if body.data else {}  # (bodyless requests share one empty data)
+    api._assign(request.method, request.path, request.headers, list(path_parameters), query,
+                request.multi_query_parameters, body_data, body.raw, body.text,
+                dict(query if request.method in ("GET", "HEAD") else body_data),
+                user, auth_data, request_id, request.event, context)
+    return api
+
+
+_API_INIT, _NEW_OBJECT = API.__init__, object.__new__

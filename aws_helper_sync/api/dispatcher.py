@@ -29,6 +29,7 @@ from ..context.state import InvalidStateError, UnknownStateError, _set_validated
 from ..entrypoint import known_state, lifecycle, require_state_from, run_unit
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from .auth import authenticate
+from .base import api_for_request
 from .events import (
     ALB,
     STATE_HEADER,
@@ -159,7 +160,7 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
     # validate() -> process() -> response, with the state set (every log line of the request,
     # errors included, carries it)
     try:
-        api = api_class._for_request(request, path_parameters, body, auth, request_id, context)
+        api = api_for_request(api_class, request, path_parameters, body, auth, request_id, context)
     except Exception:
         refusal = _Refusal(event, request, request_id, base_headers)
         logger.exception("%s: %s() failed (request %s)", refusal.where(), api_class.__name__, request_id)
@@ -179,9 +180,10 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
         logger.exception("%s: %s failed (request %s)", refusal.where(), api_class.__name__, request_id)
         return refusal.server_error(exc)
     try:
-        # the API's own header dict, not the copy ``response_headers`` makes: only read here
-        own_headers = api._headers
-        response = build_response(api.status_code, api.response_body, base_headers, own_headers)
+        # what status_code, response_body and response_headers report, read without their
+        # property calls and without the copy response_headers makes (only read here)
+        code, own_headers = api._code, api._headers
+        response = build_response(200 if code is None else code, api._body, base_headers, own_headers)
     except Exception:
         refusal = _Refusal(event, request, request_id, base_headers)
         logger.exception("%s: the response of %s could not be serialized (request %s)",
