@@ -383,18 +383,29 @@ class ScribblePost(API):
         loading.clear_cache()
 
 
-def test_an_api_with_its_own_init_is_still_built_through_it(tmp_path, monkeypatch):
-    _write_raw(tmp_path, "custom/list.py", """
+OWN_INIT = """
+    def __init__(self, **kwargs):
+        self.given = sorted(kwargs)
+        super().__init__(**kwargs)
+"""
+OWN_NEW = """
+    def __new__(cls, **kwargs):
+        api = super().__new__(cls)
+        api.given = sorted(kwargs)
+        return api
+"""
+
+
+@pytest.mark.parametrize("hook", [OWN_INIT, OWN_NEW], ids=["__init__", "__new__"])
+def test_an_api_with_its_own_init_or_new_is_still_built_through_it(tmp_path, monkeypatch, hook):
+    _write_raw(tmp_path, "custom/list.py", f"""
 from aws_helper_sync import API
 
 
 class CustomList(API):
-    def __init__(self, **kwargs):
-        self.given = sorted(kwargs)
-        super().__init__(**kwargs)
-
+{hook}
     def process(self):
-        self.set_body({"given": self.given, "method": self.method, "path": self.path})
+        self.set_body({{"given": self.given, "method": self.method, "path": self.path}})
 """)
     monkeypatch.setenv("APP_ROOT", str(tmp_path))
     loading.clear_cache()
