@@ -132,13 +132,17 @@ def lifecycle(entry: EntryPoint, step: str = "process") -> Any:
     ``run_lifecycle``. Exceptions propagate: each entry point maps them to its
     own contract (HTTP status, result dict, exit code).
     """
-    if type(entry).validate is not EntryPoint.validate:  # (the base one does nothing: not called)
+    if type(entry).validate is not _NO_VALIDATION:  # (the base one does nothing: not called)
         validate: Callable[[], object] = entry.validate  # typed -> None, but a subclass may return anything
         checked = validate()
         if checked is not None:  # None is what hooks return: nothing to refuse
             hook_result(entry, "validate", checked)  # refuses a coroutine or generator
-    result = getattr(entry, step)()
+    # (the API's and the Lambda's step called as a method: getattr() would look it up again)
+    result = entry.process() if step == "process" else getattr(entry, step)()  # type: ignore[attr-defined]
     return result if result is None else hook_result(entry, step, result)
+
+
+_NO_VALIDATION = EntryPoint.validate
 
 
 def run_lifecycle(entry: EntryPoint, state: str | None, step: str = "process") -> Any:
