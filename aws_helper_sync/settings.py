@@ -254,13 +254,14 @@ def cors_allow_origin() -> str:
     return value
 
 
-def _api_settings() -> tuple[str, bool, str | None]:
+API_VARIABLES = ("CORS_ALLOW_ORIGIN", "REQUIRE_AUTH", "APP_ROOT", "LAMBDA_TASK_ROOT")
+
+
+def api_settings() -> tuple[str, bool, str | None]:
+    """``(cors_allow_origin(), require_auth(), APP_ROOT or LAMBDA_TASK_ROOT or None)``: what the
+    API reads per request (None: the app root is the cwd); the dispatcher keeps it in an
+    ``environ_memo`` over ``API_VARIABLES``."""
     return cors_allow_origin(), require_auth(), env("APP_ROOT") or env("LAMBDA_TASK_ROOT")
-
-
-api_settings = environ_memo(_api_settings, "CORS_ALLOW_ORIGIN", "REQUIRE_AUTH", "APP_ROOT", "LAMBDA_TASK_ROOT")
-"""``(cors_allow_origin(), require_auth(), APP_ROOT or LAMBDA_TASK_ROOT or None)``: what the API
-reads per request, worked out once per value (None: the app root is the cwd, read per request)."""
 
 
 # --- Fargate (SPEC §9) ---

@@ -148,14 +148,14 @@ def test_500_without_lambda_context_still_has_a_request_id(app_root, state):
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_a_fault_outside_every_step_is_still_a_shaped_500(app_root, state, version, monkeypatch, caplog):
-    """The last resort: a fault no step maps (here building the base headers) is the generic
-    500 with the request id, shaped for the event's kind, and logged; never an exception."""
+    """The last resort: a fault no step maps (here a bug while parsing) is the generic 500
+    with the request id, shaped for the event's kind, and logged; never an exception."""
     from aws_helper_sync.api import dispatcher
 
     def broken(*args):
-        raise RuntimeError("hunter2 in the base headers")
+        raise RuntimeError("hunter2 in the parser")
 
-    monkeypatch.setattr(dispatcher, "response_base_headers", broken)
+    monkeypatch.setattr(dispatcher, "parse_event", broken)
     caplog.set_level(logging.ERROR)
     event = EVENT_BUILDERS[version]("GET", "/users", headers={"constitution-state": state})
     response = api_handler(event, LambdaContext())

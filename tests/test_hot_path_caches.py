@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aws_helper_sync import api_handler, entrypoint, loading, settings
-from aws_helper_sync.api import events, router
+from aws_helper_sync.api import dispatcher, events, router
 from aws_helper_sync.api.exceptions import BadRequestError
 from aws_helper_sync.context import state as state_module
 from aws_helper_sync.context.state import (
@@ -254,29 +254,36 @@ def test_cors_allow_origin_with_a_line_break_is_a_configuration_error(app_root, 
     assert all("\n" not in str(v) for v in response["headers"].values())
 
 
+def api_settings() -> tuple:
+    """What the dispatcher's memo of the API settings answers (the fixed base headers apart)."""
+    allow_origin, require_auth, root, fixed = dispatcher.api_config()
+    assert fixed == (None if "," in allow_origin else events.fixed_base_headers(allow_origin))
+    return allow_origin, require_auth, root
+
+
 def test_api_settings_follow_every_variable_and_never_keep_an_error(monkeypatch):
     for name in ("CORS_ALLOW_ORIGIN", "REQUIRE_AUTH", "APP_ROOT", "LAMBDA_TASK_ROOT"):
         monkeypatch.delenv(name, raising=False)
-    assert settings.api_settings() == ("*", False, None)
+    assert api_settings() == ("*", False, None)
     monkeypatch.setenv("REQUIRE_AUTH", "true")
-    assert settings.api_settings() == ("*", True, None)
+    assert api_settings() == ("*", True, None)
     monkeypatch.setenv("CORS_ALLOW_ORIGIN", "https://a.example")
-    assert settings.api_settings() == ("https://a.example", True, None)
+    assert api_settings() == ("https://a.example", True, None)
     monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
-    assert settings.api_settings() == ("https://a.example", True, "/var/task")
+    assert api_settings() == ("https://a.example", True, "/var/task")
     monkeypatch.setenv("APP_ROOT", " /srv/app ")  # APP_ROOT wins, stripped as env() strips
-    assert settings.api_settings() == ("https://a.example", True, "/srv/app")
+    assert api_settings() == ("https://a.example", True, "/srv/app")
     monkeypatch.setenv("APP_ROOT", "  ")  # blank counts as unset
-    assert settings.api_settings() == ("https://a.example", True, "/var/task")
+    assert api_settings() == ("https://a.example", True, "/var/task")
     monkeypatch.setenv("REQUIRE_AUTH", "maybe")
     for _ in range(2):  # refused at every call, not once and then forgotten
         with pytest.raises(ConfigurationError, match="REQUIRE_AUTH"):
-            settings.api_settings()
+            api_settings()
     monkeypatch.setenv("REQUIRE_AUTH", "no")
-    assert settings.api_settings() == ("https://a.example", False, "/var/task")
+    assert api_settings() == ("https://a.example", False, "/var/task")
     monkeypatch.setenv("CORS_ALLOW_ORIGIN", "https://b.example\nX: y")
     with pytest.raises(ConfigurationError, match="CORS_ALLOW_ORIGIN"):
-        settings.api_settings()
+        api_settings()
 
 
 def test_api_settings_under_threads_with_a_writer_flipping_them(monkeypatch):
@@ -289,7 +296,7 @@ def test_api_settings_under_threads_with_a_writer_flipping_them(monkeypatch):
 
     def reader(index: int) -> None:
         for _ in range(2000):
-            seen.add(settings.api_settings())
+            seen.add(api_settings())
 
     with environment_flipping([{"CORS_ALLOW_ORIGIN": origin, "REQUIRE_AUTH": auth, "APP_ROOT": root}
                                for origin, auth, root in rounds]):
@@ -299,7 +306,7 @@ def test_api_settings_under_threads_with_a_writer_flipping_them(monkeypatch):
     assert {root for _, _, root in seen} <= {root for _, _, root in expected}
     for origin, auth, root in rounds:  # and once the writer is gone, exactly what they hold
         os.environ["CORS_ALLOW_ORIGIN"], os.environ["REQUIRE_AUTH"], os.environ["APP_ROOT"] = origin, auth, root
-        assert settings.api_settings() == (origin, auth in ("true", "1"), root)
+        assert api_settings() == (origin, auth in ("true", "1"), root)
 
 
 def test_requests_follow_app_root_and_the_working_directory(tmp_path, monkeypatch):

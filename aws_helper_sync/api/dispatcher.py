@@ -35,6 +35,7 @@ from .events import (
     STATE_HEADER,
     ApiRequest,
     build_response,
+    fixed_base_headers,
     parse_event,
     response_base_headers,
     shape_response,
@@ -94,6 +95,16 @@ def _error_body(message: str, request_id: str) -> dict[str, Any]:
     return {"error": True, "message": message, "request_id": request_id}
 
 
+def _api_config() -> tuple[str, bool, str | None, dict[str, str] | None]:
+    allow_origin, require_auth, root = settings.api_settings()
+    return allow_origin, require_auth, root, fixed_base_headers(allow_origin)
+
+
+api_config = settings.environ_memo(_api_config, *settings.API_VARIABLES)
+"""``settings.api_settings()`` and the base response headers they fix (``fixed_base_headers``),
+worked out once per value of the variables: what every request reads first."""
+
+
 def _handle(event: Any, context: Any) -> dict[str, Any]:
     """The steps of one request, in its own context; the response shaped for the event kind.
 
@@ -101,7 +112,7 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
     when it happens.
     """
     try:
-        allow_origin, require_auth, root = settings.api_settings()
+        allow_origin, require_auth, root, fixed_headers = api_config()
     except Exception:
         refused_id = request_id_of(event, context)
         logger.exception("invalid API configuration (request %s)", refused_id)
@@ -118,7 +129,11 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
         request_id = request.request_id
         if request_id is None or not is_safe_header_value(request_id):
             request_id = uuid.uuid4().hex
-    base_headers = response_base_headers(allow_origin, request_id, request.headers)
+    if fixed_headers is None:  # several allowed origins: the caller's Origin decides
+        base_headers = response_base_headers(allow_origin, request_id, request.headers)
+    else:  # (response_base_headers, without the call)
+        base_headers = fixed_headers.copy()
+        base_headers["X-Request-Id"] = request_id
     kind, method = request.kind, request.method  # so the response is not worked out again from the event
     if method == "OPTIONS":  # CORS preflight: browsers send no credentials
         return shape_response(build_response(204, None, base_headers), event, kind, method, True)

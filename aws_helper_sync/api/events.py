@@ -724,7 +724,7 @@ def _fixed_cors_headers(allow_origin: str) -> dict[str, str] | None:
 
 
 @functools.lru_cache(maxsize=32)
-def _fixed_base_headers(allow_origin: str) -> dict[str, str] | None:
+def fixed_base_headers(allow_origin: str) -> dict[str, str] | None:
     """``Content-Type`` and the CORS headers of every response when they do not depend on the
     caller: the start of a request's base headers (copied, never changed)."""
     fixed = _fixed_cors_headers(allow_origin)
@@ -734,7 +734,7 @@ def _fixed_base_headers(allow_origin: str) -> dict[str, str] | None:
 def response_base_headers(allow_origin: str, request_id: str, headers: Headers | None) -> dict[str, str]:
     """The headers every response to a request carries: ``Content-Type``, CORS (the caller's
     ``Origin`` is looked up only when ``CORS_ALLOW_ORIGIN`` lists several), ``X-Request-Id``."""
-    fixed = _fixed_base_headers(allow_origin)
+    fixed = fixed_base_headers(allow_origin)
     if fixed is None:
         origin = headers.get("origin") if headers is not None else None
         fixed = {"Content-Type": JSON_CONTENT_TYPE, **cors_headers(allow_origin, origin)}
