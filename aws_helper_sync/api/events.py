@@ -494,17 +494,18 @@ def event_kind(event: Any) -> str:
     """``rest``, ``http``, ``function_url`` or ``alb``; never raises (also for junk events)."""
     if not isinstance(event, Mapping):
         return REST
-    return _kind(event, event.get("requestContext"))
-
-
-def _kind(event: Mapping[str, Any], context: Any) -> str:
-    """``event_kind`` once the event is known to be a mapping and its requestContext is read."""
+    context = event.get("requestContext")
     if type(context) is not dict and not isinstance(context, Mapping):
         return HTTP_API if event.get("version") == "2.0" else REST
+    return _kind(event, context, context.get("http"))
+
+
+def _kind(event: Mapping[str, Any], context: Mapping[str, Any], http: Any) -> str:
+    """``event_kind`` once the event's requestContext (a mapping) and its ``http`` are read."""
     elb = context.get("elb")
     if elb is not None and isinstance(elb, Mapping):
         return ALB
-    if event.get("version") == "2.0" or context.get("http") is not None:
+    if http is not None or event.get("version") == "2.0":
         domain = context.get("domainName")
         if isinstance(domain, str) and ".lambda-url." in domain:
             return FUNCTION_URL
@@ -630,7 +631,7 @@ def parse_event(event: Any) -> ApiRequest:
     http = context.get("http")
     if http is not None and type(http) is not dict and not isinstance(http, Mapping):
         raise BadRequestError("malformed event: 'requestContext.http' must be an object")
-    kind = _kind(event, context)
+    kind = _kind(event, context, http)
     is_v2 = kind in V2_KINDS
     if is_v2:
         http = http or {}
