@@ -67,16 +67,15 @@ def known_state(value: object, source: str | None = None) -> str:
 
     Without a registry collection, a state that passed is known again at once
     while ``ALLOWED_STATES``, ``STATES_COLLECTION`` and the allow list set in
-    code are unchanged (the very objects they were): one lookup instead of the
+    code are unchanged (equal to what they were): one lookup instead of the
     checks, for every request of a warm process.
     """
     # read before the checks (a change meanwhile wins); fixed_allow_list(), read without the call
     allowed, collection = raw_environ(_ALLOWED_KEY), raw_environ(_COLLECTION_KEY)
     allow_list = state_module._allow_lists[1]
-    if type(value) is str:  # (a str subclass could change what it compares equal to)
-        known = _KNOWN.get(value)
-        if known is not None and known[0] is allowed and known[1] is collection and known[2] is allow_list:
-            return value
+    # (a str subclass could change what it compares equal to; equal settings answer the same)
+    if type(value) is str and _KNOWN.get(value) == (allowed, collection, allow_list):
+        return value
     if source is None:
         state = check_known_state(validate_state(value))
     else:
