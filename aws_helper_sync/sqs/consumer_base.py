@@ -53,6 +53,7 @@ from ..entrypoint import EntryPoint, known_state
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from ..loading import check_sync_hooks, hook_result
 from . import records as rec
+from .records import SQS_EVENT_SOURCE, STATE_ATTRIBUTE
 
 if TYPE_CHECKING:
     import logging
@@ -399,15 +400,31 @@ class SQSConsumer(EntryPoint):
         consumer's own hooks fails every record that has not already failed:
         no record is acknowledged unprocessed.
         """
-        return self.run_checked_records(records, [rec.message_id(r) or "" for r in records], context)
+        return self._run(records, [rec.message_id(r) or "" for r in records], context)
 
     def run_checked_records(
         self, records: list[dict[str, Any]], message_ids: list[str], context: Any = None,
     ) -> rec.ProcessingResult:
-        """``run_records`` for a caller that has read every record's message id already (``sqs_handler``).
+        """``run_records`` for a caller that has read every record's message id already.
 
         ``message_ids[i]`` must be ``records[i]``'s id, as ``rec.message_id`` reads it.
         """
+        return self._run(records, message_ids, context)
+
+    def run_event_records(self, records: list[dict[str, Any]], context: Any = None) -> rec.ProcessingResult:
+        """``run_records`` for the ``Records`` of a Lambda event, not checked yet (``sqs_handler``).
+
+        Each record is checked as it is read (``rec.checked_message_id``), in
+        the pass that reads its state: an event with a record that is not
+        SQS's raises ``BadEventError`` before any record runs, as
+        ``rec.checked_records`` would have.
+        """
+        return self._run(records, None, context)
+
+    def _run(
+        self, records: list[dict[str, Any]], message_ids: list[str] | None, context: Any,
+    ) -> rec.ProcessingResult:
+        check_ids = message_ids is None
         result = rec.ProcessingResult(message_ids=message_ids)
         self.context = context
         try:
@@ -418,12 +435,14 @@ class SQSConsumer(EntryPoint):
                 )
             check_sync_hooks(type(self))  # also for classes not loaded by name (the worker takes classes)
             deadline = _Deadline.of(context, self._deadline_margin(), self.logger)
-            prepared = self._prepare(records, result, tenant_id(context), by_state=mode == "batch")
+            prepared = self._prepare(records, result, tenant_id(context), mode == "batch", check_ids)
             if mode == "batch":
                 self._run_batch_mode(prepared, result, deadline)
             else:
                 self._run_single_mode(prepared.items, result, deadline)
         except Exception as exc:  # a fault of the framework or the consumer's configuration
+            if check_ids:  # (BadEventError from _prepare, or a fault before every record was checked)
+                result.message_ids = rec.checked_message_ids(records)  # a foreign event raises BadEventError
             self.logger.exception("batch aborted; every record not yet failed is reported failed")
             reason = f"batch aborted: {_reason(exc)}"
             result.error = reason
@@ -461,7 +480,7 @@ class SQSConsumer(EntryPoint):
 
     def _prepare(
         self, records: list[dict[str, Any]], result: rec.ProcessingResult, tenant: Any = None,
-        by_state: bool = False,
+        by_state: bool = False, check_ids: bool = False,
     ) -> _Prepared:
         """Resolve each record's state; a record that cannot be read fails alone (and, FIFO, its followers).
 
@@ -469,40 +488,62 @@ class SQSConsumer(EntryPoint):
         state source of every record of the invocation: the state of a record
         that names none, and refused for a record that names another.
         ``by_state``: also group the records by state (batch mode), in the
-        same pass.
+        same pass. ``check_ids``: the records of a Lambda event, not checked
+        yet: each is checked here (``rec.checked_message_id``: BadEventError,
+        before any record runs) and ``result.message_ids`` is filled in.
+
+        This pass is the serial part of a batch (no state group starts before
+        it ends), so the commonest record, a Lambda one of a standard queue
+        whose only message attribute names a state already seen in this batch,
+        takes a short lane read with plain subscripts: a key that is missing,
+        a value of another type or anything unusual sends it the long way, the
+        readers themselves (``rec.usual_record``, ``rec.find_state``).
         """
         items: list[_Item] = []
         groups: dict[str | None, list[_Item]] | None = {} if by_state else None
         fifo = False
         broken_groups: dict[str, str] = {}
         # A batch carries few distinct states: each value is validated once (the state it names, and
-        # its group in batch mode), then its records of a standard queue take the first lane below.
+        # its group in batch mode), then its records of a standard queue take the short lane.
         seen: dict[str, tuple[str, list[_Item] | None]] = {}
         read_state = self._state_reader()
-        # The usual records' state and group, read in one pass; None: read that record the long way
-        # (every record, for an extract_state override).
-        usual: list[str | tuple[Any, str | None] | None]
-        try:
-            usual = rec.usual_records(records) if read_state is rec.find_state else [None] * len(records)
-        except Exception:  # noqa: BLE001 - a record that is not a dict: each is read below, failing alone
-            usual = [None] * len(records)
+        short = tenant is None and read_state is rec.find_state  # (a tenant is a second source to compare with)
+        given = None if check_ids else result.message_ids  # else read (and checked) here
+        ids: list[str] = []
+        standard_arn = ""  # the eventSourceARN of the last short-lane record: not a FIFO queue's
         value: Any
-        for record, mid, known in zip(records, result.message_ids, usual):  # the ids run_records read
-            if type(known) is str and tenant is None:  # (a tenant is a second source to compare with)
-                hit = seen.get(known)
-                if hit is not None:  # no FIFO group, a value validated earlier in this batch: all there is
-                    item: _Item = (record, mid, hit[0], None)
-                    items.append(item)
-                    if hit[1] is not None:
-                        hit[1].append(item)
-                    continue
+        for record in records:
+            if short:
+                try:  # the checks of rec.checked_message_id and rec.usual_record, for Lambda's spellings
+                    if type(record) is dict and record["eventSource"] == SQS_EVENT_SOURCE \
+                            and "EventSource" not in record:
+                        mid = record["messageId"]
+                        attributes = record["messageAttributes"]
+                        value = attributes[STATE_ATTRIBUTE]["stringValue"]
+                        body = record["body"]
+                        source = record["eventSourceARN"]
+                        hit = seen.get(value) if type(value) is str else None
+                        if hit is not None and type(mid) is str and mid and len(attributes) == 1 \
+                                and type(body) is str and "Notification" not in body and "\\" not in body \
+                                and (source == standard_arn or source[-5:] != ".fifo") \
+                                and record["attributes"].get("MessageGroupId") is None:
+                            standard_arn = source
+                            ids.append(mid)
+                            item: _Item = (record, mid, hit[0], None)
+                            items.append(item)
+                            if hit[1] is not None:
+                                hit[1].append(item)
+                            continue
+                except (KeyError, TypeError, AttributeError):  # (a str, list or None where a dict belongs)
+                    pass
+            mid = given[len(ids)] if given is not None else rec.checked_message_id(len(ids), record)
+            ids.append(mid)
             group = None
             try:
+                known = rec.usual_record(record) if read_state is rec.find_state else None
                 value = None
                 if known is None:
                     group = rec.fifo_group(record)
-                elif isinstance(known, str):
-                    value = known  # (no FIFO group)
                 else:
                     value, group = known
                 if group is not None:
@@ -537,6 +578,8 @@ class SQSConsumer(EntryPoint):
             items.append(item)
             if groups is not None:
                 groups.setdefault(state, []).append(item)
+        if check_ids:
+            result.message_ids = ids
         return _Prepared(items, groups, fifo)
 
     def _unreadable(
