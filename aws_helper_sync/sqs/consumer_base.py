@@ -84,7 +84,7 @@ class _Prepared:
 
     __slots__ = ("fifo", "groups", "items")
 
-    def __init__(self, items: list[_Item], groups: dict[str | None, list[_Item]] | None, fifo: bool) -> None:
+    def __init__(self, items: list[_Item], groups: dict[str | None, BatchRecords] | None, fifo: bool) -> None:
         self.items = items
         self.groups = groups
         self.fifo = fifo
@@ -236,14 +236,21 @@ class BatchRecords(list[dict[str, Any]]):
     (see ``SQSConsumer.process_batch``).
     """
 
-    def __init__(self, items: Sequence[_Item], unit: _UnitFailures, deadline: _Deadline, logger: Any) -> None:
-        super().__init__([item[0] for item in items])
-        self._items = items
-        self._unit = unit
+    def __init__(self, deadline: _Deadline) -> None:
+        # Empty: filled by ``_add`` on the thread that reads the batch, then handed to one group unit.
+        # (Built on the group's own thread, from another core, the list would touch every record
+        # again while the other groups wait for that thread to start theirs.)
+        super().__init__()
+        self._items: list[_Item] = []
+        self._unit = _UnitFailures(self._items)  # (reads the items when a record is first marked)
         self._deadline = deadline
-        self._logger = logger
+        self._logger = deadline.logger
         self._handed: set[str] = set()
         self.held_back: dict[str, str] = {}  # message id -> why it was reported failed unprocessed
+
+    def _add(self, item: _Item) -> None:
+        self.append(item[0])
+        self._items.append(item)
 
     def _hold_back(self, mid: str, reason: str) -> None:
         if mid not in self.held_back and mid not in self._unit.failures:
@@ -435,7 +442,8 @@ class SQSConsumer(EntryPoint):
                 )
             check_sync_hooks(type(self))  # also for classes not loaded by name (the worker takes classes)
             deadline = _Deadline.of(context, self._deadline_margin(), self.logger)
-            prepared = self._prepare(records, result, tenant_id(context), mode == "batch", check_ids)
+            prepared = self._prepare(records, result, tenant_id(context), deadline if mode == "batch" else None,
+                                     check_ids)
             if mode == "batch":
                 self._run_batch_mode(prepared, result, deadline)
             else:
@@ -480,7 +488,7 @@ class SQSConsumer(EntryPoint):
 
     def _prepare(
         self, records: list[dict[str, Any]], result: rec.ProcessingResult, tenant: Any = None,
-        by_state: bool = False, check_ids: bool = False,
+        by_state: _Deadline | None = None, check_ids: bool = False,
     ) -> _Prepared:
         """Resolve each record's state; a record that cannot be read fails alone (and, FIFO, its followers).
 
@@ -488,7 +496,7 @@ class SQSConsumer(EntryPoint):
         state source of every record of the invocation: the state of a record
         that names none, and refused for a record that names another.
         ``by_state``: also group the records by state (batch mode), in the
-        same pass. ``check_ids``: the records of a Lambda event, not checked
+        same pass, each group a ``BatchRecords`` watched by that deadline. ``check_ids``: the records of a Lambda event, not checked
         yet: each is checked here (``rec.checked_message_id``: BadEventError,
         before any record runs) and ``result.message_ids`` is filled in.
 
@@ -500,18 +508,19 @@ class SQSConsumer(EntryPoint):
         readers themselves (``rec.usual_record``, ``rec.find_state``).
         """
         items: list[_Item] = []
-        groups: dict[str | None, list[_Item]] | None = {} if by_state else None
+        groups: dict[str | None, BatchRecords] | None = None if by_state is None else {}
         fifo = False
         broken_groups: dict[str, str] = {}
         # A batch carries few distinct states: each value is validated once (the state it names, and
         # its group in batch mode), then its records of a standard queue take the short lane.
-        seen: dict[str, tuple[str, list[_Item] | None]] = {}
+        seen: dict[str, tuple[str, BatchRecords | None]] = {}
         read_state = self._state_reader()
         short = tenant is None and read_state is rec.find_state  # (a tenant is a second source to compare with)
         given = None if check_ids else result.message_ids  # else read (and checked) here
         ids: list[str] = []
         standard_arn = ""  # the eventSourceARN of the last short-lane record: not a FIFO queue's
         value: Any
+        state: str | None
         for record in records:
             if short:
                 try:  # the checks of rec.checked_message_id and rec.usual_record, for Lambda's spellings
@@ -529,10 +538,12 @@ class SQSConsumer(EntryPoint):
                                 and record["attributes"].get("MessageGroupId") is None:
                             standard_arn = source
                             ids.append(mid)
-                            item: _Item = (record, mid, hit[0], None)
+                            state, batch = hit
+                            item: _Item = (record, mid, state, None)
                             items.append(item)
-                            if hit[1] is not None:
-                                hit[1].append(item)
+                            if batch is not None:  # (batch._add written out: this runs per record)
+                                batch.append(record)
+                                batch._items.append(item)
                             continue
                 except (KeyError, TypeError, AttributeError):  # (a str, list or None where a dict belongs)
                     pass
@@ -562,7 +573,7 @@ class SQSConsumer(EntryPoint):
                     hit = seen.get(value) if exact else None
                     state = known_state(value) if hit is None else hit[0]  # spelling, allow lists, registry
                     if hit is None and exact:
-                        seen[value] = (state, None if groups is None else groups.setdefault(state, []))
+                        seen[value] = (state, None if by_state is None else _batch_of(groups, state, by_state))
             except InvalidStateError as exc:
                 why = str(exc) if isinstance(exc, (ConflictingStateSourcesError, MalformedSessionError)) \
                     else f"invalid constitution-state: {exc}"
@@ -576,8 +587,8 @@ class SQSConsumer(EntryPoint):
                 continue
             item = (record, mid, state, group)
             items.append(item)
-            if groups is not None:
-                groups.setdefault(state, []).append(item)
+            if by_state is not None:
+                _batch_of(groups, state, by_state)._add(item)
         if check_ids:
             result.message_ids = ids
         return _Prepared(items, groups, fifo)
@@ -649,39 +660,35 @@ class SQSConsumer(EntryPoint):
         return max(1, min(configured, group_count))
 
     def _run_batch_mode(self, prepared: _Prepared, result: rec.ProcessingResult, deadline: _Deadline) -> None:
-        if not prepared.fifo and prepared.groups is not None:  # a standard queue: one round, grouped already
-            for group_items, failures in self._run_groups(prepared.groups, deadline):
-                self._apply_group_failures(group_items, failures, result, {})
+        rounds = _fifo_rounds(prepared.items) if prepared.fifo else None
+        if rounds is None or len(rounds) == 1:  # one round of every record: as _prepare grouped them
+            for batch, failures in self._run_groups(prepared.groups or {}, deadline):
+                self._apply_group_failures(batch._items, failures, result, {})
             return
         broken_groups: dict[str, str] = {}
-        for round_items in _fifo_rounds(prepared.items):
-            runnable = round_items  # nothing to hold back until a FIFO group breaks
-            if broken_groups:
-                runnable = []
-                for item in round_items:
-                    group = item[3]
-                    if group is not None and group in broken_groups:
-                        self._fail(result, item[1], _fifo_reason(group, broken_groups[group]))
-                    else:
-                        runnable.append(item)
-            groups: dict[str | None, list[_Item]] = {}
-            for item in runnable:
-                groups.setdefault(item[2], []).append(item)  # by state
-            for group_items, failures in self._run_groups(groups, deadline):
-                self._apply_group_failures(group_items, failures, result, broken_groups)
+        for round_items in rounds:
+            groups: dict[str | None, BatchRecords] = {}
+            for item in round_items:
+                group = item[3]
+                if group is not None and group in broken_groups:  # (none in the first round)
+                    self._fail(result, item[1], _fifo_reason(group, broken_groups[group]))
+                else:
+                    _batch_of(groups, item[2], deadline)._add(item)  # by state
+            for batch, failures in self._run_groups(groups, deadline):
+                self._apply_group_failures(batch._items, failures, result, broken_groups)
 
     def _run_groups(
-        self, groups: dict[str | None, list[_Item]], deadline: _Deadline,
-    ) -> list[tuple[list[_Item], dict[str, str]]]:
+        self, groups: dict[str | None, BatchRecords], deadline: _Deadline,
+    ) -> list[tuple[BatchRecords, dict[str, str]]]:
         if not groups:
             return []
         workers = self.resolve_max_workers(len(groups))
-        units = [(items, partial(self._run_group_unit, state, items, deadline)) for state, items in groups.items()]
+        units = [partial(self._run_group_unit, state, batch, deadline) for state, batch in groups.items()]
         # The process's shared pool plus this thread (one group: this thread alone, no pool).
-        outcomes = run_all([unit for _, unit in units], workers)
-        return [(items, failures) for (items, _), failures in zip(units, outcomes)]
+        return list(zip(groups.values(), run_all(units, workers)))
 
-    def _run_group_unit(self, state: str | None, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
+    def _run_group_unit(self, state: str | None, batch: BatchRecords, deadline: _Deadline) -> dict[str, str]:
+        items = batch._items
         stop = deadline.stop_reason()  # checked when the group would start (it may have waited for a thread)
         if stop is not None:
             for _, mid, _, _ in items:
@@ -690,7 +697,7 @@ class SQSConsumer(EntryPoint):
         watched = deadline.watched
         started = time.monotonic() if watched else 0.0
         try:
-            return run_in_validated_unit_context(state, self._run_group, items, deadline)  # state: from _prepare
+            return run_in_validated_unit_context(state, self._run_group, batch)  # state: from _prepare
         except Exception as exc:  # the unit context itself failed: the group was not processed
             self.logger.exception("state group %s could not run", state)
             return {mid: _reason(exc) for _, mid, _, _ in items}
@@ -698,10 +705,10 @@ class SQSConsumer(EntryPoint):
             if watched:
                 deadline.record(started)
 
-    def _run_group(self, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
-        unit = _UnitFailures(items)
+    def _run_group(self, batch: BatchRecords) -> dict[str, str]:
+        items = batch._items
+        unit = batch._unit
         _current_unit.set(unit)  # this runs in the group's own context: nothing to reset
-        batch = BatchRecords(items, unit, deadline, deadline.logger)
         try:
             hook: Callable[[list[dict[str, Any]]], object] = self.process_batch  # as in _run_record
             hook_result(self, "process_batch", hook(batch))
@@ -740,6 +747,15 @@ class SQSConsumer(EntryPoint):
                 )
                 result.fail(mid, reason)
                 self.logger.warning("message %s %s", mid, reason)
+
+
+def _batch_of(groups: dict[str | None, BatchRecords] | None, state: str | None, deadline: _Deadline) -> BatchRecords:
+    """The state group of ``state`` in ``groups``, added empty on first use."""
+    assert groups is not None  # (batch mode: _prepare made it)
+    batch = groups.get(state)
+    if batch is None:
+        batch = groups[state] = BatchRecords(deadline)
+    return batch
 
 
 def _fifo_rounds(items: list[_Item]) -> list[list[_Item]]:
