@@ -79,7 +79,8 @@ class _Prepared:
     """What ``_prepare`` leaves: the records ready to run, in order and (batch mode) by state.
 
     ``fifo``: some record is in a FIFO message group, so that ``groups`` (one
-    round of every record) cannot run as it is (``_fifo_rounds``).
+    round of every record) may not run as it is (``_fifo_rounds``). Batch
+    mode needs ``items`` for that alone: it is empty when ``fifo`` is False.
     """
 
     __slots__ = ("fifo", "groups", "items")
@@ -513,7 +514,8 @@ class SQSConsumer(EntryPoint):
         broken_groups: dict[str, str] = {}
         # A batch carries few distinct states: each value is validated once (the state it names, and
         # its group in batch mode), then its records of a standard queue take the short lane.
-        seen: dict[str, tuple[str, BatchRecords | None]] = {}
+        # For each: (state, its BatchRecords' append or None in single mode, where its items go).
+        seen: dict[str, tuple[str, Callable[[dict[str, Any]], None] | None, Callable[[_Item], None]]] = {}
         read_state = self._state_reader()
         short = tenant is None and read_state is rec.find_state  # (a tenant is a second source to compare with)
         given = None if check_ids else result.message_ids  # else read (and checked) here
@@ -538,12 +540,11 @@ class SQSConsumer(EntryPoint):
                                 and record["attributes"].get("MessageGroupId") is None:
                             standard_arn = source
                             ids.append(mid)
-                            state, batch = hit
+                            state, add_record, add_item = hit  # (bound methods: cheaper calls per record)
                             item: _Item = (record, mid, state, None)
-                            items.append(item)
-                            if batch is not None:  # (batch._add written out: this runs per record)
-                                batch.append(record)
-                                batch._items.append(item)
+                            add_item(item)
+                            if add_record is not None:  # batch mode: batch._add(item), written out
+                                add_record(record)
                             continue
                 except (KeyError, TypeError, AttributeError):  # (a str, list or None where a dict belongs)
                     pass
@@ -558,6 +559,11 @@ class SQSConsumer(EntryPoint):
                 else:
                     value, group = known
                 if group is not None:
+                    if not fifo and groups is not None:  # the first of a FIFO group: _fifo_rounds needs items,
+                        # in order: the records so far have no FIFO group, so they all run in the first
+                        # round, and each state's records are in order; this lane keeps items from now on.
+                        items = [item for batch in groups.values() for item in batch._items]
+                        short = False
                     fifo = True
                     if group in broken_groups:
                         self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
@@ -573,7 +579,11 @@ class SQSConsumer(EntryPoint):
                     hit = seen.get(value) if exact else None
                     state = known_state(value) if hit is None else hit[0]  # spelling, allow lists, registry
                     if hit is None and exact:
-                        seen[value] = (state, None if by_state is None else _batch_of(groups, state, by_state))
+                        if by_state is None:  # (batch mode: items only once a FIFO record shows, below)
+                            seen[value] = (state, None, items.append)
+                        else:
+                            batch = _batch_of(groups, state, by_state)
+                            seen[value] = (state, batch.append, batch._items.append)
             except InvalidStateError as exc:
                 why = str(exc) if isinstance(exc, (ConflictingStateSourcesError, MalformedSessionError)) \
                     else f"invalid constitution-state: {exc}"
@@ -586,7 +596,8 @@ class SQSConsumer(EntryPoint):
                 self._unreadable(result, mid, group, broken_groups, f"record could not be read: {_reason(exc)}")
                 continue
             item = (record, mid, state, group)
-            items.append(item)
+            if groups is None or fifo:
+                items.append(item)
             if by_state is not None:
                 _batch_of(groups, state, by_state)._add(item)
         if check_ids:
