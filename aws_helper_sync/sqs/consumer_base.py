@@ -496,10 +496,12 @@ class SQSConsumer(EntryPoint):
         ``tenant``: ``context.tenant_id`` (Lambda tenant isolation mode), a
         state source of every record of the invocation: the state of a record
         that names none, and refused for a record that names another.
-        ``by_state``: also group the records by state (batch mode), in the
-        same pass, each group a ``BatchRecords`` watched by that deadline. ``check_ids``: the records of a Lambda event, not checked
-        yet: each is checked here (``rec.checked_message_id``: BadEventError,
-        before any record runs) and ``result.message_ids`` is filled in.
+        ``by_state`` (batch mode): also group the records by state in the
+        same pass, each group a ``BatchRecords`` watched by that deadline;
+        ``items`` is then kept only once a FIFO record shows (``_Prepared``).
+        ``check_ids``: the records of a Lambda event, not checked yet: each is
+        checked here (``rec.checked_message_id``: BadEventError, before any
+        record runs) and ``result.message_ids`` is filled in.
 
         This pass is the serial part of a batch (no state group starts before
         it ends), so the commonest record, a Lambda one of a standard queue
@@ -512,9 +514,9 @@ class SQSConsumer(EntryPoint):
         groups: dict[str | None, BatchRecords] | None = None if by_state is None else {}
         fifo = False
         broken_groups: dict[str, str] = {}
-        # A batch carries few distinct states: each value is validated once (the state it names, and
-        # its group in batch mode), then its records of a standard queue take the short lane.
-        # For each: (state, its BatchRecords' append or None in single mode, where its items go).
+        # A batch carries few distinct states: each value is validated once, then its records of a
+        # standard queue take the short lane. For each value: (its state, the append of its group's
+        # BatchRecords or None in single mode, the append of the list its items go to).
         seen: dict[str, tuple[str, Callable[[dict[str, Any]], None] | None, Callable[[_Item], None]]] = {}
         read_state = self._state_reader()
         short = tenant is None and read_state is rec.find_state  # (a tenant is a second source to compare with)
@@ -559,9 +561,10 @@ class SQSConsumer(EntryPoint):
                 else:
                     value, group = known
                 if group is not None:
-                    if not fifo and groups is not None:  # the first of a FIFO group: _fifo_rounds needs items,
-                        # in order: the records so far have no FIFO group, so they all run in the first
-                        # round, and each state's records are in order; this lane keeps items from now on.
+                    if not fifo and groups is not None:
+                        # Batch mode's first FIFO record: _fifo_rounds needs items from here on. The records
+                        # so far have no FIFO group (all run in the first round) and each state's are in
+                        # order, so the groups give them; every later record comes this way, into items.
                         items = [item for batch in groups.values() for item in batch._items]
                         short = False
                     fifo = True
@@ -579,7 +582,7 @@ class SQSConsumer(EntryPoint):
                     hit = seen.get(value) if exact else None
                     state = known_state(value) if hit is None else hit[0]  # spelling, allow lists, registry
                     if hit is None and exact:
-                        if by_state is None:  # (batch mode: items only once a FIFO record shows, below)
+                        if by_state is None:
                             seen[value] = (state, None, items.append)
                         else:
                             batch = _batch_of(groups, state, by_state)
