@@ -526,14 +526,20 @@ def test_the_consumer_short_lane_settles_each_shape_as_the_readers_do(index, ent
 
 
 def test_the_consumer_short_lane_is_taken_for_the_usual_record(monkeypatch):
-    # (so that the test above compares two ways: the usual records of a state seen skip the readers)
-    read = []
+    # (so that the test above compares two ways: usual records skip the readers, and each state
+    # named is validated once, for the first record that names it)
+    from aws_helper_sync.sqs import consumer_base
+
+    read, validated = [], []
     monkeypatch.setattr(rec, "usual_record", lambda record, real=rec.usual_record: read.append(record) or real(record))
+    monkeypatch.setattr(consumer_base, "known_state",
+                        lambda value, real=consumer_base.known_state: validated.append(value) or real(value))
     recorder, _ = _recorders()
     batch = [lambda_record({"n": n}, message_id=f"m{n}", state=("iowa", "utah")[n % 2]) for n in range(10)]
     result = recorder().run_event_records(batch)
     assert not result.failures
-    assert [r["messageId"] for r in read] == ["m0", "m1"]  # the first of each state
+    assert read == []
+    assert validated == ["iowa", "utah"]
 
 
 def test_usual_record_of_a_record_that_is_not_a_dict_raises_and_the_consumer_reads_each_alone():

@@ -526,6 +526,7 @@ class SQSConsumer(EntryPoint):
         value: Any
         state: str | None
         for record in records:
+            known: tuple[Any, str | None] | None = None  # (value, FIFO group) of a usual record
             if short:
                 try:  # the checks of rec.checked_message_id and rec.usual_record, for Lambda's spellings
                     if type(record) is dict and record["eventSource"] == SQS_EVENT_SOURCE \
@@ -535,26 +536,30 @@ class SQSConsumer(EntryPoint):
                         value = attributes[STATE_ATTRIBUTE]["stringValue"]
                         body = record["body"]
                         source = record["eventSourceARN"]
-                        hit = seen.get(value) if type(value) is str else None
-                        if hit is not None and type(mid) is str and mid and len(attributes) == 1 \
+                        if type(value) is str and type(mid) is str and mid and len(attributes) == 1 \
                                 and type(body) is str and "Notification" not in body and "\\" not in body \
                                 and (source == standard_arn or source[-5:] != ".fifo") \
                                 and record["attributes"].get("MessageGroupId") is None:
                             standard_arn = source
                             ids.append(mid)
-                            state, add_record, add_item = hit  # (bound methods: cheaper calls per record)
-                            item: _Item = (record, mid, state, None)
-                            add_item(item)
-                            if add_record is not None:  # batch mode: batch._add(item), written out
-                                add_record(record)
-                            continue
+                            hit = seen.get(value)
+                            if hit is not None:
+                                state, add_record, add_item = hit  # (bound methods: cheaper calls per record)
+                                item: _Item = (record, mid, state, None)
+                                add_item(item)
+                                if add_record is not None:  # batch mode: batch._add(item), written out
+                                    add_record(record)
+                                continue
+                            known = (value, None)  # the first of its state in this batch: validated below
                 except (KeyError, TypeError, AttributeError):  # (a str, list or None where a dict belongs)
                     pass
-            mid = given[len(ids)] if given is not None else rec.checked_message_id(len(ids), record)
-            ids.append(mid)
+            if known is None:  # the long way: the readers themselves
+                mid = given[len(ids)] if given is not None else rec.checked_message_id(len(ids), record)
+                ids.append(mid)
             group = None
             try:
-                known = rec.usual_record(record) if read_state is rec.find_state else None
+                if known is None and read_state is rec.find_state:
+                    known = rec.usual_record(record)
                 value = None
                 if known is None:
                     group = rec.fifo_group(record)
