@@ -32,9 +32,10 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from functools import cached_property, partial
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
 from .. import settings
@@ -98,8 +99,8 @@ class _UnitFailures:
     ``BatchRecords`` stops handing out a group's records from there on.
     """
 
-    def __init__(self, items: Sequence[_Item]) -> None:
-        self._items = items
+    def __init__(self, batch: BatchRecords) -> None:
+        self._batch = batch
         self.failures: dict[str, str] = {}
         self.broken_groups: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -108,11 +109,11 @@ class _UnitFailures:
     # thousand records would otherwise pay for both before process_batch starts.
     @cached_property
     def groups(self) -> dict[str, str | None]:
-        return {mid: group for _, mid, _, group in self._items}
+        return dict(zip(self._batch._mids, self._batch._fifo_groups()))
 
     @cached_property
     def positions(self) -> dict[str, int]:
-        return {item[1]: position for position, item in enumerate(self._items)}
+        return {mid: position for position, mid in enumerate(self._batch._mids)}
 
     def mark(self, message_id: str, reason: str) -> None:
         if message_id not in self.groups:
@@ -150,6 +151,8 @@ class _RecordFailures:
             )
         self.failures.setdefault(message_id, reason)  # one key: atomic, no lock needed
 
+
+_Append = Callable[[dict[str, Any]], None]
 
 _current_unit: ContextVar[_UnitFailures | _RecordFailures | None] = ContextVar("sqs_unit_failures", default=None)
 
@@ -237,21 +240,42 @@ class BatchRecords(list[dict[str, Any]]):
     (see ``SQSConsumer.process_batch``).
     """
 
-    def __init__(self, deadline: _Deadline) -> None:
+    def __init__(self, deadline: _Deadline, state: str | None) -> None:
         # Empty: filled by ``_add`` on the thread that reads the batch, then handed to one group unit.
         # (Built on the group's own thread, from another core, the list would touch every record
-        # again while the other groups wait for that thread to start theirs.)
+        # again while the other groups wait for that thread to start theirs.) What was handed out
+        # is kept apart from the list itself, which is the consumer's to change, in parallel lists
+        # rather than an _Item per record: most of a batch is records of a standard queue in a
+        # state seen before, and a tuple each, made and freed, was a tenth of the serial part.
         super().__init__()
-        self._items: list[_Item] = []
-        self._unit = _UnitFailures(self._items)  # (reads the items when a record is first marked)
+        self._records: list[dict[str, Any]] = []
+        self._mids: list[str] = []
+        self._groups: list[str | None] | None = None  # each record's FIFO message group; None: none has one
+        self._state = state
+        self._unit = _UnitFailures(self)  # (reads the message ids when a record is first marked)
         self._deadline = deadline
         self._logger = deadline.logger
         self._handed: set[str] = set()
         self.held_back: dict[str, str] = {}  # message id -> why it was reported failed unprocessed
 
     def _add(self, item: _Item) -> None:
-        self.append(item[0])
-        self._items.append(item)
+        record, mid, _, group = item
+        if group is not None and self._groups is None:
+            self._groups = [None] * len(self._mids)
+        self.append(record)
+        self._records.append(record)
+        self._mids.append(mid)
+        if self._groups is not None:
+            self._groups.append(group)
+
+    def _fifo_groups(self) -> Iterable[str | None]:
+        """Each record's FIFO message group, in order (None for all on a standard queue)."""
+        return repeat(None) if self._groups is None else self._groups
+
+    @property
+    def _items(self) -> list[_Item]:
+        """The records as ``_prepare`` read them, one ``_Item`` each (rare paths: FIFO rounds, failures)."""
+        return list(zip(self._records, self._mids, repeat(self._state), self._fifo_groups()))
 
     def _hold_back(self, mid: str, reason: str) -> None:
         if mid not in self.held_back and mid not in self._unit.failures:
@@ -261,7 +285,7 @@ class BatchRecords(list[dict[str, Any]]):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         last_handed: float | None = None
         longest_gap_ms = 0.0  # the longest the consumer took over one record: the next may take as long
-        for position, (record, mid, _, group) in enumerate(self._items):
+        for position, (record, mid, group) in enumerate(zip(self._records, self._mids, self._fifo_groups())):
             failed_id = self._unit.first_failure(group)
             if failed_id is not None and self._unit.positions[failed_id] <= position:
                 if failed_id != mid and mid not in self._handed:
@@ -272,7 +296,7 @@ class BatchRecords(list[dict[str, Any]]):
                 longest_gap_ms = max(longest_gap_ms, (now - last_handed) * 1000.0)
             stop = self._deadline.stop_reason(longest_gap_ms)
             if stop is not None:
-                for _, rest, _, _ in self._items[position:]:
+                for rest in self._mids[position:]:
                     if rest in self._handed:  # seen earlier in this call, not finished: still failed
                         self._hold_back(rest, stop.replace(NOT_PROCESSED, "stopped unfinished: ", 1))
                     else:
@@ -515,9 +539,9 @@ class SQSConsumer(EntryPoint):
         fifo = False
         broken_groups: dict[str, str] = {}
         # A batch carries few distinct states: each value is validated once, then its records of a
-        # standard queue take the short lane. For each value: (its state, the append of its group's
-        # BatchRecords or None in single mode, the append of the list its items go to).
-        seen: dict[str, tuple[str, Callable[[dict[str, Any]], None] | None, Callable[[_Item], None]]] = {}
+        # standard queue take the short lane. For each value: its state and, in batch mode, the
+        # appends that are its group's BatchRecords._add of such a record (None in single mode).
+        seen: dict[str, tuple[str, tuple[_Append, _Append, Callable[[str], None]] | None]] = {}
         read_state = self._state_reader()
         short = tenant is None and read_state is rec.find_state  # (a tenant is a second source to compare with)
         given = None if check_ids else result.message_ids  # else read (and checked) here
@@ -544,11 +568,14 @@ class SQSConsumer(EntryPoint):
                             ids.append(mid)
                             hit = seen.get(value)
                             if hit is not None:
-                                state, add_record, add_item = hit  # (bound methods: cheaper calls per record)
-                                item: _Item = (record, mid, state, None)
-                                add_item(item)
-                                if add_record is not None:  # batch mode: batch._add(item), written out
+                                state, appends = hit
+                                if appends is None:  # single mode: each record runs alone, as an _Item
+                                    items.append((record, mid, state, None))
+                                else:  # batch._add((record, mid, state, None)), written out (bound methods)
+                                    add_record, add_snapshot, add_mid = appends
                                     add_record(record)
+                                    add_snapshot(record)
+                                    add_mid(mid)
                                 continue
                             known = (value, None)  # the first of its state in this batch: validated below
                 except (KeyError, TypeError, AttributeError):  # (a str, list or None where a dict belongs)
@@ -588,10 +615,10 @@ class SQSConsumer(EntryPoint):
                     state = known_state(value) if hit is None else hit[0]  # spelling, allow lists, registry
                     if hit is None and exact:
                         if by_state is None:
-                            seen[value] = (state, None, items.append)
-                        else:
+                            seen[value] = (state, None)
+                        else:  # (no record of this batch has had a FIFO group: see above)
                             batch = _batch_of(groups, state, by_state)
-                            seen[value] = (state, batch.append, batch._items.append)
+                            seen[value] = (state, (batch.append, batch._records.append, batch._mids.append))
             except InvalidStateError as exc:
                 why = str(exc) if isinstance(exc, (ConflictingStateSourcesError, MalformedSessionError)) \
                     else f"invalid constitution-state: {exc}"
@@ -682,7 +709,7 @@ class SQSConsumer(EntryPoint):
         rounds = _fifo_rounds(prepared.items) if prepared.fifo else None
         if rounds is None or len(rounds) == 1:  # one round of every record: as _prepare grouped them
             for batch, failures in self._run_groups(prepared.groups or {}, deadline):
-                self._apply_group_failures(batch._items, failures, result, {})
+                self._apply_group_failures(batch, failures, result, {})
             return
         broken_groups: dict[str, str] = {}
         for round_items in rounds:
@@ -694,7 +721,7 @@ class SQSConsumer(EntryPoint):
                 else:
                     _batch_of(groups, item[2], deadline)._add(item)  # by state
             for batch, failures in self._run_groups(groups, deadline):
-                self._apply_group_failures(batch._items, failures, result, broken_groups)
+                self._apply_group_failures(batch, failures, result, broken_groups)
 
     def _run_groups(
         self, groups: dict[str | None, BatchRecords], deadline: _Deadline,
@@ -707,34 +734,33 @@ class SQSConsumer(EntryPoint):
         return list(zip(groups.values(), run_all(units, workers)))
 
     def _run_group_unit(self, state: str | None, batch: BatchRecords, deadline: _Deadline) -> dict[str, str]:
-        items = batch._items
+        mids = batch._mids
         stop = deadline.stop_reason()  # checked when the group would start (it may have waited for a thread)
         if stop is not None:
-            for _, mid, _, _ in items:
+            for mid in mids:
                 self.logger.error("message %s %s", mid, stop)
-            return {mid: stop for _, mid, _, _ in items}
+            return dict.fromkeys(mids, stop)
         watched = deadline.watched
         started = time.monotonic() if watched else 0.0
         try:
             return run_in_validated_unit_context(state, self._run_group, batch)  # state: from _prepare
         except Exception as exc:  # the unit context itself failed: the group was not processed
             self.logger.exception("state group %s could not run", state)
-            return {mid: _reason(exc) for _, mid, _, _ in items}
+            return dict.fromkeys(mids, _reason(exc))
         finally:
             if watched:
                 deadline.record(started)
 
     def _run_group(self, batch: BatchRecords) -> dict[str, str]:
-        items = batch._items
         unit = batch._unit
         _current_unit.set(unit)  # this runs in the group's own context: nothing to reset
         try:
             hook: Callable[[list[dict[str, Any]]], object] = self.process_batch  # as in _run_record
             hook_result(self, "process_batch", hook(batch))
         except Exception as exc:
-            self.logger.exception("process_batch failed for %d records", len(items))
+            self.logger.exception("process_batch failed for %d records", len(batch._mids))
             reason = f"process_batch raised: {_reason(exc)}"
-            return {mid: batch.held_back.get(mid, reason) for _, mid, _, _ in items}
+            return {mid: batch.held_back.get(mid, reason) for mid in batch._mids}
         failures = dict(unit.failures)
         for mid, reason in batch.held_back.items():
             failures.setdefault(mid, reason)
@@ -742,7 +768,7 @@ class SQSConsumer(EntryPoint):
 
     def _apply_group_failures(
         self,
-        items: list[_Item],
+        batch: BatchRecords,
         failures: dict[str, str],
         result: rec.ProcessingResult,
         broken_groups: dict[str, str],
@@ -753,7 +779,7 @@ class SQSConsumer(EntryPoint):
         # so that SQS redelivers the message group from the failure on, in order.
         if not failures and not broken_groups:
             return  # the usual group: all succeeded, no FIFO group broken before
-        for _, mid, _, group in items:
+        for mid, group in zip(batch._mids, batch._fifo_groups()):
             if mid in failures:
                 result.fail(mid, failures[mid])
                 if group is not None:
@@ -773,7 +799,7 @@ def _batch_of(groups: dict[str | None, BatchRecords] | None, state: str | None, 
     assert groups is not None  # (batch mode: _prepare made it)
     batch = groups.get(state)
     if batch is None:
-        batch = groups[state] = BatchRecords(deadline)
+        batch = groups[state] = BatchRecords(deadline, state)
     return batch
 
 
