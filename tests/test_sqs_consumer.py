@@ -920,3 +920,31 @@ def test_standard_records_before_the_first_fifo_record_still_run_in_the_first_ro
         assert set(result.failures) == {"f1", "f2", "f3"}
         assert result.failures["f2"].startswith("not processed: an earlier message (f1)")
         assert by_state == {a: ["s1", "s3", "f1", "s4"], b: ["s2", "s5"]}
+
+
+def test_batch_records_hand_out_what_was_read_whatever_the_consumer_does_to_the_list(make_state):
+    # The list is the consumer's: reordering or emptying it changes neither the order records are
+    # handed out in when iterated nor which ones a FIFO failure holds back and reports.
+    a = make_state("mutated")
+    records = [lambda_record({"n": n}, message_id=f"u{n}", state=a, group="g", source_arn=FIFO_QUEUE_ARN)
+               for n in range(5)]
+    handed: list[str] = []
+
+    class Mutating(SQSConsumer):
+        processing_mode = "batch"
+
+        def process_batch(self, records):
+            assert len(records) == 5 and records[0]["messageId"] == "u0"
+            records.reverse()
+            assert records[0]["messageId"] == "u4"  # (indexing sees the list as the consumer left it)
+            for record in records:
+                handed.append(record["messageId"])
+                if record["messageId"] == "u1":
+                    self.add_message_failed("u1", "marked")
+            records.clear()
+
+    result = Mutating().run_records(records)
+
+    assert handed == ["u0", "u1"]  # in the order read; u2.. held back after u1 failed
+    assert set(result.failures) == {"u1", "u2", "u3", "u4"}
+    assert result.failures["u2"].startswith("not processed: an earlier message (u1)")
