@@ -71,8 +71,9 @@ NOT_PROCESSED = "not processed: "
 
 
 #: A record ready to run: ``(record, message id, its checked state, its FIFO message group)``.
-#: A plain tuple, unpacked where it is read: ``_prepare`` makes one per record before any
-#: state group can start, and a class's ``__init__`` made that serial part a tenth longer.
+#: A plain tuple, unpacked where it is read: ``_prepare`` makes one per record in single mode
+#: and for FIFO batches, before any unit can start (a class's ``__init__`` made that serial
+#: part a tenth longer); a batch-mode state group keeps parallel lists instead (``BatchRecords``).
 _Item = tuple[dict[str, Any], str, Optional[str], Optional[str]]
 
 
