@@ -875,3 +875,76 @@ def test_the_short_lane_keeps_fifo_groups_to_the_long_way(make_state):
     assert set(result.failures) == {"u5", "u7", "u9"}
     assert result.failures["u7"].startswith("not processed: an earlier message (u5)")
     assert [ids[0] for _, ids in consumer.calls] == ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u8"]
+
+
+@pytest.mark.parametrize("fail", [None, "f1"])
+def test_standard_records_before_the_first_fifo_record_still_run_in_the_first_round(make_state, fail):
+    # Batch mode keeps the records in order (for _fifo_rounds) only once a FIFO record shows: the records
+    # of a standard queue read before it must still all run, in the first round, each state in order.
+    a, b = make_state("mixed_a"), make_state("mixed_b")
+
+    def standard(mid: str, state: str) -> dict:
+        return lambda_record({"n": mid}, message_id=mid, state=state)
+
+    def fifo(mid: str, state: str) -> dict:
+        return lambda_record({"n": mid}, message_id=mid, state=state, group="g", source_arn=FIFO_QUEUE_ARN)
+
+    batch = [standard("s1", a), standard("s2", b), standard("s3", a),
+             fifo("f1", a), fifo("f2", b), fifo("f3", a), standard("s4", a), standard("s5", b)]
+
+    class Rounds(_Recorder):
+        def process_batch(self, records):
+            for record in records:  # one at a time, so that a FIFO group's followers are held back
+                self._seen([record])
+                if record["messageId"] == fail:
+                    self.add_message_failed(fail, "marked")
+
+        def _seen(self, records) -> None:
+            with self.lock:
+                self.calls.append((get_state(), [r["messageId"] for r in records]))
+
+    consumer = Rounds()
+    result = consumer.run_records(batch)
+
+    by_state: dict = {}
+    for state, ids in consumer.calls:
+        by_state.setdefault(state, []).extend(ids)
+    if fail is None:
+        assert not result.failures
+        # round 1: every standard record and f1; round 2: f2 (its group moved to b); round 3: f3 (back to a)
+        assert by_state == {a: ["s1", "s3", "f1", "s4", "f3"], b: ["s2", "s5", "f2"]}
+        order = [ids[0] for _, ids in consumer.calls]
+        assert order.index("f2") > max(order.index(mid) for mid in ("s1", "s2", "s3", "s4", "s5", "f1"))
+        assert order.index("f3") > order.index("f2")
+    else:  # f1 failed: its group's later records are reported failed, never run; the rest all ran
+        assert set(result.failures) == {"f1", "f2", "f3"}
+        assert result.failures["f2"].startswith("not processed: an earlier message (f1)")
+        assert by_state == {a: ["s1", "s3", "f1", "s4"], b: ["s2", "s5"]}
+
+
+def test_batch_records_hand_out_what_was_read_whatever_the_consumer_does_to_the_list(make_state):
+    # The list is the consumer's: reordering or emptying it changes neither the order records are
+    # handed out in when iterated nor which ones a FIFO failure holds back and reports.
+    a = make_state("mutated")
+    records = [lambda_record({"n": n}, message_id=f"u{n}", state=a, group="g", source_arn=FIFO_QUEUE_ARN)
+               for n in range(5)]
+    handed: list[str] = []
+
+    class Mutating(SQSConsumer):
+        processing_mode = "batch"
+
+        def process_batch(self, records):
+            assert len(records) == 5 and records[0]["messageId"] == "u0"
+            records.reverse()
+            assert records[0]["messageId"] == "u4"  # (indexing sees the list as the consumer left it)
+            for record in records:
+                handed.append(record["messageId"])
+                if record["messageId"] == "u1":
+                    self.add_message_failed("u1", "marked")
+            records.clear()
+
+    result = Mutating().run_records(records)
+
+    assert handed == ["u0", "u1"]  # in the order read; u2.. held back after u1 failed
+    assert set(result.failures) == {"u1", "u2", "u3", "u4"}
+    assert result.failures["u2"].startswith("not processed: an earlier message (u1)")

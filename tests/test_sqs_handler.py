@@ -136,6 +136,35 @@ def test_foreign_event_source_is_named_in_the_error(app_root):
         sqs_handler("state_recorder")(lambda_event(lambda_record({}), _kinesis_record()), None)
 
 
+@pytest.mark.parametrize("kind", sorted(foreign_events()))
+def test_a_foreign_event_raises_even_when_the_consumer_cannot_be_loaded(app_root, kind):
+    # The records are checked in the consumer's pass; without a consumer they are checked before answering.
+    with pytest.raises(BadEventError, match=r"sqs_handler\('no_such_consumer'\): not an SQS event"):
+        sqs_handler("no_such_consumer")(foreign_events()[kind], None)
+    with pytest.raises(BadEventError, match=r"record 1 has eventSource 'aws:kinesis'"):
+        sqs_handler("no_such_consumer")(lambda_event(lambda_record({}), _kinesis_record()), None)
+
+
+def test_a_batch_aborted_before_every_record_was_checked_still_raises_for_a_foreign_event():
+    # A fault that aborts the batch in the middle of the pass that checks the records (here a
+    # ConfigurationError, as a missing registry gives) must not answer for records not checked yet.
+    from aws_helper_sync.errors import ConfigurationError
+
+    class Aborting(SQSConsumer):
+        def extract_state(self, record):
+            raise ConfigurationError("no state registry")
+
+        def process_record(self, record):
+            raise AssertionError("nothing runs in an aborted batch")
+
+    good = [lambda_record({"n": n}, message_id=f"m-{n}", state="iowa") for n in range(3)]
+    with pytest.raises(BadEventError, match=r"record 2 has eventSource 'aws:kinesis'"):
+        Aborting().run_event_records([*good[:2], _kinesis_record()])
+    result = Aborting().run_event_records(good)  # an SQS event: every record reported failed instead
+    assert result.message_ids == ["m-0", "m-1", "m-2"]
+    assert set(result.failures) == set(result.message_ids) and result.error.startswith("batch aborted")
+
+
 def test_hand_built_records_without_event_source_keep_working(app_root):
     """The README's hand-built events carry no eventSource: they are SQS events."""
     records = [{"messageId": "m-1", "body": "{}"}, {"messageId": "m-2", "body": '{"n": 2}', "attributes": {}}]
@@ -235,6 +264,7 @@ def test_get_queue_url_names_missing_variables(monkeypatch):
     ({"messageId": None, "MessageId": "boto-id"}, "ok"),  # boto3's spelling
     ({"messageId": 5}, "record 0 has no messageId"),
     ({"messageId": None}, "record 0 has no messageId"),
+    ({"messageId": ""}, "record 0 has no messageId"),
 ])
 def test_checked_records_judges_every_spelling_as_the_readers_do(changes, outcome):
     # checked_records reads Lambda's record with plain subscripts; every other spelling must still be judged.
@@ -246,3 +276,24 @@ def test_checked_records_judges_every_spelling_as_the_readers_do(changes, outcom
     else:
         with pytest.raises(BadEventError, match=re.escape(outcome)):
             checked_records(lambda_event(record))
+
+    # The handler checks each record in the consumer's pass over the batch instead (run_event_records),
+    # where a record of a state already seen takes a short lane: it must judge every record the same.
+    ran: list[str] = []
+
+    class Recorder(SQSConsumer):
+        processing_mode = "batch"
+
+        def process_batch(self, records):
+            ran.extend(r["messageId"] or r["MessageId"] for r in records)
+
+    state = lambda_record({"n": 0}, message_id="m-0", state="iowa")
+    records = [state, {**record, "messageAttributes": state["messageAttributes"]}]
+    if outcome == "ok":
+        result = Recorder().run_event_records(records)
+        assert result.message_ids == ["m-0", rec.message_id(record)] and not result.failures
+        assert sorted(ran) == sorted(result.message_ids)
+    else:
+        with pytest.raises(BadEventError, match=re.escape(outcome.replace("record 0", "record 1"))):
+            Recorder().run_event_records(records)
+        assert ran == []  # raised before any record ran

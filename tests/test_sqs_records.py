@@ -7,6 +7,8 @@ and SNS envelopes come from real deliveries on the moto server.
 from __future__ import annotations
 
 import json
+import re
+import threading
 
 import pytest
 
@@ -394,6 +396,7 @@ def _shapes() -> list[dict]:
         variant(base, attributes=["MessageGroupId"]),
         variant(base, body=None, Body="plain"),
         variant(base, body={"constitution_state": "ohio"}),  # a dict body (hand-built)
+        variant(base, body=json.loads(envelope)),  # an envelope as a dict (hand-built): its session disagrees
         variant(base, body='{"Type": "Notification", "Message": "{}"}'),
         variant(base, body=envelope),  # its session disagrees with the attribute: refused
         variant(base, body=envelope.replace('"Notification"', '"Notific\\u0061tion"')),
@@ -438,10 +441,9 @@ def _expected(record: dict):
 
 
 @pytest.mark.parametrize("index", range(len(_shapes())))
-def test_usual_records_answers_what_the_readers_answer(index):
+def test_usual_record_answers_what_the_readers_answer(index):
     record = _shapes()[index]
-    (usual,) = rec.usual_records([record])
-    usual = (usual, None) if isinstance(usual, str) else usual  # (the value alone: no FIFO group)
+    usual = rec.usual_record(record)
     expected = _expected(record)
     if usual is None:  # the long way: always allowed, since it is the readers themselves
         return
@@ -451,29 +453,96 @@ def test_usual_records_answers_what_the_readers_answer(index):
     assert rec.find_state(record) == (rec.ATTRIBUTE_SOURCE, usual[0])
 
 
-def test_usual_records_takes_the_short_way_for_the_usual_shapes():
+def test_usual_record_takes_the_short_way_for_the_usual_shapes():
     # (so that the test above compares something: these must not all fall back)
     base = lambda_record({"n": 1}, state="iowa")
     fifo = lambda_record({"n": 1}, state="iowa", group="g1", source_arn=FIFO_QUEUE_ARN)
     no_group = lambda_record({"n": 1}, state="iowa", source_arn=FIFO_QUEUE_ARN)
-    assert rec.usual_records([base, fifo, no_group]) == ["iowa", ("iowa", "g1"), ("iowa", "")]
+    assert [rec.usual_record(r) for r in (base, fifo, no_group)] == [("iowa", None), ("iowa", "g1"), ("iowa", "")]
 
 
-def test_usual_records_over_a_mixed_batch_gives_each_record_its_own_answer():
-    # One pass over the batch keeps the last queue ARN it read: records of a standard and a FIFO queue
-    # interleaved (and every odd shape between them) must each get the answer they get alone.
-    shapes = _shapes()
-    standard = lambda_record({"n": 1}, state="ohio")
-    fifo_no_group = lambda_record({"n": 1}, state="ohio", source_arn=FIFO_QUEUE_ARN)
-    batch = []
-    for shape in shapes:
-        batch.extend([standard, shape, fifo_no_group, shape])
-    assert rec.usual_records(batch) == [rec.usual_records([r])[0] for r in batch]
-    assert [u for u in rec.usual_records([standard, fifo_no_group, standard]) if u] == \
-        ["ohio", ("ohio", ""), "ohio"]
+
+def _recorders():
+    from aws_helper_sync import get_state
+    from aws_helper_sync.sqs.consumer_base import SQSConsumer
+
+    class Recorder(SQSConsumer):
+        processing_mode = "batch"
+
+        def __init__(self) -> None:
+            self.ran: dict[str, str | None] = {}
+            self.lock = threading.Lock()
+
+        def process_batch(self, records):
+            for record in records:  # one at a time: a FIFO group's records after a failure are held back
+                mid = record.get("messageId") or record.get("MessageId")
+                with self.lock:
+                    self.ran[mid] = get_state()
+                if mid in ("shape", "fifo"):
+                    self.add_message_failed(mid, "marked")
+
+    class LongWay(Recorder):
+        def extract_state(self, record):  # overridden: every record is read the long way, by the readers
+            return rec.extract_state(record)
+
+    return Recorder, LongWay
 
 
-def test_usual_records_of_a_record_that_is_not_a_dict_raises_and_the_consumer_reads_each_alone():
+def _outcome(consumer, result) -> tuple[dict, dict]:
+    # (the long way names its source "..extract_state()" where the record's own source is named)
+    failures = {mid: re.sub(r"disagree: .*? is ('[^']*'|\[.*?\]) but", r"disagree: <source> is \1 but", why)
+                for mid, why in result.failures.items()}
+    return failures, consumer.ran
+
+
+@pytest.mark.parametrize("index", range(len(_shapes())))
+@pytest.mark.parametrize("entry", ["run_records", "run_event_records"])
+def test_the_consumer_short_lane_settles_each_shape_as_the_readers_do(index, entry):
+    # SQSConsumer._prepare settles a usual record of a state already seen with plain subscripts: each
+    # shape, after usual records of its state and of the state it might claim, of a standard and of a
+    # FIFO queue (the lane keeps the last standard queue ARN it read), must end as the readers say.
+    shape = _shapes()[index]  # (marked failed when it runs: a FIFO group's followers are held back)
+    shape = {**shape, "messageId": "shape"} if "messageId" in shape else {**shape, "MessageId": "shape"}
+    batch = [lambda_record({"n": 1}, message_id="first", state="iowa"),
+             lambda_record({"n": 2}, message_id="utah", state="utah"),
+             lambda_record({"n": 3}, message_id="ohio", state="ohio"),
+             shape,
+             lambda_record({"n": 4}, message_id="fifo", state="iowa", source_arn=FIFO_QUEUE_ARN),
+             {**shape, "messageId": "again"} if "messageId" in shape else {**shape, "MessageId": "again"},
+             lambda_record({"n": 5}, message_id="fifo2", state="iowa", source_arn=FIFO_QUEUE_ARN),
+             lambda_record({"n": 6}, message_id="last", state="iowa")]
+    outcomes = []
+    for cls in _recorders():
+        consumer = cls()
+        records = json.loads(json.dumps(batch))
+        result = getattr(consumer, entry)(records)
+        assert result.message_ids == [rec.message_id(r) for r in batch]
+        outcomes.append(_outcome(consumer, result))
+    assert outcomes[0] == outcomes[1]
+    failures, ran = outcomes[0]
+    assert ran["first"] == ran["last"] == "iowa" and ran["utah"] == "utah"
+    assert "fifo2" in failures and "fifo2" not in ran  # (held back: its FIFO group failed before it)
+    assert not set(ran) & (set(failures) - {"shape", "fifo"})  # nothing else reported failed was handed out
+
+
+def test_the_consumer_short_lane_is_taken_for_the_usual_record(monkeypatch):
+    # (so that the test above compares two ways: usual records skip the readers, and each state
+    # named is validated once, for the first record that names it)
+    from aws_helper_sync.sqs import consumer_base
+
+    read, validated = [], []
+    monkeypatch.setattr(rec, "usual_record", lambda record, real=rec.usual_record: read.append(record) or real(record))
+    monkeypatch.setattr(consumer_base, "known_state",
+                        lambda value, real=consumer_base.known_state: validated.append(value) or real(value))
+    recorder, _ = _recorders()
+    batch = [lambda_record({"n": n}, message_id=f"m{n}", state=("iowa", "utah")[n % 2]) for n in range(10)]
+    result = recorder().run_event_records(batch)
+    assert not result.failures
+    assert read == []
+    assert validated == ["iowa", "utah"]
+
+
+def test_usual_record_of_a_record_that_is_not_a_dict_raises_and_the_consumer_reads_each_alone():
     # run_records called by hand with a poison entry: it fails alone, the others still run.
     from aws_helper_sync.sqs.consumer_base import SQSConsumer
 
@@ -485,7 +554,7 @@ def test_usual_records_of_a_record_that_is_not_a_dict_raises_and_the_consumer_re
 
     good = lambda_record({"n": 1}, message_id="good")
     with pytest.raises(AttributeError):  # (the readers' record.get)
-        rec.usual_records([good, ["not", "a", "record"]])
+        rec.usual_record(["not", "a", "record"])  # type: ignore[arg-type]
     result = Recorder().run_records([good, ["not", "a", "record"]])  # type: ignore[list-item]
     assert seen == ["good"]
     assert set(result.failures) == {""}  # the entry without an id

@@ -32,9 +32,10 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from functools import cached_property, partial
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
 from .. import settings
@@ -53,6 +54,7 @@ from ..entrypoint import EntryPoint, known_state
 from ..errors import ConfigurationError, StateRegistryUnavailableError
 from ..loading import check_sync_hooks, hook_result
 from . import records as rec
+from .records import SQS_EVENT_SOURCE, STATE_ATTRIBUTE
 
 if TYPE_CHECKING:
     import logging
@@ -69,8 +71,9 @@ NOT_PROCESSED = "not processed: "
 
 
 #: A record ready to run: ``(record, message id, its checked state, its FIFO message group)``.
-#: A plain tuple, unpacked where it is read: ``_prepare`` makes one per record before any
-#: state group can start, and a class's ``__init__`` made that serial part a tenth longer.
+#: A plain tuple, unpacked where it is read: ``_prepare`` makes one per record in single mode
+#: and for FIFO batches, before any unit can start (a class's ``__init__`` made that serial
+#: part a tenth longer); a batch-mode state group keeps parallel lists instead (``BatchRecords``).
 _Item = tuple[dict[str, Any], str, Optional[str], Optional[str]]
 
 
@@ -78,12 +81,13 @@ class _Prepared:
     """What ``_prepare`` leaves: the records ready to run, in order and (batch mode) by state.
 
     ``fifo``: some record is in a FIFO message group, so that ``groups`` (one
-    round of every record) cannot run as it is (``_fifo_rounds``).
+    round of every record) may not run as it is (``_fifo_rounds``). Batch
+    mode needs ``items`` for that alone: it is empty when ``fifo`` is False.
     """
 
     __slots__ = ("fifo", "groups", "items")
 
-    def __init__(self, items: list[_Item], groups: dict[str | None, list[_Item]] | None, fifo: bool) -> None:
+    def __init__(self, items: list[_Item], groups: dict[str | None, BatchRecords] | None, fifo: bool) -> None:
         self.items = items
         self.groups = groups
         self.fifo = fifo
@@ -96,8 +100,8 @@ class _UnitFailures:
     ``BatchRecords`` stops handing out a group's records from there on.
     """
 
-    def __init__(self, items: Sequence[_Item]) -> None:
-        self._items = items
+    def __init__(self, batch: BatchRecords) -> None:
+        self._batch = batch
         self.failures: dict[str, str] = {}
         self.broken_groups: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -106,11 +110,11 @@ class _UnitFailures:
     # thousand records would otherwise pay for both before process_batch starts.
     @cached_property
     def groups(self) -> dict[str, str | None]:
-        return {mid: group for _, mid, _, group in self._items}
+        return dict(zip(self._batch._mids, self._batch._fifo_groups()))
 
     @cached_property
     def positions(self) -> dict[str, int]:
-        return {item[1]: position for position, item in enumerate(self._items)}
+        return {mid: position for position, mid in enumerate(self._batch._mids)}
 
     def mark(self, message_id: str, reason: str) -> None:
         if message_id not in self.groups:
@@ -148,6 +152,8 @@ class _RecordFailures:
             )
         self.failures.setdefault(message_id, reason)  # one key: atomic, no lock needed
 
+
+_Append = Callable[[dict[str, Any]], None]
 
 _current_unit: ContextVar[_UnitFailures | _RecordFailures | None] = ContextVar("sqs_unit_failures", default=None)
 
@@ -235,14 +241,42 @@ class BatchRecords(list[dict[str, Any]]):
     (see ``SQSConsumer.process_batch``).
     """
 
-    def __init__(self, items: Sequence[_Item], unit: _UnitFailures, deadline: _Deadline, logger: Any) -> None:
-        super().__init__([item[0] for item in items])
-        self._items = items
-        self._unit = unit
+    def __init__(self, deadline: _Deadline, state: str | None) -> None:
+        # Empty: filled by ``_add`` on the thread that reads the batch, then handed to one group unit.
+        # (Built on the group's own thread, from another core, the list would touch every record
+        # again while the other groups wait for that thread to start theirs.) What was handed out
+        # is kept apart from the list itself, which is the consumer's to change, in parallel lists
+        # rather than an _Item per record: most of a batch is records of a standard queue in a
+        # state seen before, and a tuple each, made and freed, was a tenth of the serial part.
+        super().__init__()
+        self._records: list[dict[str, Any]] = []
+        self._mids: list[str] = []
+        self._groups: list[str | None] | None = None  # each record's FIFO message group; None: none has one
+        self._state = state
+        self._unit = _UnitFailures(self)  # (reads the message ids when a record is first marked)
         self._deadline = deadline
-        self._logger = logger
+        self._logger = deadline.logger
         self._handed: set[str] = set()
         self.held_back: dict[str, str] = {}  # message id -> why it was reported failed unprocessed
+
+    def _add(self, item: _Item) -> None:
+        record, mid, _, group = item
+        if group is not None and self._groups is None:
+            self._groups = [None] * len(self._mids)
+        self.append(record)
+        self._records.append(record)
+        self._mids.append(mid)
+        if self._groups is not None:
+            self._groups.append(group)
+
+    def _fifo_groups(self) -> Iterable[str | None]:
+        """Each record's FIFO message group, in order (None for all on a standard queue)."""
+        return repeat(None) if self._groups is None else self._groups
+
+    @property
+    def _items(self) -> list[_Item]:
+        """The records as ``_prepare`` read them, one ``_Item`` each (rare paths: FIFO rounds, failures)."""
+        return list(zip(self._records, self._mids, repeat(self._state), self._fifo_groups()))
 
     def _hold_back(self, mid: str, reason: str) -> None:
         if mid not in self.held_back and mid not in self._unit.failures:
@@ -252,7 +286,7 @@ class BatchRecords(list[dict[str, Any]]):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         last_handed: float | None = None
         longest_gap_ms = 0.0  # the longest the consumer took over one record: the next may take as long
-        for position, (record, mid, _, group) in enumerate(self._items):
+        for position, (record, mid, group) in enumerate(zip(self._records, self._mids, self._fifo_groups())):
             failed_id = self._unit.first_failure(group)
             if failed_id is not None and self._unit.positions[failed_id] <= position:
                 if failed_id != mid and mid not in self._handed:
@@ -263,7 +297,7 @@ class BatchRecords(list[dict[str, Any]]):
                 longest_gap_ms = max(longest_gap_ms, (now - last_handed) * 1000.0)
             stop = self._deadline.stop_reason(longest_gap_ms)
             if stop is not None:
-                for _, rest, _, _ in self._items[position:]:
+                for rest in self._mids[position:]:
                     if rest in self._handed:  # seen earlier in this call, not finished: still failed
                         self._hold_back(rest, stop.replace(NOT_PROCESSED, "stopped unfinished: ", 1))
                     else:
@@ -399,15 +433,31 @@ class SQSConsumer(EntryPoint):
         consumer's own hooks fails every record that has not already failed:
         no record is acknowledged unprocessed.
         """
-        return self.run_checked_records(records, [rec.message_id(r) or "" for r in records], context)
+        return self._run(records, [rec.message_id(r) or "" for r in records], context)
 
     def run_checked_records(
         self, records: list[dict[str, Any]], message_ids: list[str], context: Any = None,
     ) -> rec.ProcessingResult:
-        """``run_records`` for a caller that has read every record's message id already (``sqs_handler``).
+        """``run_records`` for a caller that has read every record's message id already.
 
         ``message_ids[i]`` must be ``records[i]``'s id, as ``rec.message_id`` reads it.
         """
+        return self._run(records, message_ids, context)
+
+    def run_event_records(self, records: list[dict[str, Any]], context: Any = None) -> rec.ProcessingResult:
+        """``run_records`` for the ``Records`` of a Lambda event, not checked yet (``sqs_handler``).
+
+        Each record is checked as it is read (``rec.checked_message_id``), in
+        the pass that reads its state: an event with a record that is not
+        SQS's raises ``BadEventError`` before any record runs, as
+        ``rec.checked_records`` would have.
+        """
+        return self._run(records, None, context)
+
+    def _run(
+        self, records: list[dict[str, Any]], message_ids: list[str] | None, context: Any,
+    ) -> rec.ProcessingResult:
+        check_ids = message_ids is None
         result = rec.ProcessingResult(message_ids=message_ids)
         self.context = context
         try:
@@ -418,12 +468,15 @@ class SQSConsumer(EntryPoint):
                 )
             check_sync_hooks(type(self))  # also for classes not loaded by name (the worker takes classes)
             deadline = _Deadline.of(context, self._deadline_margin(), self.logger)
-            prepared = self._prepare(records, result, tenant_id(context), by_state=mode == "batch")
+            prepared = self._prepare(records, result, tenant_id(context), deadline if mode == "batch" else None,
+                                     check_ids)
             if mode == "batch":
                 self._run_batch_mode(prepared, result, deadline)
             else:
                 self._run_single_mode(prepared.items, result, deadline)
         except Exception as exc:  # a fault of the framework or the consumer's configuration
+            if check_ids:  # (BadEventError from _prepare, or a fault before every record was checked)
+                result.message_ids = rec.checked_message_ids(records)  # a foreign event raises BadEventError
             self.logger.exception("batch aborted; every record not yet failed is reported failed")
             reason = f"batch aborted: {_reason(exc)}"
             result.error = reason
@@ -461,51 +514,92 @@ class SQSConsumer(EntryPoint):
 
     def _prepare(
         self, records: list[dict[str, Any]], result: rec.ProcessingResult, tenant: Any = None,
-        by_state: bool = False,
+        by_state: _Deadline | None = None, check_ids: bool = False,
     ) -> _Prepared:
         """Resolve each record's state; a record that cannot be read fails alone (and, FIFO, its followers).
 
         ``tenant``: ``context.tenant_id`` (Lambda tenant isolation mode), a
         state source of every record of the invocation: the state of a record
         that names none, and refused for a record that names another.
-        ``by_state``: also group the records by state (batch mode), in the
-        same pass.
+        ``by_state`` (batch mode): also group the records by state in the
+        same pass, each group a ``BatchRecords`` watched by that deadline;
+        ``items`` is then kept only once a FIFO record shows (``_Prepared``).
+        ``check_ids``: the records of a Lambda event, not checked yet: each is
+        checked here (``rec.checked_message_id``: BadEventError, before any
+        record runs) and ``result.message_ids`` is filled in.
+
+        This pass is the serial part of a batch (no state group starts before
+        it ends), so the commonest record, a Lambda one of a standard queue
+        whose only message attribute names a state already seen in this batch,
+        takes a short lane read with plain subscripts: a key that is missing,
+        a value of another type or anything unusual sends it the long way, the
+        readers themselves (``rec.usual_record``, ``rec.find_state``).
         """
         items: list[_Item] = []
-        groups: dict[str | None, list[_Item]] | None = {} if by_state else None
+        groups: dict[str | None, BatchRecords] | None = None if by_state is None else {}
         fifo = False
         broken_groups: dict[str, str] = {}
-        # A batch carries few distinct states: each value is validated once (the state it names, and
-        # its group in batch mode), then its records of a standard queue take the first lane below.
-        seen: dict[str, tuple[str, list[_Item] | None]] = {}
+        # A batch carries few distinct states: each value is validated once, then its records of a
+        # standard queue take the short lane. For each value: its state and, in batch mode, the
+        # appends that are its group's BatchRecords._add of such a record (None in single mode).
+        seen: dict[str, tuple[str, tuple[_Append, _Append, Callable[[str], None]] | None]] = {}
         read_state = self._state_reader()
-        # The usual records' state and group, read in one pass; None: read that record the long way
-        # (every record, for an extract_state override).
-        usual: list[str | tuple[Any, str | None] | None]
-        try:
-            usual = rec.usual_records(records) if read_state is rec.find_state else [None] * len(records)
-        except Exception:  # noqa: BLE001 - a record that is not a dict: each is read below, failing alone
-            usual = [None] * len(records)
+        short = tenant is None and read_state is rec.find_state  # (a tenant is a second source to compare with)
+        given = None if check_ids else result.message_ids  # else read (and checked) here
+        ids: list[str] = []
+        standard_arn = ""  # the eventSourceARN of the last short-lane record: not a FIFO queue's
         value: Any
-        for record, mid, known in zip(records, result.message_ids, usual):  # the ids run_records read
-            if type(known) is str and tenant is None:  # (a tenant is a second source to compare with)
-                hit = seen.get(known)
-                if hit is not None:  # no FIFO group, a value validated earlier in this batch: all there is
-                    item: _Item = (record, mid, hit[0], None)
-                    items.append(item)
-                    if hit[1] is not None:
-                        hit[1].append(item)
-                    continue
+        state: str | None
+        for record in records:
+            known: tuple[Any, str | None] | None = None  # (value, FIFO group) of a usual record
+            if short:
+                try:  # the checks of rec.checked_message_id and rec.usual_record, for Lambda's spellings
+                    if type(record) is dict and record["eventSource"] == SQS_EVENT_SOURCE \
+                            and "EventSource" not in record:
+                        mid = record["messageId"]
+                        attributes = record["messageAttributes"]
+                        value = attributes[STATE_ATTRIBUTE]["stringValue"]
+                        body = record["body"]
+                        source = record["eventSourceARN"]
+                        if type(value) is str and type(mid) is str and mid and len(attributes) == 1 \
+                                and type(body) is str and "Notification" not in body and "\\" not in body \
+                                and (source == standard_arn or source[-5:] != ".fifo") \
+                                and record["attributes"].get("MessageGroupId") is None:
+                            standard_arn = source
+                            ids.append(mid)
+                            hit = seen.get(value)
+                            if hit is not None:
+                                state, appends = hit
+                                if appends is None:  # single mode: each record runs alone, as an _Item
+                                    items.append((record, mid, state, None))
+                                else:  # batch._add((record, mid, state, None)), written out (bound methods)
+                                    add_record, add_snapshot, add_mid = appends
+                                    add_record(record)
+                                    add_snapshot(record)
+                                    add_mid(mid)
+                                continue
+                            known = (value, None)  # the first of its state in this batch: validated below
+                except (KeyError, TypeError, AttributeError):  # (a str, list or None where a dict belongs)
+                    pass
+            if known is None:  # the long way: the readers themselves
+                mid = given[len(ids)] if given is not None else rec.checked_message_id(len(ids), record)
+                ids.append(mid)
             group = None
             try:
+                if known is None and read_state is rec.find_state:
+                    known = rec.usual_record(record)
                 value = None
                 if known is None:
                     group = rec.fifo_group(record)
-                elif isinstance(known, str):
-                    value = known  # (no FIFO group)
                 else:
                     value, group = known
                 if group is not None:
+                    if not fifo and groups is not None:
+                        # Batch mode's first FIFO record: _fifo_rounds needs items from here on. The records
+                        # so far have no FIFO group (all run in the first round) and each state's are in
+                        # order, so the groups give them; every later record comes this way, into items.
+                        items = [item for batch in groups.values() for item in batch._items]
+                        short = False
                     fifo = True
                     if group in broken_groups:
                         self._fail(result, mid, _fifo_reason(group, broken_groups[group]))
@@ -521,7 +615,11 @@ class SQSConsumer(EntryPoint):
                     hit = seen.get(value) if exact else None
                     state = known_state(value) if hit is None else hit[0]  # spelling, allow lists, registry
                     if hit is None and exact:
-                        seen[value] = (state, None if groups is None else groups.setdefault(state, []))
+                        if by_state is None:
+                            seen[value] = (state, None)
+                        else:  # (no record of this batch has had a FIFO group: see above)
+                            batch = _batch_of(groups, state, by_state)
+                            seen[value] = (state, (batch.append, batch._records.append, batch._mids.append))
             except InvalidStateError as exc:
                 why = str(exc) if isinstance(exc, (ConflictingStateSourcesError, MalformedSessionError)) \
                     else f"invalid constitution-state: {exc}"
@@ -534,9 +632,12 @@ class SQSConsumer(EntryPoint):
                 self._unreadable(result, mid, group, broken_groups, f"record could not be read: {_reason(exc)}")
                 continue
             item = (record, mid, state, group)
-            items.append(item)
-            if groups is not None:
-                groups.setdefault(state, []).append(item)
+            if groups is None or fifo:
+                items.append(item)
+            if by_state is not None:
+                _batch_of(groups, state, by_state)._add(item)
+        if check_ids:
+            result.message_ids = ids
         return _Prepared(items, groups, fifo)
 
     def _unreadable(
@@ -606,66 +707,61 @@ class SQSConsumer(EntryPoint):
         return max(1, min(configured, group_count))
 
     def _run_batch_mode(self, prepared: _Prepared, result: rec.ProcessingResult, deadline: _Deadline) -> None:
-        if not prepared.fifo and prepared.groups is not None:  # a standard queue: one round, grouped already
-            for group_items, failures in self._run_groups(prepared.groups, deadline):
-                self._apply_group_failures(group_items, failures, result, {})
+        rounds = _fifo_rounds(prepared.items) if prepared.fifo else None
+        if rounds is None or len(rounds) == 1:  # one round of every record: as _prepare grouped them
+            for batch, failures in self._run_groups(prepared.groups or {}, deadline):
+                self._apply_group_failures(batch, failures, result, {})
             return
         broken_groups: dict[str, str] = {}
-        for round_items in _fifo_rounds(prepared.items):
-            runnable = round_items  # nothing to hold back until a FIFO group breaks
-            if broken_groups:
-                runnable = []
-                for item in round_items:
-                    group = item[3]
-                    if group is not None and group in broken_groups:
-                        self._fail(result, item[1], _fifo_reason(group, broken_groups[group]))
-                    else:
-                        runnable.append(item)
-            groups: dict[str | None, list[_Item]] = {}
-            for item in runnable:
-                groups.setdefault(item[2], []).append(item)  # by state
-            for group_items, failures in self._run_groups(groups, deadline):
-                self._apply_group_failures(group_items, failures, result, broken_groups)
+        for round_items in rounds:
+            groups: dict[str | None, BatchRecords] = {}
+            for item in round_items:
+                group = item[3]
+                if group is not None and group in broken_groups:  # (none in the first round)
+                    self._fail(result, item[1], _fifo_reason(group, broken_groups[group]))
+                else:
+                    _batch_of(groups, item[2], deadline)._add(item)  # by state
+            for batch, failures in self._run_groups(groups, deadline):
+                self._apply_group_failures(batch, failures, result, broken_groups)
 
     def _run_groups(
-        self, groups: dict[str | None, list[_Item]], deadline: _Deadline,
-    ) -> list[tuple[list[_Item], dict[str, str]]]:
+        self, groups: dict[str | None, BatchRecords], deadline: _Deadline,
+    ) -> list[tuple[BatchRecords, dict[str, str]]]:
         if not groups:
             return []
         workers = self.resolve_max_workers(len(groups))
-        units = [(items, partial(self._run_group_unit, state, items, deadline)) for state, items in groups.items()]
+        units = [partial(self._run_group_unit, state, batch, deadline) for state, batch in groups.items()]
         # The process's shared pool plus this thread (one group: this thread alone, no pool).
-        outcomes = run_all([unit for _, unit in units], workers)
-        return [(items, failures) for (items, _), failures in zip(units, outcomes)]
+        return list(zip(groups.values(), run_all(units, workers)))
 
-    def _run_group_unit(self, state: str | None, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
+    def _run_group_unit(self, state: str | None, batch: BatchRecords, deadline: _Deadline) -> dict[str, str]:
+        mids = batch._mids
         stop = deadline.stop_reason()  # checked when the group would start (it may have waited for a thread)
         if stop is not None:
-            for _, mid, _, _ in items:
+            for mid in mids:
                 self.logger.error("message %s %s", mid, stop)
-            return {mid: stop for _, mid, _, _ in items}
+            return dict.fromkeys(mids, stop)
         watched = deadline.watched
         started = time.monotonic() if watched else 0.0
         try:
-            return run_in_validated_unit_context(state, self._run_group, items, deadline)  # state: from _prepare
+            return run_in_validated_unit_context(state, self._run_group, batch)  # state: from _prepare
         except Exception as exc:  # the unit context itself failed: the group was not processed
             self.logger.exception("state group %s could not run", state)
-            return {mid: _reason(exc) for _, mid, _, _ in items}
+            return dict.fromkeys(mids, _reason(exc))
         finally:
             if watched:
                 deadline.record(started)
 
-    def _run_group(self, items: list[_Item], deadline: _Deadline) -> dict[str, str]:
-        unit = _UnitFailures(items)
+    def _run_group(self, batch: BatchRecords) -> dict[str, str]:
+        unit = batch._unit
         _current_unit.set(unit)  # this runs in the group's own context: nothing to reset
-        batch = BatchRecords(items, unit, deadline, deadline.logger)
         try:
             hook: Callable[[list[dict[str, Any]]], object] = self.process_batch  # as in _run_record
             hook_result(self, "process_batch", hook(batch))
         except Exception as exc:
-            self.logger.exception("process_batch failed for %d records", len(items))
+            self.logger.exception("process_batch failed for %d records", len(batch._mids))
             reason = f"process_batch raised: {_reason(exc)}"
-            return {mid: batch.held_back.get(mid, reason) for _, mid, _, _ in items}
+            return {mid: batch.held_back.get(mid, reason) for mid in batch._mids}
         failures = dict(unit.failures)
         for mid, reason in batch.held_back.items():
             failures.setdefault(mid, reason)
@@ -673,7 +769,7 @@ class SQSConsumer(EntryPoint):
 
     def _apply_group_failures(
         self,
-        items: list[_Item],
+        batch: BatchRecords,
         failures: dict[str, str],
         result: rec.ProcessingResult,
         broken_groups: dict[str, str],
@@ -684,7 +780,7 @@ class SQSConsumer(EntryPoint):
         # so that SQS redelivers the message group from the failure on, in order.
         if not failures and not broken_groups:
             return  # the usual group: all succeeded, no FIFO group broken before
-        for _, mid, _, group in items:
+        for mid, group in zip(batch._mids, batch._fifo_groups()):
             if mid in failures:
                 result.fail(mid, failures[mid])
                 if group is not None:
@@ -697,6 +793,15 @@ class SQSConsumer(EntryPoint):
                 )
                 result.fail(mid, reason)
                 self.logger.warning("message %s %s", mid, reason)
+
+
+def _batch_of(groups: dict[str | None, BatchRecords] | None, state: str | None, deadline: _Deadline) -> BatchRecords:
+    """The state group of ``state`` in ``groups``, added empty on first use."""
+    assert groups is not None  # (batch mode: _prepare made it)
+    batch = groups.get(state)
+    if batch is None:
+        batch = groups[state] = BatchRecords(deadline, state)
+    return batch
 
 
 def _fifo_rounds(items: list[_Item]) -> list[list[_Item]]:

@@ -28,22 +28,11 @@ from ..loading import (
 )
 from . import records as rec
 from .consumer_base import SQSConsumer
+from .records import BadEventError, checked_records  # (importable from here as before)
 
 logger = deferred_logger(__name__, "logger", __name__)
 
 CONSUMER_FOLDER = "consumer"
-
-
-SQS_EVENT_SOURCE = "aws:sqs"
-
-
-class BadEventError(ValueError):
-    """The event is not an SQS event the handler can account for record by record.
-
-    Raised out of the handler (never answered): SNS ignores return values and
-    an empty ``batchItemFailures`` means "all succeeded", so returning would
-    lose the event; an exception makes Lambda retry or dead-letter it.
-    """
 
 
 def load_consumer_class(name: str) -> type[SQSConsumer]:
@@ -84,42 +73,6 @@ def records_of(event: Any) -> list[dict[str, Any]]:
     return checked_records(event)[0]
 
 
-def checked_records(event: Any) -> tuple[list[dict[str, Any]], list[str]]:
-    """``records_of(event)`` and the records' message ids, read in the same pass."""
-    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
-        shape = "a dict without a 'Records' list" if isinstance(event, dict) else type(event).__name__
-        raise BadEventError(f"not an SQS event: expected a dict with a 'Records' list, got {shape}")
-    records: list[dict[str, Any]] = event["Records"]  # each checked to be a dict below
-    ids: list[str] = []
-    append = ids.append
-    source = SQS_EVENT_SOURCE
-    for record in records:
-        try:  # Lambda's record, checked in a few subscripts (this runs per record, before any work)
-            usual = type(record) is dict and record["eventSource"] == source and "EventSource" not in record
-            message_id = record["messageId"] if usual else None
-        except KeyError:
-            message_id = None
-        append(message_id if type(message_id) is str and message_id else _checked_id(len(ids), record))
-    return records, ids
-
-
-def _checked_id(index: int, record: Any) -> str:
-    """The message id of ``records[index]`` after every check of ``checked_records``; else BadEventError."""
-    if not isinstance(record, dict):
-        raise BadEventError(f"not an SQS event: record {index} is a {type(record).__name__}, not an object")
-    for key in ("eventSource", "EventSource"):  # (SNS spells it EventSource)
-        if record.get(key, SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE:
-            shown = repr(record[key])
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            raise BadEventError(
-                f"not an SQS event: record {index} has {key} {shown} (expected {SQS_EVENT_SOURCE!r})"
-            )
-    message_id = rec.message_id(record)
-    if message_id is None:
-        raise BadEventError(f"not an SQS event: record {index} has no messageId")
-    return message_id
-
-
 def failed_response(records: list[dict[str, Any]], reason: str) -> dict[str, Any]:
     """Every record reported failed (the records come from ``records_of``: each has an id)."""
     ids = [rec.message_id(r) or "" for r in records]
@@ -139,19 +92,22 @@ def sqs_handler(name: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
 
     def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         try:
-            records, message_ids = checked_records(event)
+            records = rec.event_records(event)
+            try:
+                consumer = load_consumer_class(name)()
+            except Exception as exc:
+                checked_records(event)  # a foreign event is raised, not answered, whatever else failed
+                logger.exception(
+                    "sqs_handler(%r): consumer could not be loaded; all %d records reported failed",
+                    name, len(records),
+                )
+                return failed_response(records, f"consumer {name!r} could not be loaded: {exc}")
+            # Each record's shape is checked in the consumer's pass over the batch (BadEventError
+            # before any record runs), so that the serial part of a batch reads each record once.
+            return rec.batch_response(consumer.run_event_records(records, context))  # never raises otherwise
         except BadEventError as exc:
             logger.error("sqs_handler(%r): %s; raising so that Lambda retries the invocation", name, exc)
             raise BadEventError(f"sqs_handler({name!r}): {exc}") from None
-        try:
-            consumer = load_consumer_class(name)()
-        except Exception as exc:
-            logger.exception(
-                "sqs_handler(%r): consumer could not be loaded; all %d records reported failed",
-                name, len(records),
-            )
-            return failed_response(records, f"consumer {name!r} could not be loaded: {exc}")
-        return rec.batch_response(consumer.run_checked_records(records, message_ids, context))  # never raises
 
     handler.__qualname__ = handler.__name__ = f"sqs_handler_{to_snake_case(str(name))}"
     return handler

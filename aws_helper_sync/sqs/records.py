@@ -35,7 +35,7 @@ from ..context.state import InvalidStateError
 
 STATE_ATTRIBUTE = "constitution-state"
 STATE_BODY_KEY = "constitution_state"
-#: Where the state of a usual record comes from (``usual_records``).
+#: Where the state of a usual record comes from (``usual_record``).
 ATTRIBUTE_SOURCE = f"message attribute {STATE_ATTRIBUTE!r}"
 _ENVELOPE_SOURCE = f"SNS envelope MessageAttributes {STATE_ATTRIBUTE!r}"
 
@@ -74,6 +74,70 @@ def system_attributes(record: dict[str, Any]) -> dict[str, Any]:
     if value is None:
         value = record.get("Attributes")
     return value if isinstance(value, dict) else {}
+
+
+SQS_EVENT_SOURCE = "aws:sqs"
+
+
+class BadEventError(ValueError):
+    """The event is not an SQS event the handler can account for record by record.
+
+    Raised out of the handler (never answered): SNS ignores return values and
+    an empty ``batchItemFailures`` means "all succeeded", so returning would
+    lose the event; an exception makes Lambda retry or dead-letter it.
+    """
+
+
+def event_records(event: Any) -> list[dict[str, Any]]:
+    """The event's ``Records`` list, its records not checked yet (``checked_message_id``); else BadEventError."""
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
+        shape = "a dict without a 'Records' list" if isinstance(event, dict) else type(event).__name__
+        raise BadEventError(f"not an SQS event: expected a dict with a 'Records' list, got {shape}")
+    records: list[dict[str, Any]] = event["Records"]
+    return records
+
+
+def checked_records(event: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """The event's records and their message ids, every record checked (``checked_message_id``)."""
+    records = event_records(event)
+    return records, checked_message_ids(records)
+
+
+def checked_message_ids(records: list[dict[str, Any]]) -> list[str]:
+    """``checked_message_id`` of every record, in order (BadEventError for the first that is not SQS's)."""
+    ids: list[str] = []
+    append = ids.append
+    source = SQS_EVENT_SOURCE
+    for record in records:
+        try:  # Lambda's record, checked in a few subscripts (the long way: checked_message_id)
+            usual = type(record) is dict and record["eventSource"] == source and "EventSource" not in record
+            message_id = record["messageId"] if usual else None
+        except KeyError:
+            message_id = None
+        append(message_id if type(message_id) is str and message_id else checked_message_id(len(ids), record))
+    return ids
+
+
+def checked_message_id(index: int, record: Any) -> str:
+    """The message id of ``records[index]`` of an SQS event; BadEventError when that record is not SQS's.
+
+    A record whose ``eventSource`` (``EventSource`` for SNS) is present and is
+    not ``aws:sqs`` makes the event foreign; hand-built records without one
+    are accepted. A record must be an object with a message id.
+    """
+    if not isinstance(record, dict):
+        raise BadEventError(f"not an SQS event: record {index} is a {type(record).__name__}, not an object")
+    for key in ("eventSource", "EventSource"):  # (SNS spells it EventSource)
+        if record.get(key, SQS_EVENT_SOURCE) != SQS_EVENT_SOURCE:
+            shown = repr(record[key])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise BadEventError(
+                f"not an SQS event: record {index} has {key} {shown} (expected {SQS_EVENT_SOURCE!r})"
+            )
+    mid = message_id(record)
+    if mid is None:
+        raise BadEventError(f"not an SQS event: record {index} has no messageId")
+    return mid
 
 
 class ConflictingStateAttributesError(InvalidStateError):
@@ -279,64 +343,23 @@ def find_state(record: dict[str, Any]) -> Found | None:
     cannot be read raises MalformedSessionError, even next to a valid
     constitution-state: such a record is ambiguous and fails.
     """
-    usual = _usual_record(record)
+    usual = usual_record(record)
     return first_agreeing(state_sources(record)) if usual is None else (ATTRIBUTE_SOURCE, usual[0])
 
 
-def usual_records(records: list[dict[str, Any]]) -> list[str | tuple[Any, str | None] | None]:
-    """For each record, ``(state value, FIFO group)`` if it is a usual record, else None (read it the long way).
-
-    The state value alone (a ``str``) stands for ``(value, None)``: the
-    commonest answer, a standard queue's record, without a tuple to build and
-    unpack.
+def usual_record(record: dict[str, Any]) -> tuple[Any, str | None] | None:
+    """``(state value, FIFO group)`` if ``record`` is a usual record, else None (read it the long way).
 
     A usual record has a ``constitution-state`` attribute with a value, no
     other spelling of it and no ``session`` attribute, and a body that cannot
     be an SNS envelope: that attribute is then the only source there is, so
     ``find_state(record)`` is ``(ATTRIBUTE_SOURCE, value)`` (the answer
     ``first_agreeing(state_sources(record))`` gives) and the group is
-    ``fifo_group(record)``. Never raises for a dict record.
-
-    It runs for every record before any state group can start (the serial
-    part of a batch), so the commonest record, a Lambda one whose only
-    message attribute is the state, is read here with plain subscripts (half
-    the cost of the readers): a key that is missing or a value that is not a
-    dict where one belongs raises inside and hands the record to
-    ``_usual_record``, which answers for every other shape.
+    ``fifo_group(record)``. Any shape (the Lambda and the boto3 spellings);
+    never raises for a dict record. (``SQSConsumer._prepare`` settles the
+    commonest record, a Lambda one of a standard queue in a state already
+    seen, with plain subscripts before it gets here.)
     """
-    out: list[str | tuple[Any, str | None] | None] = []
-    append = out.append
-    last_source: Any = None  # the records of one event share their queue's ARN: its suffix is read once
-    last_fifo = False
-    for record in records:
-        try:  # Lambda's spellings; a missing key or a value of another type: _usual_record decides
-            attributes = record["messageAttributes"]
-            value = attributes[STATE_ATTRIBUTE]["stringValue"] if len(attributes) == 1 else None
-            group = record["attributes"].get("MessageGroupId")
-            body = record["body"]
-            source = record["eventSourceARN"]
-        except (KeyError, TypeError, AttributeError):  # (a str, list or None where a dict belongs)
-            value = None
-        if value is None or type(source) is not str or type(body) is not str \
-                or "Notification" in body or "\\" in body:  # (the last two: _might_hold_envelope)
-            append(_usual_record(record))
-            continue
-        if group is None:  # fifo_group: a .fifo queue without MessageGroupId is one group
-            if source != last_source:
-                last_source, last_fifo = source, source[-5:] == ".fifo"  # (endswith: slower)
-            if not last_fifo:
-                append(value if type(value) is str else (value, None))
-                continue
-            group = ""
-        elif type(group) is not str or not group:
-            append(_usual_record(record))
-            continue
-        append((value, group))
-    return out
-
-
-def _usual_record(record: dict[str, Any]) -> tuple[Any, str | None] | None:
-    """``usual_records`` of one record of any shape (the Lambda and the boto3 spellings)."""
     body = record_body(record)
     if _might_hold_envelope(body):
         return None
