@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from functools import cached_property, partial
@@ -101,7 +102,9 @@ class _UnitFailures:
     """
 
     def __init__(self, batch: BatchRecords) -> None:
-        self._batch = batch
+        # weak: the batch holds this unit, and a cycle per group would leave every invocation's
+        # groups to the cycle collector (RSS creeping up between its full collections)
+        self._batch = weakref.ref(batch)
         self.failures: dict[str, str] = {}
         self.broken_groups: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -110,11 +113,15 @@ class _UnitFailures:
     # thousand records would otherwise pay for both before process_batch starts.
     @cached_property
     def groups(self) -> dict[str, str | None]:
-        return dict(zip(self._batch._mids, self._batch._fifo_groups()))
+        batch = self._batch()  # (alive: marks come from inside the group's unit)
+        assert batch is not None
+        return dict(zip(batch._mids, batch._fifo_groups()))
 
     @cached_property
     def positions(self) -> dict[str, int]:
-        return {mid: position for position, mid in enumerate(self._batch._mids)}
+        batch = self._batch()
+        assert batch is not None
+        return {mid: position for position, mid in enumerate(batch._mids)}
 
     def mark(self, message_id: str, reason: str) -> None:
         if message_id not in self.groups:
