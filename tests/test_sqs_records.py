@@ -357,7 +357,7 @@ def test_find_state_agrees_with_the_full_walk(attributes, body):
     assert outcome(rec.find_state) == outcome(lambda r: first_agreeing(rec.state_sources(r)))
 
 
-# --- usual_records, the batch's one pass: the same answers as the readers, for every shape ---
+# --- usual_record, the batch's one pass: the same answers as the readers, for every shape ---
 
 
 class _OddMapping(dict):
@@ -428,7 +428,7 @@ def _shapes() -> list[dict]:
 
 
 def _expected(record: dict):
-    """What usual_records must say of ``record``: derived from the readers it stands for."""
+    """What usual_record must say of ``record``: derived from the readers it stands for."""
     from aws_helper_sync.context.sources import first_agreeing
 
     try:
