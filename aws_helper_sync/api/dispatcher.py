@@ -151,10 +151,11 @@ def _handle(event: Any, context: Any) -> dict[str, Any]:
     try:
         # (ApiRequest.state_header(), whose answer parse_event has when the spellings agree)
         header = request._state_header if request._state_values_agree else request.state_header()
-        tenant = tenant_id(context)  # Lambda tenant isolation: the tenant id must agree
+        # Lambda tenant isolation: the tenant id must agree (no context: none to read)
+        tenant = None if context is None else tenant_id(context)
         state = (known_state(header, STATE_HEADER_SOURCE) if tenant is None
                  else require_state_from(((STATE_HEADER_SOURCE, header), (TENANT_ID_SOURCE, tenant))))
-        body = request.read_body(api_class.body_format, api_class.content_types)
+        body = request.body_for(api_class)
     except UnknownStateError as exc:  # well spelled, not served here: forbidden, not malformed
         return _Refusal(event, request, request_id, base_headers).client_error(403, str(exc))
     except (HTTPError, InvalidStateError) as exc:

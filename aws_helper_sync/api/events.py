@@ -257,6 +257,13 @@ class ApiRequest:
         except LookupError:  # a codec that is no text encoding: rot13, zlib, base64...
             raise UnsupportedMediaTypeError(f"charset {charset[:40]!r} is not a text encoding") from None
 
+    def body_for(self, api_class: Any) -> RequestBody:
+        """``read_body`` as ``api_class`` declares it (``body_format``, ``content_types``), whose
+        attributes are read only when there is a body to read."""
+        if not self.body and self.method in BODY_IGNORED_METHODS:
+            return _NO_BODY
+        return self.read_body(api_class.body_format, api_class.content_types)
+
     def read_body(self, body_format: str = "json",
                   content_types: tuple[str, ...] | None = None) -> RequestBody:
         """The body read as an API's ``body_format`` declares (``json``, ``form``, ``text``,
@@ -642,8 +649,10 @@ def parse_event(event: Any) -> ApiRequest:
     else:
         method = event.get("httpMethod")
         path = event.get("path")
-    # (type() first: isinstance() is a call, and events hold plain str)
-    if not (type(method) is str or isinstance(method, str)) or not (method := method.strip().upper()):
+    # (type() first: isinstance() is a call, and events hold plain str; a canonical method has
+    # nothing to strip or upper-case)
+    if (type(method) is not str or method not in _CANONICAL_METHODS) and (
+            not isinstance(method, str) or not (method := method.strip().upper())):
         raise BadRequestError("malformed event: no HTTP method")
     if type(path) is not str and not isinstance(path, str):
         raise BadRequestError("malformed event: no request path")
@@ -693,6 +702,8 @@ def parse_event(event: Any) -> ApiRequest:
 
 
 _new_request, _init_request = ApiRequest.__new__, ApiRequest.__init__
+# methods as API Gateway and ALB send them: taken as they are
+_CANONICAL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _strip_stage(path: str, stage: Any) -> str:
