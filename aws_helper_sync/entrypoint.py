@@ -70,7 +70,8 @@ def known_state(value: object, source: str | None = None) -> str:
     code are unchanged (equal to what they were): one lookup instead of the
     checks, for every request of a warm process.
     """
-    # read before the checks (a change meanwhile wins); fixed_allow_list(), read without the call
+    # read before the checks (a change meanwhile wins); the in-code allow list states are
+    # remembered against (PREDICATE_ALLOW_LIST: never)
     allowed, collection = raw_environ(_ALLOWED_KEY), raw_environ(_COLLECTION_KEY)
     allow_list = state_module._allow_lists[1]
     # (a str subclass could change what it compares equal to; equal settings answer the same)

@@ -87,14 +87,6 @@ class Headers(Mapping[str, str]):
         # lower-case name -> the name as given (a later spelling wins)
         self._names: Mapping[str, str] = {name.lower(): name for name in self._given}
 
-    @classmethod
-    def _wrap(cls, given: Mapping[str, str], names: Mapping[str, str]) -> Headers:
-        """The headers of one event, as ``parse_event`` read them: the event's own map
-        (never copied, never changed) and the shared, read-only name index of its name set."""
-        headers = cls.__new__(cls)
-        headers._given, headers._names = given, names
-        return headers
-
     def _name(self, name: str) -> str | None:
         found = self._names.get(name)  # the library asks in lower case: no lower() to make
         if found is None and isinstance(name, str):
@@ -574,7 +566,9 @@ def _request_headers(event: Mapping[str, Any], is_v2: bool) -> tuple[Headers, bo
                 given = {**given, "cookie": "; ".join(cookies)}
     names_in_order = tuple(given)
     names = _NAME_SETS.get(names_in_order) or _name_set(names_in_order, "headers")
-    headers = Headers.__new__(Headers)  # Headers._wrap, without the call
+    # the event's own map (never copied, never changed) and the shared, read-only name index of
+    # its name set: no copy and no lower-casing per request
+    headers = Headers.__new__(Headers)
     headers._given, headers._names = given, names.given_names
     state = None if names.state_name is None else given[names.state_name]
     if len(names.state_spellings) < 2 and "multiValueHeaders" not in event:  # (HTTP API: one map)

@@ -26,9 +26,10 @@ RESERVED_STATES = frozenset({"admin", "local", "config"})
 _state: ContextVar[str | None] = ContextVar("constitution_state", default=None)
 
 AllowList = Union[str, Iterable[str], Callable[[str], bool], None]
-PREDICATE_ALLOW_LIST = object()  # what fixed_allow_list() answers for a predicate: no allow list is it
-# (the allow list set in code, what fixed_allow_list() answers for it): replaced whole, so that a
-# reader never sees the one without the other
+PREDICATE_ALLOW_LIST = object()  # a predicate set in code: its answers may change, never remembered
+# (the allow list set in code, the same when its answers cannot change (names; None: none set)
+# else PREDICATE_ALLOW_LIST): accepted states are remembered against the second; replaced whole,
+# so that a reader never sees the one without the other
 _allow_lists: tuple[Callable[[str], bool] | None, object] = (None, None)
 _env_allow_cache: tuple[str | None, frozenset[str]] = (None, frozenset())
 
@@ -143,13 +144,6 @@ def validate_state(value: object) -> str:
     if type(value) is str and in_code is fixed:
         remember(_ACCEPTED, value, (in_code, raw), _ACCEPTED_MAX)
     return value  # type: ignore[return-value]
-
-
-def fixed_allow_list() -> object:
-    """The allow list set in code when its answers cannot change (``set_allowed_states`` names;
-    None: none set), else ``PREDICATE_ALLOW_LIST``: a predicate may answer otherwise next time.
-    Accepted states are remembered against it."""
-    return _allow_lists[1]
 
 
 # Accepted states, each with the allow lists it was checked against (the set_allowed_states

@@ -442,15 +442,6 @@ class SQSConsumer(EntryPoint):
         """
         return self._run(records, [rec.message_id(r) or "" for r in records], context)
 
-    def run_checked_records(
-        self, records: list[dict[str, Any]], message_ids: list[str], context: Any = None,
-    ) -> rec.ProcessingResult:
-        """``run_records`` for a caller that has read every record's message id already.
-
-        ``message_ids[i]`` must be ``records[i]``'s id, as ``rec.message_id`` reads it.
-        """
-        return self._run(records, message_ids, context)
-
     def run_event_records(self, records: list[dict[str, Any]], context: Any = None) -> rec.ProcessingResult:
         """``run_records`` for the ``Records`` of a Lambda event, not checked yet (``sqs_handler``).
 
