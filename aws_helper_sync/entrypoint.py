@@ -77,15 +77,14 @@ def known_state(value: object, source: str | None = None) -> str:
     # (a str subclass could change what it compares equal to; equal settings answer the same)
     if type(value) is str and _KNOWN.get(value) == (allowed, collection, allow_list):
         return value
-    if source is None:
+    if source is not None and (value is None or value == ""):
+        raise MissingStateError(f"{source} is required (a constitution-state such as 'connecticut')")
+    try:
         state = check_known_state(validate_state(value))
-    else:
-        if value is None or value == "":
-            raise MissingStateError(f"{source} is required (a constitution-state such as 'connecticut')")
-        try:
-            state = check_known_state(validate_state(value))
-        except InvalidStateError as exc:  # UnknownStateError keeps its class (403, not 400)
-            raise type(exc)(f"{source}: {exc}") from None
+    except InvalidStateError as exc:  # UnknownStateError keeps its class (403, not 400)
+        if source is None:
+            raise
+        raise type(exc)(f"{source}: {exc}") from None
     # a registry collection's answers expire (STATES_REFRESH_SECONDS): never remembered here
     if collection is None and allow_list is not PREDICATE_ALLOW_LIST and type(value) is str:
         remember(_KNOWN, value, (allowed, collection, allow_list), _KNOWN_MAX)

@@ -26,6 +26,16 @@ class _Env(Protocol):
     def __call__(self, name: str, default: str | None = None) -> str | None: ...
 
 
+def _posix_environ_data() -> dict[bytes, bytes] | None:
+    """``os.environ``'s own bytes -> bytes map on POSIX CPython (``_data``, updated by every
+    ``os.environ[...] = ...``), else None: where the readers below may read it directly."""
+    data = getattr(os.environ, "_data", None)
+    return data if os.name == "posix" and isinstance(data, dict) else None
+
+
+_ENVIRON_DATA = _posix_environ_data()
+
+
 def _environ_reader() -> _Env:
     """``env()``: one variable, stripped, ``default`` when unset or blank.
 
@@ -38,8 +48,8 @@ def _environ_reader() -> _Env:
     (we keep a reference to it, so its id cannot be reused).
     Anywhere else the public API is used.
     """
-    data = getattr(os.environ, "_data", None)
-    if os.name != "posix" or not isinstance(data, dict):
+    data = _ENVIRON_DATA
+    if data is None:
         def env_public(name: str, default: str | None = None) -> str | None:
             value = os.environ.get(name)
             value = None if value is None else value.strip() or None
@@ -69,14 +79,10 @@ def _environ_reader() -> _Env:
 env = _environ_reader()
 
 
-def _raw_environ() -> Callable[[bytes], object]:
-    data = getattr(os.environ, "_data", None)
-    if os.name != "posix" or not isinstance(data, dict):
-        return lambda key: object()  # never the same object twice: never "unchanged"
-    return data.get
-
-
-raw_environ = _raw_environ()
+raw_environ: Callable[[bytes], object] = (
+    (lambda key: object()) if _ENVIRON_DATA is None  # never the same object twice: never "unchanged"
+    else _ENVIRON_DATA.get
+)
 """``raw_environ(os.fsencode(name))``: the very object ``os.environ`` holds for a variable (None:
 unset), the same one until the variable is set again, so identity tells "unchanged" without a
 decode (see ``_environ_reader``). Elsewhere than POSIX CPython a new object at every read."""
@@ -92,10 +98,9 @@ def environ_memo(compute: Callable[[], T], first: str, second: str, third: str, 
     it is raised again at the next call. Elsewhere than POSIX CPython,
     ``compute`` itself.
     """
-    data = getattr(os.environ, "_data", None)
-    if os.name != "posix" or not isinstance(data, dict):
+    if _ENVIRON_DATA is None:
         return compute
-    read = data.get
+    read = _ENVIRON_DATA.get
     keys = tuple(map(os.fsencode, (first, second, third, fourth)))
     key0, key1, key2, key3 = keys
     last: list[tuple[tuple[bytes | None, ...], T]] = []  # [(raw values, result)]: replaced whole
