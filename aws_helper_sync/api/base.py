@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # Self: a subclass chains its own methods after set_code() an
     from .events import ApiRequest, RequestBody
 
 _RESPONSE_KEYS = frozenset({"code", "body", "headers"})
+DATA_FROM_QUERY = ("GET", "HEAD")  # methods whose ``data`` is the query (the body otherwise)
 # RFC 6265: a cookie name is a token; its value cookie-octets (no CTLs, space, '"', ',', ';', '\\')
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _COOKIE_VALUE = re.compile(r'[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*')
@@ -90,7 +91,7 @@ class API(EntryPoint):
         query: dict[str, str] = dict(query_parameters) if query_parameters else {}
         body_data: dict[str, Any] = dict(body) if body else {}
         if data is None:
-            data = query if method in ("GET", "HEAD") else body_data
+            data = query if method in DATA_FROM_QUERY else body_data
         self._assign(
             method,
             path,
@@ -327,7 +328,7 @@ def api_for_request(cls: type[A], request: ApiRequest, path_parameters: tuple[st
     body_data = body.data if body.data else {}  # (bodyless requests share one empty data)
     api._assign(request.method, request.path, request.headers, list(path_parameters), query,
                 request.multi_query_parameters, body_data, body.raw, body.text,
-                dict(query if request.method in ("GET", "HEAD") else body_data),
+                dict(query if request.method in DATA_FROM_QUERY else body_data),
                 user, auth_data, request_id, request.event, context)
     return api
 
