@@ -49,7 +49,7 @@ from ..context.sources import (
     first_agreeing,
     tenant_id,
 )
-from ..context.state import InvalidStateError
+from ..context.state import InvalidStateError, _state
 from ..context.units import run_in_validated_unit_context
 from ..entrypoint import EntryPoint, known_state
 from ..errors import ConfigurationError, StateRegistryUnavailableError
@@ -458,6 +458,7 @@ class SQSConsumer(EntryPoint):
         check_ids = message_ids is None
         result = rec.ProcessingResult(message_ids=message_ids)
         self.context = context
+        logger = self.logger  # read once, before the groups run (logging.getLogger takes a lock)
         try:
             mode = self.processing_mode
             if mode not in PROCESSING_MODES:
@@ -465,7 +466,7 @@ class SQSConsumer(EntryPoint):
                     f"{type(self).__name__}.processing_mode is {mode!r}; use 'single' or 'batch'"
                 )
             check_sync_hooks(type(self))  # also for classes not loaded by name (the worker takes classes)
-            deadline = _Deadline.of(context, self._deadline_margin(), self.logger)
+            deadline = _Deadline.of(context, self._deadline_margin(), logger)
             prepared = self._prepare(records, result, tenant_id(context), deadline if mode == "batch" else None,
                                      check_ids)
             if mode == "batch":
@@ -475,12 +476,11 @@ class SQSConsumer(EntryPoint):
         except Exception as exc:  # a fault of the framework or the consumer's configuration
             if check_ids:  # (BadEventError from _prepare, or a fault before every record was checked)
                 result.message_ids = rec.checked_message_ids(records)  # a foreign event raises BadEventError
-            self.logger.exception("batch aborted; every record not yet failed is reported failed")
+            logger.exception("batch aborted; every record not yet failed is reported failed")
             reason = f"batch aborted: {_reason(exc)}"
             result.error = reason
             for mid in result.message_ids:
                 result.fail(mid, reason)
-        logger = self.logger
         if logger.isEnabledFor(logging.INFO):  # counting is a pass over every record
             logger.info("processed %d records: %d succeeded, %d failed",
                         len(result.message_ids), len(result.succeeded), len(result.failures))
@@ -733,19 +733,23 @@ class SQSConsumer(EntryPoint):
         return list(zip(groups.values(), run_all(units, workers)))
 
     def _run_group_unit(self, state: str | None, batch: BatchRecords, deadline: _Deadline) -> dict[str, str]:
-        mids = batch._mids
-        stop = deadline.stop_reason()  # checked when the group would start (it may have waited for a thread)
-        if stop is not None:
-            for mid in mids:
-                self.logger.error("message %s %s", mid, stop)
-            return dict.fromkeys(mids, stop)
+        # Run by run_all, which runs each call in its own copy of the caller's context: the group's
+        # unit context, to set its state in (a second copy per group was only more work before it starts).
         watched = deadline.watched
-        started = time.monotonic() if watched else 0.0
+        started = 0.0
+        if watched:
+            stop = deadline.stop_reason()  # checked when the group would start (it may have waited for a thread)
+            if stop is not None:
+                for mid in batch._mids:
+                    self.logger.error("message %s %s", mid, stop)
+                return dict.fromkeys(batch._mids, stop)
+            started = time.monotonic()
         try:
-            return run_in_validated_unit_context(state, self._run_group, batch)  # state: from _prepare
-        except Exception as exc:  # the unit context itself failed: the group was not processed
+            _state.set(state)  # state: from _prepare (known_state)
+            return self._run_group(batch)
+        except Exception as exc:  # the unit itself failed: the group was not processed
             self.logger.exception("state group %s could not run", state)
-            return dict.fromkeys(mids, _reason(exc))
+            return dict.fromkeys(batch._mids, _reason(exc))
         finally:
             if watched:
                 deadline.record(started)
