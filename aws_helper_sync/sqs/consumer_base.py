@@ -249,12 +249,12 @@ class BatchRecords(list[dict[str, Any]]):
     """
 
     def __init__(self, deadline: _Deadline, state: str | None) -> None:
-        # Empty: filled by ``_add`` on the thread that reads the batch, then handed to one group unit.
-        # (Built on the group's own thread, from another core, the list would touch every record
-        # again while the other groups wait for that thread to start theirs.) What was handed out
-        # is kept apart from the list itself, which is the consumer's to change, in parallel lists
-        # rather than an _Item per record: most of a batch is records of a standard queue in a
-        # state seen before, and a tuple each, made and freed, was a tenth of the serial part.
+        # Empty: ``_add`` (or the read pass itself) fills the parallel lists of what was read, on the
+        # thread that reads the batch; ``_hand_out`` then copies the records into the list itself,
+        # which is the consumer's to change, in one C-level copy. (Built on the group's own thread,
+        # from another core, the list would touch every record again while the other groups wait for
+        # that thread to start theirs; a tuple per record, made and freed, was a tenth of the serial
+        # part.)
         super().__init__()
         self._records: list[dict[str, Any]] = []
         self._mids: list[str] = []
@@ -270,11 +270,14 @@ class BatchRecords(list[dict[str, Any]]):
         record, mid, _, group = item
         if group is not None and self._groups is None:
             self._groups = [None] * len(self._mids)
-        self.append(record)
         self._records.append(record)
         self._mids.append(mid)
         if self._groups is not None:
             self._groups.append(group)
+
+    def _hand_out(self) -> None:
+        """Fill the list ``process_batch`` receives with the records read (once, before the group runs)."""
+        self.extend(self._records)
 
     def _fifo_groups(self) -> Iterable[str | None]:
         """Each record's FIFO message group, in order (None for all on a standard queue)."""
@@ -540,11 +543,12 @@ class SQSConsumer(EntryPoint):
         # A batch carries few distinct states: each value is validated once, then its records of a
         # standard queue take the short lane. For each value: its state and, in batch mode, the
         # appends that are its group's BatchRecords._add of such a record (None in single mode).
-        seen: dict[str, tuple[str, tuple[_Append, _Append, Callable[[str], None]] | None]] = {}
+        seen: dict[str, tuple[str, tuple[_Append, Callable[[str], None]] | None]] = {}
         read_state = self._state_reader()
         short = tenant is None and read_state is rec.find_state  # (a tenant is a second source to compare with)
         given = None if check_ids else result.message_ids  # else read (and checked) here
         ids: list[str] = []
+        add_id = ids.append
         standard_arn = ""  # the eventSourceARN of the last short-lane record: not a FIFO queue's
         value: Any
         state: str | None
@@ -564,16 +568,15 @@ class SQSConsumer(EntryPoint):
                                 and (source == standard_arn or source[-5:] != ".fifo") \
                                 and record["attributes"].get("MessageGroupId") is None:
                             standard_arn = source
-                            ids.append(mid)
+                            add_id(mid)
                             hit = seen.get(value)
                             if hit is not None:
                                 state, appends = hit
                                 if appends is None:  # single mode: each record runs alone, as an _Item
                                     items.append((record, mid, state, None))
                                 else:  # batch._add((record, mid, state, None)), written out (bound methods)
-                                    add_record, add_snapshot, add_mid = appends
+                                    add_record, add_mid = appends
                                     add_record(record)
-                                    add_snapshot(record)
                                     add_mid(mid)
                                 continue
                             known = (value, None)  # the first of its state in this batch: validated below
@@ -581,7 +584,7 @@ class SQSConsumer(EntryPoint):
                     pass
             if known is None:  # the long way: the readers themselves
                 mid = given[len(ids)] if given is not None else rec.checked_message_id(len(ids), record)
-                ids.append(mid)
+                add_id(mid)
             group = None
             try:
                 if known is None and read_state is rec.find_state:
@@ -617,7 +620,7 @@ class SQSConsumer(EntryPoint):
                             seen[value] = (state, None)
                         else:  # (no record of this batch has had a FIFO group: see above)
                             batch = _batch_of(groups, state, by_state)
-                            seen[value] = (state, (batch.append, batch._records.append, batch._mids.append))
+                            seen[value] = (state, (batch._records.append, batch._mids.append))
             except InvalidStateError as exc:
                 why = str(exc) if isinstance(exc, (ConflictingStateSourcesError, MalformedSessionError)) \
                     else f"invalid constitution-state: {exc}"
@@ -728,7 +731,10 @@ class SQSConsumer(EntryPoint):
         if not groups:
             return []
         workers = self.resolve_max_workers(len(groups))
-        units = [partial(self._run_group_unit, state, batch, deadline) for state, batch in groups.items()]
+        units = []
+        for state, batch in groups.items():
+            batch._hand_out()
+            units.append(partial(self._run_group_unit, state, batch, deadline))
         # The process's shared pool plus this thread (one group: this thread alone, no pool).
         return list(zip(groups.values(), run_all(units, workers)))
 
