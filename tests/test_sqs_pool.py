@@ -10,12 +10,10 @@ Consumers are written into a temporary app root per test.
 
 from __future__ import annotations
 
-import gc
 import os
 import textwrap
 import threading
 import time
-import weakref
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -23,7 +21,6 @@ import pytest
 
 from aws_helper_sync import get_state, loading, state_scope
 from aws_helper_sync.context import threads
-from aws_helper_sync.context.pools import HelperThreads
 from aws_helper_sync.loading import EntryPointNotFoundError
 from aws_helper_sync.sqs.handler import load_consumer_class, sqs_handler
 from tests import sqs_pool_support as support
@@ -124,14 +121,14 @@ def test_warm_invocations_reuse_the_pool_threads(pool_app, make_state):
         event, _ = _event(states)
         assert handler(event, None)["batchItemFailures"] == []
     warm_threads = _thread_idents()
-    helpers = threads._GROUPS.threads
+    pool = threads._GROUPS.current[0]
     support.reset()
 
     for _ in range(10):
         event, _ = _event(states)
         assert handler(event, None)["batchItemFailures"] == []
 
-    assert threads._GROUPS.threads is helpers  # the same helper threads (the list is replaced when one starts)
+    assert threads._GROUPS.current[0] is pool  # the same pool object
     assert _thread_idents() - warm_threads == set()  # no thread started
     used = {ident for _, _, _, ident in support.CALLS}
     assert used <= warm_threads
@@ -174,35 +171,28 @@ def test_a_smaller_max_workers_is_honoured_by_the_grown_pool(pool_app, make_stat
     assert len(support.CALLS) == 8
 
 
-def test_the_pool_grows_for_a_larger_max_workers_and_keeps_its_threads(pool_app, make_state, monkeypatch):
-    monkeypatch.setattr(threads, "_GROUPS", HelperThreads("aws-helper-sync"))  # this process's threads as if never used
+def test_the_pool_grows_for_a_larger_max_workers_and_the_old_threads_exit(pool_app, make_state, monkeypatch):
+    monkeypatch.setattr(threads._GROUPS, "current", (None, 0))  # this process's pool as if never used
     consumer = load_consumer_class("recorder")
     consumer.sleep = 0.02
     consumer.max_workers = 2
     assert sqs_handler("recorder")(_event([make_state("g1"), make_state("g2")])[0], None)["batchItemFailures"] == []
-    small = list(threads._GROUPS.threads)
-    assert len(small) == 1  # the caller plus one helper
+    small_pool, size = threads._GROUPS.current
+    assert size == 1  # the caller plus one helper
+    small_threads = {t.ident for t in small_pool._threads}  # (ThreadPoolExecutor's own record of its threads)
+    assert len(small_threads) == 1
     consumer.max_workers = None
     support.reset()
 
     assert sqs_handler("recorder")(_event([make_state(f"big{i}") for i in range(8)])[0], None)["batchItemFailures"] == []
 
-    grown = threads._GROUPS.threads
-    assert len(grown) == 7 and grown[0] is small[0] and all(thread.is_alive() for thread in grown)
+    assert threads._GROUPS.current[1] == 7 and threads._GROUPS.current[0] is not small_pool
     assert support.max_concurrent() > 2
-    used = {ident for _, _, _, ident in support.CALLS}
-    assert used <= {thread.ident for thread in grown} | {threading.get_ident()}
-    assert threading.get_ident() in used  # the caller took a group too
-
-
-def test_helper_threads_stop_when_told_after_the_jobs_queued_before(monkeypatch):
-    # What the interpreter's exit hook does: every thread finishes the jobs queued before, then exits.
-    helpers = HelperThreads("aws-helper-sync-test")
-    done: list[int] = []
-    helpers.put(lambda: (time.sleep(0.02), done.append(1)), 3)
-    helpers.stop()
-    assert done == [1, 1, 1]
-    assert not any(thread.is_alive() for thread in helpers.threads)
+    del small_pool
+    deadline = time.monotonic() + 5
+    while small_threads & _thread_idents() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not small_threads & _thread_idents()  # the replaced pool's idle threads are gone
 
 
 # --- no state leaks, under concurrent invocations ---
@@ -274,16 +264,16 @@ def test_a_forked_child_gets_a_fresh_pool_that_works(pool_app, make_state):
     consumer.sleep = 0.03  # time for the child's fresh threads to start and take groups
     states = [make_state(f"f{i}") for i in range(4)]
     assert sqs_handler("recorder")(_event(states)[0], None)["batchItemFailures"] == []
-    parent_threads = threads._GROUPS.threads
-    assert parent_threads
+    parent_pool = threads._GROUPS.current[0]
+    assert parent_pool is not None
 
     def child() -> None:
-        assert threads._GROUPS.threads == []  # the parent's threads (not here) are forgotten
+        assert threads._GROUPS.current == (None, 0)  # the parent's pool (its threads are not here) is forgotten
         support.reset()
         response = sqs_handler("recorder")(_event(states)[0], None)
         assert response["batchItemFailures"] == [], response
-        assert threads._GROUPS.threads and not set(threads._GROUPS.threads) & set(parent_threads)
-        assert len({ident for _, _, _, ident in support.CALLS}) > 1  # the fresh threads fanned out
+        assert threads._GROUPS.current[0] is not None and threads._GROUPS.current[0] is not parent_pool
+        assert len({ident for _, _, _, ident in support.CALLS}) > 1  # the fresh pool fanned out
 
     assert fork_while_held(threads._GROUPS.lock, child) == 0  # even with the pool lock held at fork
 
@@ -324,8 +314,8 @@ def test_run_all_hammered_from_many_threads_keeps_every_result_and_context_apart
     # 12 callers at once share the pool (7 helpers at most): every call's result reaches its own caller, in
     # order, under its caller's context; nobody deadlocks waiting for a busy pool; no second pool is made.
     var: ContextVar[int] = ContextVar("test_run_all_hammer", default=-1)
-    threads.run_all([lambda: None] * 8, 8)  # the helper threads exist
-    started = len(threads._GROUPS.threads)
+    threads.run_all([lambda: None] * 8, 8)  # the pool exists
+    pool = threads._GROUPS.current[0]
 
     def caller(n: int) -> None:
         var.set(n)
@@ -335,7 +325,7 @@ def test_run_all_hammered_from_many_threads_keeps_every_result_and_context_apart
             assert var.get() == n
 
     assert run_together(caller, 12) == []  # (a stuck caller is reported as a TimeoutError)
-    assert len(threads._GROUPS.threads) == started  # no thread started: bounded by the largest call
+    assert threads._GROUPS.current[0] is pool and len(pool._threads) <= 8  # one pool, bounded
 
 
 def test_run_all_raises_a_base_exception_of_a_helper_in_the_caller_and_the_pool_survives():
@@ -355,31 +345,6 @@ def test_run_all_raises_a_base_exception_of_a_helper_in_the_caller_and_the_pool_
     assert threads.run_all([lambda i=i: i for i in range(8)], 8) == list(range(8))  # the pool still serves
 
 
-def test_run_all_does_not_wait_for_busy_helpers_and_a_late_helper_holds_nothing():
-    # Every helper is busy elsewhere: the caller runs all of its calls itself and returns at once; the
-    # jobs it queued are taken later and find nothing to run, holding no reference to the calls.
-    threads.run_all([lambda: None] * 8, 8)
-    release = threading.Event()
-    busy = len(threads._GROUPS.threads)
-    threads._GROUPS.put(lambda: release.wait(10), busy)
-    try:
-        class Call:
-            def __call__(self) -> int:
-                return threading.get_ident()
-
-        call = Call()
-        gone = weakref.ref(call)
-        started = time.monotonic()
-        assert threads.run_all([call] * 8, 8) == [threading.get_ident()] * 8
-        assert time.monotonic() - started < 5
-        del call
-        gc.collect()
-        assert gone() is None  # the queued jobs hold none of the calls
-    finally:
-        release.set()
-    assert threads.run_all([lambda i=i: i for i in range(8)], 8) == list(range(8))  # and they still serve
-
-
 def test_run_all_starts_no_call_after_the_caller_is_interrupted():
     started: list[int] = []
     caller = threading.get_ident()
@@ -394,22 +359,6 @@ def test_run_all_starts_no_call_after_the_caller_is_interrupted():
         threads.run_all([lambda i=i: call(i) for i in range(40)], 4)
     time.sleep(0.3)  # what the helpers had taken is done by now
     assert len(started) <= 4  # the caller's call and at most one of each of the three helpers
-
-
-def test_run_all_raises_a_helpers_base_exception_only_once_every_call_has_finished():
-    finished: list[str] = []
-
-    def slow() -> None:
-        time.sleep(0.1)
-        finished.append("slow")
-
-    def stop() -> None:
-        time.sleep(0.01)
-        raise SystemExit("from a helper")
-
-    with pytest.raises(SystemExit, match="from a helper"):
-        threads.run_all([slow, stop, lambda: finished.append("third")], 3)
-    assert sorted(finished) == ["slow", "third"]
 
 
 # --- the consumer class cache ---
