@@ -8,6 +8,8 @@ A ``StateRegistryUnavailableError`` is an outage of the state registry (503).
 
 from __future__ import annotations
 
+import sys
+
 
 class ConfigurationError(RuntimeError):
     """A library setting (environment variable or ``configure`` call) is missing or malformed.
@@ -23,3 +25,14 @@ class StateRegistryUnavailableError(RuntimeError):
     ``ValueError`` (the caller did nothing wrong): an API answers 503, a record
     fails and is redelivered, a Lambda returns ``success: false``.
     """
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """True for PyMongo's "no server to talk to" errors (``ConnectionFailure``: server
+    selection timeout, AutoReconnect, network timeout, pool wait-queue timeout): a 503.
+
+    Looked up in ``sys.modules`` so that asking never imports pymongo: an
+    exception cannot be a PyMongo error before pymongo has been imported.
+    """
+    errors = sys.modules.get("pymongo.errors")
+    return errors is not None and isinstance(exc, errors.ConnectionFailure)

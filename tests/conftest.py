@@ -141,6 +141,18 @@ def mongo_client(mongo_uri):
 
 
 @pytest.fixture
+def mongo_unreachable(mongo_uri):
+    """The library's process client pointed at a port nobody listens on (MongoDB down), put back after."""
+    from tests.reliability_support import free_port
+
+    MongoManager.close()
+    MongoManager.initialize(f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=150")
+    yield
+    MongoManager.close()
+    MongoManager.initialize(mongo_uri)
+
+
+@pytest.fixture
 def unique() -> str:
     """A short unique tag for state and database names of one test (starts with DATABASE_PREFIX)."""
     return DATABASE_PREFIX + uuid.uuid4().hex[:8]

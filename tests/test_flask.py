@@ -599,6 +599,24 @@ def test_stored_tokens_are_bound_to_their_states_under_a_threaded_server(
     assert {(b, a) for _, b, a in probe.wait(len(BOUND_TOKEN_OUTCOMES) + 1)} == {(None, None)}
 
 
+def test_with_mongodb_down_a_stored_token_is_a_json_503_and_the_view_never_runs(
+    mongo_client, make_state, monkeypatch, mongo_unreachable
+):
+    auth_db, ohio = make_state("core"), make_state("ohio")
+    monkeypatch.setenv("AUTH_DB_NAME", auth_db)
+    monkeypatch.setenv("AUTH_BYPASS_TOKEN", BYPASS_TOKEN)
+    app, _ = create_app(authorize=authorize_bearer_token)
+    client = app.test_client()
+
+    response = client.get("/whoami", headers={"constitution-state": ohio, "Authorization": "Bearer tok-both"})
+
+    assert response.status_code == 503 and response.mimetype == "application/json"
+    assert response.get_json() == {"error": "database_unavailable", "message": "Database unavailable"}
+    assert get_state() is None
+    bypass = client.get("/whoami", headers={"constitution-state": ohio, "Authorization": f"Bearer {BYPASS_TOKEN}"})
+    assert (bypass.status_code, bypass.get_json()["state"]) == (200, ohio)  # no database needed: served
+
+
 def test_authorize_is_not_asked_without_a_state_and_errors_propagate():
     calls = []
 

@@ -56,14 +56,9 @@ def registry(mongo_client, unique, monkeypatch):
 
 
 @pytest.fixture
-def unreachable(mongo_client, monkeypatch, unique):
+def unreachable(mongo_client, monkeypatch, unique, mongo_unreachable):
     """STATES_COLLECTION set, and the process client pointed at a port nobody listens on."""
     monkeypatch.setenv("STATES_COLLECTION", f"{unique}_core.states")
-    MongoManager.close()
-    MongoManager.initialize(f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=150")
-    yield
-    MongoManager.close()
-    MongoManager.initialize(os.environ["MONGODB_URI"])
 
 
 def flask_app():

@@ -315,6 +315,36 @@ def test_the_app_gets_the_auth_result(token_auth):
                                           {"error": "unauthorized", "message": "Missing Authorization header"})
 
 
+def test_with_mongodb_down_a_stored_token_is_a_json_503_and_the_app_never_runs(token_auth, mongo_unreachable):
+    # api_handler answers 503 "Database unavailable" when the token lookup cannot reach MongoDB; the
+    # middleware must too, not the server's 500, and must not let the request through.
+    app, _ = make_app(authorize=authorize_bearer_token)
+    ohio = token_auth["ohio"]
+
+    status, headers, body = call(app, "/auth", {"constitution-state": ohio, "Authorization": "Bearer tok-both"})
+
+    assert status == "503 Service Unavailable"
+    assert headers["Content-Type"] == "application/json" and headers["Content-Length"] == str(len(body))
+    assert json.loads(body) == {"error": "database_unavailable", "message": "Database unavailable"}
+    assert get_state() is None
+    # what needs no database still answers as before
+    status, _, body = call(app, "/private", {"constitution-state": ohio, "Authorization": f"Bearer {BYPASS_TOKEN}"})
+    assert (status, json.loads(body)["state"]) == ("200 OK", ohio)
+    status, _, _ = call(app, "/private", {"constitution-state": ohio})
+    assert status == "401 Unauthorized"
+
+
+def test_an_authorize_of_its_own_meeting_mongodb_down_is_a_json_503(mongo_unreachable):
+    from aws_helper_sync.database import MongoManager
+
+    def authorize(environ, state):
+        return MongoManager.get_client()["auth"]["grants"].find_one({"state": state}) is not None
+
+    app, _ = make_app(authorize=authorize)
+    status, _, body = call(app, "/private", {"constitution-state": "ohio"})
+    assert (status, json.loads(body)["error"]) == ("503 Service Unavailable", "database_unavailable")
+
+
 class Verdict:
     """authorize= returning (or raising) what the X-Verdict header names; records what it saw."""
 

@@ -18,7 +18,6 @@ own ``ConfigurationError`` a 500 wherever it is raised.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,11 @@ from .._lazy import deferred, deferred_logger
 from ..context.sources import TENANT_ID_SOURCE, tenant_id
 from ..context.state import InvalidStateError, UnknownStateError, _set_validated_state
 from ..entrypoint import known_state, lifecycle, require_state_from, run_unit
-from ..errors import ConfigurationError, StateRegistryUnavailableError
+from ..errors import (
+    ConfigurationError,
+    StateRegistryUnavailableError,
+    database_unavailable,
+)
 from .auth import authenticate
 from .base import api_for_request
 from .events import (
@@ -262,12 +265,3 @@ class _Refusal:
         return shape_response(response, self.event, request.kind, request.method, True)
 
 
-def database_unavailable(exc: BaseException | None) -> bool:
-    """True for PyMongo's "no server to talk to" errors (``ConnectionFailure``: server
-    selection timeout, AutoReconnect, network timeout, pool wait-queue timeout).
-
-    Looked up in ``sys.modules`` so the API never imports pymongo just to ask: an
-    exception cannot be a PyMongo error before pymongo has been imported.
-    """
-    errors = sys.modules.get("pymongo.errors")
-    return errors is not None and isinstance(exc, errors.ConnectionFailure)

@@ -14,7 +14,10 @@ Only ``True`` lets the request through. ``False`` is a 403, and so is any other
 value (``None`` from a missing ``return``, an empty list from ``return allowed and
 ...``): a check that did not say yes has not allowed anything. An ``HTTPError``
 below 500 it raises (``ForbiddenError``, ``UnauthorizedError``) answers with its
-status and message; any other exception is the server's fault and propagates.
+status and message. MongoDB being unreachable while it asks (PyMongo's
+``ConnectionFailure``, as ``authorize_bearer_token`` meets it looking up a token)
+is a JSON 503 "Database unavailable", as ``api_handler`` answers; any other
+exception is the server's fault and propagates.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from http import HTTPStatus
 from typing import Any, Callable
 
 from ..api.exceptions import HTTPError
+from ..errors import database_unavailable
 from .common import StateHeaderError
 
 __all__ = [
@@ -71,6 +75,12 @@ def check_authorized(authorize: Authorize, subject: Any, state: str) -> None:
         if exc.status_code >= 500 or exc.status_code < 400:
             raise
         raise RequestRefusedError(exc.status_code, exc.message) from None
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        # the request may succeed later: say so (503, no details), as api_handler does, not "bug"
+        logger.exception("authorize %r: MongoDB could not be reached; request for %r refused", authorize, state)
+        raise StateHeaderError("database_unavailable", "Database unavailable", status=503) from None
     if allowed is True:
         return
     if allowed is not False:
