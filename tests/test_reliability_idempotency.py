@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from aws_helper_sync import SNSPublisher, state_scope
+from aws_helper_sync import state_scope
 from aws_helper_sync.aws import aws_client
 from aws_helper_sync.idempotency import IdempotencyInProgressError, idempotent_call
 from aws_helper_sync.sqs.handler import load_consumer_class
@@ -39,15 +39,20 @@ from tests.reliability_support import (
     use_reliability_app,
     wait_for,
 )
-from tests.sqs_support import create_queue, queue_depth, send, subscribe_queue
+from tests.sharded_pipeline import (
+    QUEUES,
+    make_shards,
+    publish_in_waves,
+    running,
+    shard_workers,
+    spread,
+)
+from tests.sqs_support import create_queue, queue_depth, send
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 MESSAGES = 1000
-SHARDS = 4
-WAVE = 50  # messages per shard per wave
-MAX_VISIBLE_BEFORE_NEXT_WAVE = 20
 
 
 def duplicate_of(index: int) -> str | None:
@@ -94,62 +99,35 @@ def test_a_thousand_messages_with_ten_percent_duplicates_have_each_effect_exactl
 ):
     sns, sqs = boto_client("sns"), boto_client("sqs")
     states = [make_state(name) for name in ("connecticut", "ohio", "utah", "iowa")]
-    shards = []
-    for shard in range(SHARDS):
-        url = create_queue(sqs, f"{unique}-idem-{shard}")
-        topic = sns.create_topic(Name=f"{unique}-idem-topic-{shard}")["TopicArn"]
-        subscribe_queue(sns, sqs, topic, url, raw=shard % 2 == 0)
-        shards.append({"url": url, "publisher": SNSPublisher(topic)})
-
-    messages = [
-        {"uid": f"{unique}-{index:04d}", "dup": duplicate_of(index),
-         "state": states[index % len(states)], "shard": index % SHARDS}
-        for index in range(MESSAGES)
-    ]
+    shards = make_shards(sns, sqs, f"{unique}-idem")
+    messages = spread(states, MESSAGES, uid=lambda index: f"{unique}-{index:04d}", dup=duplicate_of)
     consumer = load_consumer_class("idempotent_effects")()  # one instance shared by the four workers
-    workers = [SQSWorker(consumer, s["url"], wait_time_seconds=1, handle_signals=False) for s in shards]
-    threads = [threading.Thread(target=w.run, name=f"idem-worker-{n}") for n, w in enumerate(workers)]
-    published = 0
+    workers = shard_workers(consumer, shards)
     started = time.monotonic()
 
-    with LostDeletes(aws_client("sqs", workers[0].region), consumer) as lost:
-        for thread in threads:
-            thread.start()
-        try:
-            for wave_start in range(0, MESSAGES // SHARDS, WAVE):
-                for number, shard in enumerate(shards):
-                    wave = [m for m in messages if m["shard"] == number][wave_start:wave_start + WAVE]
-                    for state in states:
-                        batch = [{"content": {"uid": m["uid"], "dup": m["dup"]}} for m in wave if m["state"] == state]
-                        batch += [entry for entry in batch if entry["content"]["dup"] == "publish"]  # twice
-                        with state_scope(state):
-                            shard["publisher"].publish(batch)
-                        published += len(batch)
-                for shard in shards:  # backpressure: keep every queue shallow
-                    wait_for(lambda s=shard: queue_depth(sqs, s["url"])[0] <= MAX_VISIBLE_BEFORE_NEXT_WAVE,
-                             60, lambda s=shard: f"queue depth {queue_depth(sqs, s['url'])}")
+    def entries(wave: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        batch = [{"content": {"uid": m["uid"], "dup": m["dup"]}} for m in wave]
+        return batch + [entry for entry in batch if entry["content"]["dup"] == "publish"]  # twice
 
-            def effects() -> int:
-                return sum(mongo_client[state]["effects"].count_documents({}) for state in states)
+    with LostDeletes(aws_client("sqs", workers[0].region), consumer) as lost, running(workers, "idem-worker"):
+        published = publish_in_waves(sqs, shards, messages, states, entries)
 
-            redeliveries = sum(1 for m in messages if m["dup"] == "redeliver")
+        def effects() -> int:
+            return sum(mongo_client[state]["effects"].count_documents({}) for state in states)
 
-            def settled() -> bool:
-                return (
-                    len(lost.dropped) == redeliveries
-                    and all(queue_depth(sqs, s["url"]) == (0, 0) for s in shards)
-                    and sum(w.stats.deleted for w in workers) == published
-                )
+        redeliveries = sum(1 for m in messages if m["dup"] == "redeliver")
 
-            wait_for(settled, 120, lambda: (
-                f"effects {effects()}, lost deletes {len(lost.dropped)}/{redeliveries}, queues "
-                f"{[queue_depth(sqs, s['url']) for s in shards]}, workers {[w.stats for w in workers]}"
-            ))
-        finally:
-            for worker in workers:
-                worker.stop()
-            for thread in threads:
-                thread.join(30)
+        def settled() -> bool:
+            return (
+                len(lost.dropped) == redeliveries
+                and all(queue_depth(sqs, s["url"]) == (0, 0) for s in shards)
+                and sum(w.stats.deleted for w in workers) == published
+            )
+
+        wait_for(settled, 120, lambda: (
+            f"effects {effects()}, lost deletes {len(lost.dropped)}/{redeliveries}, queues "
+            f"{[queue_depth(sqs, s['url']) for s in shards]}, workers {[w.stats for w in workers]}"
+        ))
     elapsed = time.monotonic() - started
 
     by_uid = {m["uid"]: m for m in messages}
@@ -165,7 +143,7 @@ def test_a_thousand_messages_with_ten_percent_duplicates_have_each_effect_exactl
         messages=MESSAGES,
         published_twice=sum(1 for m in messages if m["dup"] == "publish"),
         deletes_lost_then_redelivered=len(lost.dropped),
-        queues=f"{SHARDS} (2 raw delivery, 2 SNS envelope), visibility 1 s, one worker each",
+        queues=f"{QUEUES}, visibility 1 s, one worker each",
         deliveries_received=received,
         duplicate_deliveries=duplicate_deliveries,
         body_runs=consumer.body_runs,

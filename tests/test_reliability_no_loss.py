@@ -23,26 +23,23 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from aws_helper_sync import SNSPublisher, state_scope
 from aws_helper_sync.aws import aws_client
 from aws_helper_sync.sqs.handler import load_consumer_class
-from aws_helper_sync.sqs.worker import SQSWorker
 from tests.reliability_support import report, use_reliability_app, wait_for
-from tests.sqs_support import (
-    create_queue,
-    queue_arn,
-    queue_depth,
-    receive_all,
-    subscribe_queue,
+from tests.sharded_pipeline import (
+    QUEUES,
+    make_shards,
+    publish_in_waves,
+    running,
+    shard_workers,
+    spread,
 )
+from tests.sqs_support import queue_depth, receive_all
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 MESSAGES = 1000
-SHARDS = 4
-WAVE = 50  # messages per shard per wave
-MAX_VISIBLE_BEFORE_NEXT_WAVE = 20
 MAX_RECEIVE_COUNT = 2
 
 
@@ -94,65 +91,33 @@ def test_a_thousand_messages_with_faults_are_each_written_once_or_dead_lettered(
 ):
     sns, sqs = boto_client("sns"), boto_client("sqs")
     states = [make_state(name) for name in ("connecticut", "ohio", "utah", "iowa")]
-    shards = []
-    for shard in range(SHARDS):
-        dlq = create_queue(sqs, f"{unique}-dlq-{shard}")
-        url = create_queue(sqs, f"{unique}-src-{shard}", RedrivePolicy=json.dumps(
-            {"deadLetterTargetArn": queue_arn(sqs, dlq), "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
-        ))
-        topic = sns.create_topic(Name=f"{unique}-topic-{shard}")["TopicArn"]
-        subscribe_queue(sns, sqs, topic, url, raw=shard % 2 == 0)
-        shards.append({"url": url, "dlq": dlq, "publisher": SNSPublisher(topic)})
-
-    messages = [
-        {"uid": f"{unique}-{index:04d}", "fault": fault_of(index),
-         "state": states[index % len(states)], "shard": index % SHARDS}
-        for index in range(MESSAGES)
-    ]
+    shards = make_shards(sns, sqs, unique, max_receive_count=MAX_RECEIVE_COUNT)
+    messages = spread(states, MESSAGES, uid=lambda index: f"{unique}-{index:04d}", fault=fault_of)
     consumer = load_consumer_class("ledger")()  # one instance shared by the four workers
-    workers = [SQSWorker(consumer, shard["url"], wait_time_seconds=1, handle_signals=False) for shard in shards]
-    threads = [threading.Thread(target=worker.run, name=f"worker-{n}") for n, worker in enumerate(workers)]
+    workers = shard_workers(consumer, shards)
     started = time.monotonic()
 
-    with DeleteLedger(aws_client("sqs", workers[0].region)) as deletes:
-        for thread in threads:
-            thread.start()
-        try:
-            for wave_start in range(0, MESSAGES // SHARDS, WAVE):
-                for number, shard in enumerate(shards):
-                    wave = [m for m in messages if m["shard"] == number][wave_start:wave_start + WAVE]
-                    for state in states:
-                        batch = [{"content": {"uid": m["uid"], "fault": m["fault"]}}
-                                 for m in wave if m["state"] == state]
-                        with state_scope(state):
-                            shard["publisher"].publish(batch)
-                for shard in shards:  # backpressure: keep every queue shallow
-                    wait_for(lambda s=shard: queue_depth(sqs, s["url"])[0] <= MAX_VISIBLE_BEFORE_NEXT_WAVE,
-                             60, lambda s=shard: f"queue depth {queue_depth(sqs, s['url'])}")
+    with DeleteLedger(aws_client("sqs", workers[0].region)) as deletes, running(workers, "worker"):
+        publish_in_waves(sqs, shards, messages, states,
+                         lambda wave: [{"content": {"uid": m["uid"], "fault": m["fault"]}} for m in wave])
+        expected_written = sum(1 for m in messages if m["fault"] != "permanent")
+        expected_dead = MESSAGES - expected_written
 
-            expected_written = sum(1 for m in messages if m["fault"] != "permanent")
-            expected_dead = MESSAGES - expected_written
+        def written() -> int:
+            return sum(mongo_client[state]["ledger"].count_documents({}) for state in states)
 
-            def written() -> int:
-                return sum(mongo_client[state]["ledger"].count_documents({}) for state in states)
+        def settled() -> bool:
+            return (
+                written() == expected_written
+                and sum(queue_depth(sqs, s["dlq"])[0] for s in shards) == expected_dead
+                and all(queue_depth(sqs, s["url"]) == (0, 0) for s in shards)
+            )
 
-            def settled() -> bool:
-                return (
-                    written() == expected_written
-                    and sum(queue_depth(sqs, s["dlq"])[0] for s in shards) == expected_dead
-                    and all(queue_depth(sqs, s["url"]) == (0, 0) for s in shards)
-                )
-
-            wait_for(settled, 120, lambda: (
-                f"written {written()}/{expected_written}, dead letters "
-                f"{[queue_depth(sqs, s['dlq']) for s in shards]}, sources "
-                f"{[queue_depth(sqs, s['url']) for s in shards]}, workers {[w.stats for w in workers]}"
-            ))
-        finally:
-            for worker in workers:
-                worker.stop()
-            for thread in threads:
-                thread.join(30)
+        wait_for(settled, 120, lambda: (
+            f"written {written()}/{expected_written}, dead letters "
+            f"{[queue_depth(sqs, s['dlq']) for s in shards]}, sources "
+            f"{[queue_depth(sqs, s['url']) for s in shards]}, workers {[w.stats for w in workers]}"
+        ))
     elapsed = time.monotonic() - started
 
     by_uid = {m["uid"]: m for m in messages}
@@ -168,7 +133,7 @@ def test_a_thousand_messages_with_faults_are_each_written_once_or_dead_lettered(
     report(
         "no-loss", "1,000 messages through SNS -> SQS -> SQSWorker (batch consumer)",
         messages_published=MESSAGES,
-        queues=f"{SHARDS} (2 raw delivery, 2 SNS envelope), maxReceiveCount {MAX_RECEIVE_COUNT}, visibility 1 s",
+        queues=f"{QUEUES}, maxReceiveCount {MAX_RECEIVE_COUNT}, visibility 1 s",
         transient_faults_injected=len(transient),
         permanent_faults_injected=len(permanent),
         deliveries_received=sum(s.received for s in stats),

@@ -1,18 +1,7 @@
 """POST /payloads (the default json body_format): what the dispatcher made of the request (ids, query, body)."""
 
-import base64
-
-from aws_helper_sync import API, get_state
+from tests.api_echo import RequestEcho
 
 
-class PayloadsPost(API):
-    def process(self):
-        return {
-            "method": self.method,
-            "path_parameters": self.path_parameters,
-            "query": self.query_parameters,
-            "multi": self.multi_query_parameters,
-            "data": self.data,
-            "raw_body": base64.b64encode(self.raw_body).decode(),
-            "state": get_state(),
-        }
+class PayloadsPost(RequestEcho):
+    pass
