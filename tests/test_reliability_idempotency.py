@@ -33,19 +33,12 @@ from aws_helper_sync.aws import aws_client
 from aws_helper_sync.idempotency import IdempotencyInProgressError, idempotent_call
 from aws_helper_sync.sqs.handler import load_consumer_class
 from aws_helper_sync.sqs.worker import SQSWorker
+from tests import sharded_pipeline as pipeline
 from tests.reliability_support import (
     RELIABILITY_APP,
     report,
     use_reliability_app,
     wait_for,
-)
-from tests.sharded_pipeline import (
-    QUEUES,
-    make_shards,
-    publish_in_waves,
-    running,
-    shard_workers,
-    spread,
 )
 from tests.sqs_support import create_queue, queue_depth, send
 
@@ -99,18 +92,18 @@ def test_a_thousand_messages_with_ten_percent_duplicates_have_each_effect_exactl
 ):
     sns, sqs = boto_client("sns"), boto_client("sqs")
     states = [make_state(name) for name in ("connecticut", "ohio", "utah", "iowa")]
-    shards = make_shards(sns, sqs, f"{unique}-idem")
-    messages = spread(states, MESSAGES, uid=lambda index: f"{unique}-{index:04d}", dup=duplicate_of)
+    shards = pipeline.make_shards(sns, sqs, f"{unique}-idem")
+    messages = pipeline.spread(states, MESSAGES, uid=lambda index: f"{unique}-{index:04d}", dup=duplicate_of)
     consumer = load_consumer_class("idempotent_effects")()  # one instance shared by the four workers
-    workers = shard_workers(consumer, shards)
+    workers = pipeline.shard_workers(consumer, shards)
     started = time.monotonic()
 
     def entries(wave: list[dict[str, Any]]) -> list[dict[str, Any]]:
         batch = [{"content": {"uid": m["uid"], "dup": m["dup"]}} for m in wave]
         return batch + [entry for entry in batch if entry["content"]["dup"] == "publish"]  # twice
 
-    with LostDeletes(aws_client("sqs", workers[0].region), consumer) as lost, running(workers, "idem-worker"):
-        published = publish_in_waves(sqs, shards, messages, states, entries)
+    with LostDeletes(aws_client("sqs", workers[0].region), consumer) as lost, pipeline.running(workers, "idem-worker"):
+        published = pipeline.publish_in_waves(sqs, shards, messages, states, entries)
 
         def effects() -> int:
             return sum(mongo_client[state]["effects"].count_documents({}) for state in states)
@@ -143,7 +136,7 @@ def test_a_thousand_messages_with_ten_percent_duplicates_have_each_effect_exactl
         messages=MESSAGES,
         published_twice=sum(1 for m in messages if m["dup"] == "publish"),
         deletes_lost_then_redelivered=len(lost.dropped),
-        queues=f"{QUEUES}, visibility 1 s, one worker each",
+        queues=f"{pipeline.QUEUES}, visibility 1 s, one worker each",
         deliveries_received=received,
         duplicate_deliveries=duplicate_deliveries,
         body_runs=consumer.body_runs,

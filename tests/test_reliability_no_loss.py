@@ -25,15 +25,8 @@ import pytest
 
 from aws_helper_sync.aws import aws_client
 from aws_helper_sync.sqs.handler import load_consumer_class
+from tests import sharded_pipeline as pipeline
 from tests.reliability_support import report, use_reliability_app, wait_for
-from tests.sharded_pipeline import (
-    QUEUES,
-    make_shards,
-    publish_in_waves,
-    running,
-    shard_workers,
-    spread,
-)
 from tests.sqs_support import queue_depth, receive_all
 
 if TYPE_CHECKING:
@@ -91,14 +84,14 @@ def test_a_thousand_messages_with_faults_are_each_written_once_or_dead_lettered(
 ):
     sns, sqs = boto_client("sns"), boto_client("sqs")
     states = [make_state(name) for name in ("connecticut", "ohio", "utah", "iowa")]
-    shards = make_shards(sns, sqs, unique, max_receive_count=MAX_RECEIVE_COUNT)
-    messages = spread(states, MESSAGES, uid=lambda index: f"{unique}-{index:04d}", fault=fault_of)
+    shards = pipeline.make_shards(sns, sqs, unique, max_receive_count=MAX_RECEIVE_COUNT)
+    messages = pipeline.spread(states, MESSAGES, uid=lambda index: f"{unique}-{index:04d}", fault=fault_of)
     consumer = load_consumer_class("ledger")()  # one instance shared by the four workers
-    workers = shard_workers(consumer, shards)
+    workers = pipeline.shard_workers(consumer, shards)
     started = time.monotonic()
 
-    with DeleteLedger(aws_client("sqs", workers[0].region)) as deletes, running(workers, "worker"):
-        publish_in_waves(sqs, shards, messages, states,
+    with DeleteLedger(aws_client("sqs", workers[0].region)) as deletes, pipeline.running(workers, "worker"):
+        pipeline.publish_in_waves(sqs, shards, messages, states,
                          lambda wave: [{"content": {"uid": m["uid"], "fault": m["fault"]}} for m in wave])
         expected_written = sum(1 for m in messages if m["fault"] != "permanent")
         expected_dead = MESSAGES - expected_written
@@ -133,7 +126,7 @@ def test_a_thousand_messages_with_faults_are_each_written_once_or_dead_lettered(
     report(
         "no-loss", "1,000 messages through SNS -> SQS -> SQSWorker (batch consumer)",
         messages_published=MESSAGES,
-        queues=f"{QUEUES}, maxReceiveCount {MAX_RECEIVE_COUNT}, visibility 1 s",
+        queues=f"{pipeline.QUEUES}, maxReceiveCount {MAX_RECEIVE_COUNT}, visibility 1 s",
         transient_faults_injected=len(transient),
         permanent_faults_injected=len(permanent),
         deliveries_received=sum(s.received for s in stats),
