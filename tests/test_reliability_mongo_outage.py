@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 
+import pymongo.errors
 import pytest
 
 from aws_helper_sync import MongoManager, lambda_handler
@@ -245,7 +246,9 @@ def test_standalone_lambda_during_an_outage_fails_cleanly_then_recovers(reliabil
            result_during_outage=f"success={during['success']}, error_type={during.get('error_type')}",
            seconds_during_outage=round(during_outage, 1), success_after_restart=after["success"])
     assert during["success"] is False
-    assert during["error_type"] == "ServerSelectionTimeoutError"
+    # PyMongo's "no server" error: a server selection timeout, or AutoReconnect when the read was
+    # sent on a pooled connection the kill closed and its retry found no server (it raises the first)
+    assert issubclass(getattr(pymongo.errors, during["error_type"]), pymongo.errors.ConnectionFailure), during
     assert during_outage < BOUND_S
     assert after == {"success": True, "data": {"state": state, "notes": 0}}
 
