@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import sys
 
+# What a client is told of an outage (503), by the API and the Flask/WSGI integrations alike.
+DATABASE_UNAVAILABLE = "Database unavailable"
+REGISTRY_UNAVAILABLE = "State registry unavailable"
+
 
 class ConfigurationError(RuntimeError):
     """A library setting (environment variable or ``configure`` call) is missing or malformed.

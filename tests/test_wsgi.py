@@ -12,6 +12,7 @@ import pytest
 
 from aws_helper_sync import Repository, get_state, state_scope
 from aws_helper_sync.api.exceptions import ForbiddenError, HTTPError, UnauthorizedError
+from aws_helper_sync.database import MongoManager
 from aws_helper_sync.integrations.authorization import (
     AUTH_ENVIRON_KEY,
     authorize_bearer_token,
@@ -335,8 +336,6 @@ def test_with_mongodb_down_a_stored_token_is_a_json_503_and_the_app_never_runs(t
 
 
 def test_an_authorize_of_its_own_meeting_mongodb_down_is_a_json_503(mongo_unreachable):
-    from aws_helper_sync.database import MongoManager
-
     def authorize(environ, state):
         return MongoManager.get_client()["auth"]["grants"].find_one({"state": state}) is not None
 

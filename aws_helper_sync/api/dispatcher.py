@@ -27,6 +27,8 @@ from ..context.sources import TENANT_ID_SOURCE, tenant_id
 from ..context.state import InvalidStateError, UnknownStateError, _set_validated_state
 from ..entrypoint import known_state, lifecycle, require_state_from, run_unit
 from ..errors import (
+    DATABASE_UNAVAILABLE,
+    REGISTRY_UNAVAILABLE,
     ConfigurationError,
     StateRegistryUnavailableError,
     database_unavailable,
@@ -55,8 +57,6 @@ else:
 logger = deferred_logger(__name__, "logger", "aws_helper_sync.api")
 
 INTERNAL_ERROR = "Internal server error"
-DATABASE_UNAVAILABLE = "Database unavailable"
-REGISTRY_UNAVAILABLE = "State registry unavailable"
 STATE_HEADER_SOURCE = f"{STATE_HEADER} header"
 
 

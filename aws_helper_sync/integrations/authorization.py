@@ -27,7 +27,7 @@ from http import HTTPStatus
 from typing import Any, Callable
 
 from ..api.exceptions import HTTPError
-from ..errors import database_unavailable
+from ..errors import DATABASE_UNAVAILABLE, database_unavailable
 from .common import StateHeaderError
 
 __all__ = [
@@ -80,7 +80,7 @@ def check_authorized(authorize: Authorize, subject: Any, state: str) -> None:
             raise
         # the request may succeed later: say so (503, no details), as api_handler does, not "bug"
         logger.exception("authorize %r: MongoDB could not be reached; request for %r refused", authorize, state)
-        raise StateHeaderError("database_unavailable", "Database unavailable", status=503) from None
+        raise StateHeaderError("database_unavailable", DATABASE_UNAVAILABLE, status=503) from None
     if allowed is True:
         return
     if allowed is not False:

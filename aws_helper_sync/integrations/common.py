@@ -16,7 +16,7 @@ from http import HTTPStatus
 
 from ..context.state import InvalidStateError, UnknownStateError
 from ..entrypoint import MissingStateError, require_state
-from ..errors import StateRegistryUnavailableError
+from ..errors import REGISTRY_UNAVAILABLE, StateRegistryUnavailableError
 
 logger = logging.getLogger("aws_helper_sync.integrations")
 
@@ -89,5 +89,5 @@ def read_state(value: str | None, *, header: str, required: bool) -> str | None:
     except StateRegistryUnavailableError:
         logger.exception("%s header: the state registry could not be read; request refused", header)
         raise StateHeaderError(
-            "state_registry_unavailable", "State registry unavailable", status=503
+            "state_registry_unavailable", REGISTRY_UNAVAILABLE, status=503
         ) from None
